@@ -1,0 +1,347 @@
+//! What the engine shows the world: a snapshot of the host ([`HostState`]) after every
+//! change, and the events between two snapshots ([`HostEvent`]).
+//!
+//! The engine is the only writer; the API, the tray and the CLI only read these.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::spec::ServiceSpec;
+
+/// The whole host at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HostState {
+    /// The AYON host name this host heartbeats as.
+    pub hostname: String,
+    pub server_url: String,
+    pub server: ServerConnection,
+    pub engine: EngineConnection,
+    pub health: HostHealth,
+    /// "Pause all" is on: every service is stopped on this host.
+    pub paused: bool,
+    /// One word for the tray icon: `ok`, `degraded`, `unreachable`, `engine_down`, `paused`, `starting`.
+    pub overall: Overall,
+    /// Services the server wants here or that run here, by name.
+    pub services: Vec<ServiceView>,
+    /// Entries of the server's answer that were not services at all.
+    pub problems: Vec<String>,
+    /// Validated specs by service name, for the services' own API. Not serialised: the
+    /// spec's env may hold what a service alone should see.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub specs: BTreeMap<String, ServiceSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Overall {
+    Starting,
+    Ok,
+    Degraded,
+    Unreachable,
+    EngineDown,
+    Paused,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct HostHealth {
+    pub cpu: f64,
+    pub mem: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServerConnection {
+    pub state: ServerState,
+    /// Why it is not connected, in words.
+    pub reason: Option<String>,
+    /// The service user's name, once logged in.
+    pub user: Option<String>,
+    /// Unix ms of the last answered heartbeat.
+    pub last_heartbeat_ms: Option<u64>,
+    /// Unix ms since the state is what it is.
+    pub since_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    Connecting,
+    Connected,
+    Unreachable,
+    Unauthorized,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EngineConnection {
+    pub state: EngineState,
+    /// `Docker` or `Podman`.
+    pub kind: String,
+    pub endpoint: String,
+    pub version: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineState {
+    Connecting,
+    Up,
+    Down,
+}
+
+/// One service on this host.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ServiceView {
+    pub name: String,
+    pub addon_name: Option<String>,
+    pub addon_version: Option<String>,
+    pub service: Option<String>,
+    pub image: Option<String>,
+    pub desired: DesiredState,
+    pub state: ServiceState,
+    pub container_id: Option<String>,
+    pub container_name: String,
+    /// Unix ms when its container was started.
+    pub started_at_ms: Option<u64>,
+    /// Restarts by ashtray (crash restarts, drift, by request).
+    pub restarts: u32,
+    pub last_exit_code: Option<i64>,
+    pub last_error: Option<String>,
+    /// Last output lines before its last exit.
+    pub last_output: Vec<String>,
+    /// Milliseconds until the next restart attempt, while waiting.
+    pub next_restart_in_ms: Option<u64>,
+    /// The status the service last reported through its own API.
+    pub reported: Option<ReportedStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DesiredState {
+    /// The server wants it running here.
+    Run,
+    /// Stopped on this host by the user (or "pause all").
+    StoppedLocally,
+    /// The server does not want it here (any more).
+    NotWanted,
+    /// The server's spec of it is invalid.
+    Invalid,
+    /// The server gives it no image: skipped.
+    NoImage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    Running,
+    Starting,
+    Stopping,
+    Stopped,
+    /// It exited; a restart is due after its backoff.
+    Waiting,
+    CrashLooping,
+    Failed,
+    Skipped,
+    /// Wanted, not running yet (for example while the server cannot be heard).
+    Pending,
+}
+
+/// A service's own word on how it is doing (`POST /api/v1/self/status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReportedStatus {
+    pub state: ReportedState,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// 0 to 100.
+    #[serde(default)]
+    pub progress: Option<f64>,
+    /// Unix ms when it was reported (set by ashtray).
+    #[serde(default)]
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportedState {
+    Ok,
+    Busy,
+    Error,
+}
+
+/// Something that changed, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct EventEnvelope {
+    /// Increases by one per event; a gap means a slow reader missed some.
+    pub seq: u64,
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub event: HostEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HostEvent {
+    /// A service's state changed: started (`to: running`), stopped, failed, ...
+    ServiceState {
+        service: String,
+        from: Option<ServiceState>,
+        to: ServiceState,
+        message: Option<String>,
+    },
+    /// ashtray replaced a service's container.
+    ServiceRestarted { service: String, reason: String },
+    /// The service reported its own status.
+    ServiceStatus { service: String, status: ReportedStatus },
+    /// The service is no longer on this host.
+    ServiceRemoved { service: String },
+    ServerConnection { state: ServerState, reason: Option<String> },
+    EngineConnection { state: EngineState, reason: Option<String> },
+    Paused { paused: bool },
+}
+
+/// The events that lead from `old` to `new`, derived rather than announced by hand so
+/// that no change can go unreported.
+pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
+    let mut events = Vec::new();
+    if old.server.state != new.server.state || (new.server.state != ServerState::Connected && old.server.reason != new.server.reason) {
+        events.push(HostEvent::ServerConnection {
+            state: new.server.state,
+            reason: new.server.reason.clone(),
+        });
+    }
+    if old.engine.state != new.engine.state {
+        events.push(HostEvent::EngineConnection {
+            state: new.engine.state,
+            reason: new.engine.reason.clone(),
+        });
+    }
+    if old.paused != new.paused {
+        events.push(HostEvent::Paused { paused: new.paused });
+    }
+    let before: BTreeMap<&str, &ServiceView> = old.services.iter().map(|s| (s.name.as_str(), s)).collect();
+    for service in &new.services {
+        let previous = before.get(service.name.as_str());
+        if previous.map(|p| p.state) != Some(service.state) {
+            events.push(HostEvent::ServiceState {
+                service: service.name.clone(),
+                from: previous.map(|p| p.state),
+                to: service.state,
+                message: service.last_error.clone(),
+            });
+        }
+        if previous.is_some_and(|p| service.restarts > p.restarts) {
+            events.push(HostEvent::ServiceRestarted {
+                service: service.name.clone(),
+                reason: service.last_error.clone().unwrap_or_else(|| "restarted".into()),
+            });
+        }
+        if let Some(status) = &service.reported {
+            if previous.is_none_or(|p| p.reported.as_ref() != Some(status)) {
+                events.push(HostEvent::ServiceStatus {
+                    service: service.name.clone(),
+                    status: status.clone(),
+                });
+            }
+        }
+    }
+    let names: std::collections::HashSet<&str> = new.services.iter().map(|s| s.name.as_str()).collect();
+    for name in before.keys().filter(|name| !names.contains(*name)) {
+        events.push(HostEvent::ServiceRemoved {
+            service: name.to_string(),
+        });
+    }
+    events
+}
+
+impl HostState {
+    /// The one word for the tray, from the parts.
+    pub fn overall_of(server: ServerState, engine: EngineState, paused: bool, services: &[ServiceView]) -> Overall {
+        if paused {
+            Overall::Paused
+        } else if matches!(server, ServerState::Unreachable | ServerState::Unauthorized) {
+            Overall::Unreachable
+        } else if engine == EngineState::Down {
+            Overall::EngineDown
+        } else if server == ServerState::Connecting || engine == EngineState::Connecting {
+            Overall::Starting
+        } else if services
+            .iter()
+            .any(|s| matches!(s.state, ServiceState::Failed | ServiceState::CrashLooping | ServiceState::Waiting))
+        {
+            Overall::Degraded
+        } else {
+            Overall::Ok
+        }
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServiceView> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(name: &str, state: ServiceState, restarts: u32) -> ServiceView {
+        ServiceView {
+            name: name.into(),
+            addon_name: None,
+            addon_version: None,
+            service: None,
+            image: None,
+            desired: DesiredState::Run,
+            state,
+            container_id: None,
+            container_name: crate::slug::container_name(name),
+            started_at_ms: None,
+            restarts,
+            last_exit_code: None,
+            last_error: None,
+            last_output: vec![],
+            next_restart_in_ms: None,
+            reported: None,
+        }
+    }
+
+    fn host(services: Vec<ServiceView>, server: ServerState) -> HostState {
+        HostState {
+            hostname: "h".into(),
+            server_url: "u".into(),
+            server: ServerConnection { state: server, reason: None, user: None, last_heartbeat_ms: None, since_ms: 0 },
+            engine: EngineConnection { state: EngineState::Up, kind: "Docker".into(), endpoint: "e".into(), version: None, reason: None },
+            health: HostHealth::default(),
+            paused: false,
+            overall: Overall::Ok,
+            services,
+            problems: vec![],
+            specs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn changes_name_every_transition_in_order() {
+        let old = host(vec![view("a", ServiceState::Starting, 0), view("gone", ServiceState::Running, 0)], ServerState::Connected);
+        let new = host(vec![view("a", ServiceState::Running, 1), view("b", ServiceState::Starting, 0)], ServerState::Unreachable);
+        let events = changes(&old, &new);
+        assert_eq!(events.len(), 5, "{events:?}");
+        assert!(matches!(&events[0], HostEvent::ServerConnection { state: ServerState::Unreachable, .. }));
+        assert!(matches!(&events[1], HostEvent::ServiceState { service, from: Some(ServiceState::Starting), to: ServiceState::Running, .. } if service == "a"));
+        assert!(matches!(&events[2], HostEvent::ServiceRestarted { service, .. } if service == "a"));
+        assert!(matches!(&events[3], HostEvent::ServiceState { service, from: None, .. } if service == "b"));
+        assert!(matches!(&events[4], HostEvent::ServiceRemoved { service } if service == "gone"));
+        assert!(changes(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn overall_prefers_the_most_important_word() {
+        let failing = [view("a", ServiceState::CrashLooping, 0)];
+        assert_eq!(HostState::overall_of(ServerState::Connected, EngineState::Up, false, &failing), Overall::Degraded);
+        assert_eq!(HostState::overall_of(ServerState::Unreachable, EngineState::Up, false, &failing), Overall::Unreachable);
+        assert_eq!(HostState::overall_of(ServerState::Connected, EngineState::Up, true, &failing), Overall::Paused);
+        assert_eq!(HostState::overall_of(ServerState::Connected, EngineState::Down, false, &[]), Overall::EngineDown);
+        assert_eq!(HostState::overall_of(ServerState::Connected, EngineState::Up, false, &[]), Overall::Ok);
+    }
+}

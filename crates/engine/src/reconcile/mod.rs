@@ -1,0 +1,3 @@
+pub mod backoff;
+pub mod executor;
+pub mod plan;

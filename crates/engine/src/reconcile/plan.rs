@@ -1,0 +1,521 @@
+//! The reconcile plan: a pure function from what the server wants, what runs, and what
+//! the user decided on this host, to the actions that converge them.
+//!
+//! Every decision lives here (start, stop, recreate, restart after backoff, adopt, leave
+//! alone) so it can be tested without an engine. Nothing here does I/O or reads a clock.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::container::ContainerConfig;
+use crate::runtime::{ContainerStatus, ObservedContainer};
+use crate::spec::Desired;
+
+/// What the plan looks at.
+#[derive(Debug)]
+pub struct PlanInput<'a> {
+    /// The last valid answer of the server; `None` until there was one.
+    pub desired: Option<&'a [Desired]>,
+    /// Whether that answer is the latest word of the server. When the server cannot be
+    /// heard, nothing is created, stopped or recreated on its behalf.
+    pub answer_fresh: bool,
+    /// This host's service containers.
+    pub observed: &'a [ObservedContainer],
+    /// The container each runnable service should have.
+    pub wanted: &'a BTreeMap<String, ContainerConfig>,
+    /// Spec hashes worked out for containers that carry none (started by `ash`).
+    pub adopted_hashes: &'a HashMap<String, String>,
+    /// Services stopped on this host by the user.
+    pub paused: &'a BTreeSet<String>,
+    pub paused_all: bool,
+    /// Services with an action under way: left alone until it ends.
+    pub in_flight: &'a HashSet<String>,
+    /// Containers whose exit has been recorded already.
+    pub exits_recorded: &'a HashSet<String>,
+    /// Services that must wait before their next start (crash-loop backoff).
+    pub start_blocked: &'a HashSet<String>,
+    /// Services the user asked to restart.
+    pub restart_requested: &'a HashSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// No container yet: make one.
+    Create { service: String, config: Box<ContainerConfig> },
+    /// A running container that must be replaced.
+    Recreate { service: String, old_id: String, config: Box<ContainerConfig>, reason: RecreateReason },
+    /// A container that stopped by itself, after its backoff: replace it.
+    Restart { service: String, old_id: String, config: Box<ContainerConfig> },
+    /// A container that stopped by itself: read its exit code and last output.
+    RecordExit { service: String, container_id: String },
+    /// A running container without a spec hash (started by `ash`): compare it with what
+    /// we would start, to adopt it as it is or replace it.
+    Inspect { service: String, container_id: String, config: Box<ContainerConfig> },
+    /// Stop and remove.
+    Remove { service: String, container_id: String, reason: RemoveReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecreateReason {
+    SpecChanged,
+    Requested,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveReason {
+    /// The server no longer wants it on this host.
+    Orphan,
+    /// Stopped on this host by the user.
+    Paused,
+    /// A second container of the same service.
+    Duplicate,
+}
+
+impl Action {
+    pub fn service(&self) -> &str {
+        match self {
+            Action::Create { service, .. }
+            | Action::Recreate { service, .. }
+            | Action::Restart { service, .. }
+            | Action::RecordExit { service, .. }
+            | Action::Inspect { service, .. }
+            | Action::Remove { service, .. } => service,
+        }
+    }
+
+    /// Whether it stops or replaces a container that is running.
+    pub fn disturbs_running(&self) -> bool {
+        matches!(self, Action::Recreate { .. } | Action::Remove { .. })
+    }
+}
+
+/// The actions that converge this host, at most one per service except the removal of
+/// duplicates and orphans.
+pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
+    let Some(desired) = input.desired else {
+        return Vec::new();
+    };
+    let mut by_service: BTreeMap<&str, Vec<&ObservedContainer>> = BTreeMap::new();
+    for container in input.observed {
+        by_service.entry(&container.service_name).or_default().push(container);
+    }
+    let mut actions = Vec::new();
+    let declared: HashSet<&str> = desired.iter().map(Desired::name).collect();
+
+    for item in desired {
+        let Desired::Run(spec) = item else {
+            // Invalid or imageless: never started, and what runs for it is left alone.
+            continue;
+        };
+        let service = spec.name.as_str();
+        if input.in_flight.contains(service) {
+            continue;
+        }
+        let Some(config) = input.wanted.get(service) else {
+            continue;
+        };
+        let containers = by_service.remove(service).unwrap_or_default();
+        plan_service(input, service, config, containers, &mut actions);
+    }
+
+    if input.answer_fresh {
+        for (service, containers) in by_service {
+            if declared.contains(service) || input.in_flight.contains(service) {
+                continue;
+            }
+            for container in containers {
+                actions.push(Action::Remove {
+                    service: service.to_string(),
+                    container_id: container.id.clone(),
+                    reason: RemoveReason::Orphan,
+                });
+            }
+        }
+    }
+    actions
+}
+
+fn plan_service(
+    input: &PlanInput<'_>,
+    service: &str,
+    config: &ContainerConfig,
+    mut containers: Vec<&ObservedContainer>,
+    actions: &mut Vec<Action>,
+) {
+    let remove = |container: &ObservedContainer, reason| Action::Remove {
+        service: service.to_string(),
+        container_id: container.id.clone(),
+        reason,
+    };
+    if input.paused_all || input.paused.contains(service) {
+        actions.extend(containers.iter().map(|c| remove(c, RemoveReason::Paused)));
+        return;
+    }
+    let restart_requested = input.restart_requested.contains(service);
+    let may_start = !input.start_blocked.contains(service) || restart_requested;
+
+    // The keeper: running before stopped, the current spec before a stale one, newest.
+    let hash_of = |c: &ObservedContainer| {
+        c.spec_hash
+            .clone()
+            .or_else(|| input.adopted_hashes.get(&c.id).cloned())
+    };
+    containers.sort_by_key(|c| {
+        (
+            c.status != ContainerStatus::Running,
+            hash_of(c).as_deref() != Some(config.spec_hash()),
+            std::cmp::Reverse(c.created),
+        )
+    });
+    let Some((keeper, duplicates)) = containers.split_first() else {
+        if (input.answer_fresh && may_start) || restart_requested {
+            actions.push(Action::Create {
+                service: service.to_string(),
+                config: Box::new(config.clone()),
+            });
+        }
+        return;
+    };
+    actions.extend(duplicates.iter().map(|c| remove(c, RemoveReason::Duplicate)));
+
+    match keeper.status {
+        ContainerStatus::Running => {
+            let recreate = |reason| Action::Recreate {
+                service: service.to_string(),
+                old_id: keeper.id.clone(),
+                config: Box::new(config.clone()),
+                reason,
+            };
+            if restart_requested {
+                actions.push(recreate(RecreateReason::Requested));
+                return;
+            }
+            match hash_of(keeper) {
+                None => actions.push(Action::Inspect {
+                    service: service.to_string(),
+                    container_id: keeper.id.clone(),
+                    config: Box::new(config.clone()),
+                }),
+                Some(hash) if hash == config.spec_hash() => {}
+                Some(_) if input.answer_fresh => actions.push(recreate(RecreateReason::SpecChanged)),
+                Some(_) => {}
+            }
+        }
+        ContainerStatus::Exited => {
+            if !input.exits_recorded.contains(&keeper.id) {
+                actions.push(Action::RecordExit {
+                    service: service.to_string(),
+                    container_id: keeper.id.clone(),
+                });
+            } else if may_start {
+                // A crash restart goes on even while the server cannot be heard: the
+                // service was wanted and nothing said otherwise.
+                actions.push(Action::Restart {
+                    service: service.to_string(),
+                    old_id: keeper.id.clone(),
+                    config: Box::new(config.clone()),
+                });
+            }
+        }
+        ContainerStatus::Starting | ContainerStatus::Other => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::{HostSettings, LABEL_SPEC_HASH};
+    use crate::secret::Secret;
+    use crate::spec::ServiceSpec;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn spec_for(name: &str, image: &str) -> Desired {
+        let model = serde_json::from_value(json!({
+            "name": name, "hostname": "h", "addonName": "a", "addonVersion": "1", "service": "s",
+            "shouldRun": true, "isRunning": false, "lastSeen": null, "lastSeenDelta": null,
+            "data": {"image": image}
+        }))
+        .unwrap();
+        ServiceSpec::from_wire(&model)
+    }
+
+    fn host() -> HostSettings {
+        HostSettings {
+            server_url: "http://s".into(),
+            api_key: Secret::new("k"),
+            ayon_hostname: "h".into(),
+            network_mode: None,
+            service_api: None,
+        }
+    }
+
+    fn wanted_for(desired: &[Desired]) -> BTreeMap<String, ContainerConfig> {
+        desired
+            .iter()
+            .filter_map(|d| match d {
+                Desired::Run(spec) => Some((spec.name.clone(), ContainerConfig::for_service(spec, &host()))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn container(id: &str, service: &str, status: ContainerStatus, hash: Option<&str>) -> ObservedContainer {
+        ObservedContainer {
+            id: id.into(),
+            name: crate::slug::container_name(service),
+            service_name: service.into(),
+            spec_hash: hash.map(String::from),
+            host: Some("h".into()),
+            image: "img".into(),
+            status,
+            created: 1,
+        }
+    }
+
+    struct World {
+        desired: Vec<Desired>,
+        wanted: BTreeMap<String, ContainerConfig>,
+        observed: Vec<ObservedContainer>,
+        fresh: bool,
+        paused: BTreeSet<String>,
+        paused_all: bool,
+        in_flight: HashSet<String>,
+        recorded: HashSet<String>,
+        blocked: HashSet<String>,
+        restart: HashSet<String>,
+        adopted: HashMap<String, String>,
+    }
+
+    impl World {
+        fn new(desired: Vec<Desired>) -> World {
+            World {
+                wanted: wanted_for(&desired),
+                desired,
+                observed: vec![],
+                fresh: true,
+                paused: Default::default(),
+                paused_all: false,
+                in_flight: Default::default(),
+                recorded: Default::default(),
+                blocked: Default::default(),
+                restart: Default::default(),
+                adopted: Default::default(),
+            }
+        }
+        fn hash(&self, service: &str) -> String {
+            self.wanted[service].labels[LABEL_SPEC_HASH].clone()
+        }
+        fn plan(&self) -> Vec<Action> {
+            plan(&PlanInput {
+                desired: Some(&self.desired),
+                answer_fresh: self.fresh,
+                observed: &self.observed,
+                wanted: &self.wanted,
+                adopted_hashes: &self.adopted,
+                paused: &self.paused,
+                paused_all: self.paused_all,
+                in_flight: &self.in_flight,
+                exits_recorded: &self.recorded,
+                start_blocked: &self.blocked,
+                restart_requested: &self.restart,
+            })
+        }
+    }
+
+    fn kinds(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| {
+                let kind = match a {
+                    Action::Create { .. } => "create",
+                    Action::Recreate { .. } => "recreate",
+                    Action::Restart { .. } => "restart",
+                    Action::RecordExit { .. } => "record",
+                    Action::Inspect { .. } => "inspect",
+                    Action::Remove { .. } => "remove",
+                };
+                format!("{kind} {}", a.service())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn missing_services_are_created_and_running_ones_left_alone() {
+        let mut world = World::new(vec![spec_for("a", "img"), spec_for("b", "img")]);
+        world.observed = vec![container("1", "a", ContainerStatus::Running, Some(&world.hash("a")))];
+        assert_eq!(kinds(&world.plan()), ["create b"]);
+    }
+
+    #[test]
+    fn orphans_are_removed_only_on_a_fresh_answer() {
+        let mut world = World::new(vec![spec_for("a", "img")]);
+        world.observed = vec![
+            container("1", "a", ContainerStatus::Running, Some(&world.hash("a"))),
+            container("2", "gone", ContainerStatus::Running, Some("x")),
+        ];
+        assert_eq!(kinds(&world.plan()), ["remove gone"]);
+        world.fresh = false;
+        assert!(world.plan().is_empty());
+    }
+
+    #[test]
+    fn no_answer_yet_means_no_action_at_all() {
+        let observed = vec![container("2", "gone", ContainerStatus::Running, Some("x"))];
+        let input = PlanInput {
+            desired: None,
+            answer_fresh: false,
+            observed: &observed,
+            wanted: &BTreeMap::new(),
+            adopted_hashes: &HashMap::new(),
+            paused: &BTreeSet::new(),
+            paused_all: false,
+            in_flight: &HashSet::new(),
+            exits_recorded: &HashSet::new(),
+            start_blocked: &HashSet::new(),
+            restart_requested: &HashSet::new(),
+        };
+        assert!(plan(&input).is_empty());
+    }
+
+    #[test]
+    fn a_changed_spec_recreates_but_not_while_the_server_is_stale() {
+        let mut world = World::new(vec![spec_for("a", "img:2")]);
+        world.observed = vec![container("1", "a", ContainerStatus::Running, Some("old"))];
+        assert!(matches!(
+            world.plan().as_slice(),
+            [Action::Recreate { reason: RecreateReason::SpecChanged, old_id, .. }] if old_id == "1"
+        ));
+        world.fresh = false;
+        assert!(world.plan().is_empty());
+    }
+
+    #[test]
+    fn an_unlabelled_container_is_inspected_then_adopted_or_replaced() {
+        let mut world = World::new(vec![spec_for("a", "img")]);
+        world.observed = vec![container("1", "a", ContainerStatus::Running, None)];
+        assert_eq!(kinds(&world.plan()), ["inspect a"]);
+        world.adopted.insert("1".into(), world.hash("a"));
+        assert!(world.plan().is_empty());
+        world.adopted.insert("1".into(), "foreign".into());
+        assert_eq!(kinds(&world.plan()), ["recreate a"]);
+    }
+
+    #[test]
+    fn an_exited_container_is_recorded_then_restarted_after_backoff() {
+        let mut world = World::new(vec![spec_for("a", "img")]);
+        world.observed = vec![container("1", "a", ContainerStatus::Exited, Some(&world.hash("a")))];
+        assert_eq!(kinds(&world.plan()), ["record a"]);
+        world.recorded.insert("1".into());
+        world.blocked.insert("a".into());
+        assert!(world.plan().is_empty());
+        world.blocked.clear();
+        world.fresh = false; // a crash restart does not need the server
+        assert_eq!(kinds(&world.plan()), ["restart a"]);
+    }
+
+    #[test]
+    fn paused_services_are_stopped_and_not_started() {
+        let mut world = World::new(vec![spec_for("a", "img"), spec_for("b", "img")]);
+        world.observed = vec![container("1", "a", ContainerStatus::Running, Some(&world.hash("a")))];
+        world.paused.insert("a".into());
+        world.paused.insert("b".into());
+        assert_eq!(kinds(&world.plan()), ["remove a"]);
+        world.paused.clear();
+        world.paused_all = true;
+        assert_eq!(kinds(&world.plan()), ["remove a"]);
+    }
+
+    #[test]
+    fn duplicates_lose_to_the_running_current_one() {
+        let mut world = World::new(vec![spec_for("a", "img")]);
+        let hash = world.hash("a");
+        world.observed = vec![
+            container("old", "a", ContainerStatus::Running, Some("stale")),
+            container("good", "a", ContainerStatus::Running, Some(&hash)),
+            container("dead", "a", ContainerStatus::Exited, Some(&hash)),
+        ];
+        let actions = world.plan();
+        assert_eq!(kinds(&actions), ["remove a", "remove a"]);
+        assert!(actions.iter().all(|a| !matches!(a, Action::Remove { container_id, .. } if container_id == "good")));
+    }
+
+    #[test]
+    fn bad_or_imageless_specs_leave_their_containers_alone() {
+        let mut world = World::new(vec![spec_for("bad", "Not An Image"), spec_for("noimg", ""), spec_for("ok", "img")]);
+        world.observed = vec![
+            container("1", "bad", ContainerStatus::Running, Some("x")),
+            container("2", "noimg", ContainerStatus::Running, Some("y")),
+        ];
+        assert_eq!(kinds(&world.plan()), ["create ok"]);
+    }
+
+    #[test]
+    fn in_flight_services_and_requested_restarts() {
+        let mut world = World::new(vec![spec_for("a", "img"), spec_for("b", "img")]);
+        world.observed = vec![container("1", "a", ContainerStatus::Running, Some(&world.hash("a")))];
+        world.in_flight.insert("b".into());
+        world.restart.insert("a".into());
+        assert_eq!(kinds(&world.plan()), ["recreate a"]);
+    }
+
+    #[test]
+    fn a_requested_restart_ignores_backoff() {
+        let mut world = World::new(vec![spec_for("a", "img")]);
+        world.blocked.insert("a".into());
+        assert!(world.plan().is_empty());
+        world.restart.insert("a".into());
+        assert_eq!(kinds(&world.plan()), ["create a"]);
+    }
+
+    fn arb_status() -> impl Strategy<Value = ContainerStatus> {
+        prop_oneof![
+            Just(ContainerStatus::Running),
+            Just(ContainerStatus::Exited),
+            Just(ContainerStatus::Starting),
+            Just(ContainerStatus::Other)
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn never_two_starts_for_one_service_and_nothing_disturbed_when_stale(
+            services in proptest::collection::btree_set("[a-d]", 0..4),
+            containers in proptest::collection::vec(("[a-f]", arb_status(), any::<bool>()), 0..8),
+            fresh in any::<bool>(),
+        ) {
+            let desired: Vec<Desired> = services.iter().map(|s| spec_for(s, "img")).collect();
+            let mut world = World::new(desired);
+            world.fresh = fresh;
+            world.observed = containers.iter().enumerate().map(|(i, (service, status, current))| {
+                let hash = match (world.wanted.get(service.as_str()), current) {
+                    (Some(config), true) => config.spec_hash().to_string(),
+                    _ => "stale".to_string(),
+                };
+                container(&i.to_string(), service, *status, Some(&hash))
+            }).collect();
+            let actions = world.plan();
+            let mut starts: HashMap<&str, usize> = HashMap::new();
+            for action in &actions {
+                if matches!(action, Action::Create { .. } | Action::Recreate { .. } | Action::Restart { .. }) {
+                    *starts.entry(action.service()).or_default() += 1;
+                }
+                if !fresh {
+                    prop_assert!(!action.disturbs_running() || matches!(action, Action::Remove { reason: RemoveReason::Duplicate, .. }),
+                        "stale answer but {action:?}");
+                    let is_create = matches!(action, Action::Create { .. });
+                    prop_assert!(!is_create, "stale answer but {:?}", action);
+                }
+                // A running container with the current spec is never stopped unless it is a duplicate.
+                if let Action::Remove { container_id, .. } | Action::Recreate { old_id: container_id, .. } = action {
+                    let observed = world.observed.iter().find(|c| &c.id == container_id).unwrap();
+                    let current = world.wanted.get(&observed.service_name).is_some_and(|w| Some(w.spec_hash()) == observed.spec_hash.as_deref());
+                    if current && observed.status == ContainerStatus::Running {
+                        let duplicate = matches!(action, Action::Remove { reason: RemoveReason::Duplicate, .. });
+                        prop_assert!(duplicate, "stopped a current container: {:?}", action);
+                    }
+                }
+            }
+            prop_assert!(starts.values().all(|n| *n <= 1));
+        }
+    }
+}
