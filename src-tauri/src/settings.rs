@@ -1,0 +1,55 @@
+//! Turns the command line and environment into the engine's configuration, refusing
+//! what is missing or malformed with a message that says what to set.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use ashtray_engine::runtime::Endpoint;
+use ashtray_engine::{EngineConfig, Secret};
+
+use crate::cli::HostArgs;
+
+pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
+    let server_url = args
+        .server_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .context("no AYON server given: set AYON_SERVER_URL (or --server-url), e.g. AYON_SERVER_URL=https://ayon.studio.lan")?;
+    if !(server_url.starts_with("http://") || server_url.starts_with("https://")) {
+        bail!("AYON_SERVER_URL {server_url:?} must start with http:// or https://");
+    }
+    let api_key = args
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .context("no API key given: set AYON_API_KEY to the key of an AYON service user")?;
+    let hostname = match args.hostname.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+        Some(hostname) => hostname.to_string(),
+        None => gethostname::gethostname()
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("this machine's host name is not UTF-8: set AYON_HOSTNAME"))?,
+    };
+    let docker_host = args.docker_host.clone().or_else(|| std::env::var("CONTAINER_HOST").ok());
+    let endpoint = Endpoint::resolve(docker_host.as_deref(), args.use_podman);
+    let state_dir = match &args.state_dir {
+        Some(dir) => dir.clone(),
+        None => default_state_dir()?,
+    };
+    let mut config = EngineConfig::new(server_url, Secret::new(api_key), &hostname, endpoint, state_dir);
+    config.poll_interval = args.poll_interval;
+    config.request_timeout = args.request_timeout;
+    config.network = args.network.clone().filter(|n| !n.trim().is_empty());
+    config.network_mode = args.network_mode.clone().filter(|n| !n.trim().is_empty());
+    config.concurrency = args.concurrency.max(1);
+    config.stop_grace = args.stop_timeout;
+    config.stop_services_on_exit = args.stop_services_on_exit;
+    Ok(config)
+}
+
+fn default_state_dir() -> anyhow::Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "ashtray")
+        .map(|dirs| dirs.data_local_dir().to_path_buf())
+        .context("no home directory to keep ashtray's state in: set ASHTRAY_STATE_DIR")
+}
