@@ -97,6 +97,22 @@ async fn a_bad_spec_fails_alone_and_starts_once_fixed() {
     assert!(world.wait_running(&[&good, &bad_mem]).await, "{}", daemon.output());
 }
 
+/// 2b. An entry of the answer that is not a service object at all is reported and
+/// skipped; the real services still converge and nothing is stopped.
+#[tokio::test]
+async fn an_answer_entry_that_is_not_a_service_is_reported_and_skipped() {
+    let world = World::new("entry").await;
+    let a = world.declare("a", "ticker", Value::Null);
+    world.fake.set_fault(Fault::ExtraEntries(vec![json!(42), json!({"name": "half a service"})]));
+    let daemon = world.launch().spawn();
+    assert!(world.wait_running(&[&a]).await, "{}", daemon.output());
+    assert!(daemon.wait_for_output("an entry that is not a service", CONVERGE).await, "{}", daemon.output());
+    assert!(daemon.output().contains("half a service"), "{}", daemon.output());
+    // The bad entries stay in every answer; the host still follows the good ones.
+    let b = world.declare("b", "ticker", Value::Null);
+    assert!(world.wait_running(&[&a, &b]).await, "{}", daemon.output());
+}
+
 /// 3. Drift: a spec changed on the server is applied within one tick by recreating the
 /// container, never by running a second one.
 #[tokio::test]
@@ -253,7 +269,7 @@ where
     assert!(down.is_some(), "dockerd did not stop");
     // Let it finish exiting before a new one takes its pid file.
     eventually(Duration::from_secs(30), || async {
-        (!std::process::Command::new("pgrep").args(["-x", "dockerd"]).status().unwrap().success()).then_some(())
+        (!std::process::Command::new("pgrep").args(["-x", "dockerd"]).output().unwrap().status.success()).then_some(())
     })
     .await
     .expect("dockerd exits");

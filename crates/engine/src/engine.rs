@@ -405,7 +405,10 @@ impl Engine {
                 }
                 Some(command) = commands.recv() => self.on_command(command),
                 event = next_event(&mut events) => match event {
-                    Some(Ok(_)) => self.observe_soon(EVENT_DEBOUNCE),
+                    Some(Ok(event)) => {
+                        self.on_container_event(event);
+                        self.observe_soon(EVENT_DEBOUNCE);
+                    }
                     _ => events = None,
                 },
                 _ = tokio::time::sleep_until(wake) => {
@@ -804,6 +807,35 @@ impl Engine {
                 Err(error) => tracing::warn!(service = %service, "cannot inspect {}: {error}", short(&container_id)),
             },
         }
+    }
+
+    /// A container `ash` started has auto-remove: once it dies it is gone before it can
+    /// be inspected, so its exit is taken from the event and its output from the
+    /// LogHub. Ours are kept until their exit is read ([`Action::RecordExit`]).
+    fn on_container_event(&mut self, event: ContainerEvent) {
+        let (Some(service), Some(exit_code)) = (event.service_name, event.exit_code) else {
+            return;
+        };
+        if event.action != "die" || event.made_by_ashtray || self.in_flight.contains_key(&service) {
+            return;
+        }
+        let record = self.records.entry(service.clone()).or_default();
+        let delay = record.backoff.record_failure(Instant::now(), None);
+        record.last_exit_code = Some(exit_code);
+        record.last_output = self
+            .logs
+            .tail(&service, crate::runtime::CRASH_TAIL_LINES)
+            .iter()
+            .map(|line| line.text.clone())
+            .collect();
+        record.last_error = Some(format!("exited with code {exit_code}"));
+        tracing::warn!(
+            service = %service,
+            exit_code,
+            container = %short(&event.container_id),
+            "exited with code {exit_code} (a container started by ash); restarting in {} s",
+            delay.as_secs()
+        );
     }
 
     fn knows(&self, name: &str) -> bool {

@@ -118,7 +118,12 @@ pub struct ExitInfo {
 #[derive(Debug, Clone)]
 pub struct ContainerEvent {
     pub action: String,
+    pub container_id: String,
     pub service_name: Option<String>,
+    /// On `die`: the exit code.
+    pub exit_code: Option<i64>,
+    /// Whether the container carries ashtray's spec hash (ashtray made it).
+    pub made_by_ashtray: bool,
 }
 
 /// One line of a container's output.
@@ -450,12 +455,17 @@ impl Runtime {
                 ..Default::default()
             }))
             .map(move |event| match event {
-                Ok(EventMessage { action, actor, .. }) => Ok(ContainerEvent {
-                    action: action.unwrap_or_default(),
-                    service_name: actor
-                        .and_then(|actor| actor.attributes)
-                        .and_then(|mut attributes| attributes.remove(LABEL_SERVICE_NAME)),
-                }),
+                Ok(EventMessage { action, actor, .. }) => {
+                    let actor = actor.unwrap_or_default();
+                    let mut attributes = actor.attributes.unwrap_or_default();
+                    Ok(ContainerEvent {
+                        action: action.unwrap_or_default(),
+                        container_id: actor.id.unwrap_or_default(),
+                        service_name: attributes.remove(LABEL_SERVICE_NAME),
+                        exit_code: attributes.get("exitCode").and_then(|code| code.parse().ok()),
+                        made_by_ashtray: attributes.contains_key(crate::container::LABEL_SPEC_HASH),
+                    })
+                }
                 Err(source) => Err(RuntimeError::Unreachable {
                     kind: endpoint.kind(),
                     uri: endpoint.uri.clone(),
