@@ -19,7 +19,11 @@ pub fn init(args: &LogArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal());
     match args.log_format {
         LogFormat::Text => builder.with_target(false).init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
     }
     Ok(())
 }

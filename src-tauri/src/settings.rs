@@ -25,19 +25,33 @@ pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
         .map(str::trim)
         .filter(|key| !key.is_empty())
         .context("no API key given: set AYON_API_KEY to the key of an AYON service user")?;
-    let hostname = match args.hostname.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+    let hostname = match args
+        .hostname
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
         Some(hostname) => hostname.to_string(),
-        None => gethostname::gethostname()
-            .into_string()
-            .map_err(|_| anyhow::anyhow!("this machine's host name is not UTF-8: set AYON_HOSTNAME"))?,
+        None => gethostname::gethostname().into_string().map_err(|_| {
+            anyhow::anyhow!("this machine's host name is not UTF-8: set AYON_HOSTNAME")
+        })?,
     };
-    let docker_host = args.docker_host.clone().or_else(|| std::env::var("CONTAINER_HOST").ok());
+    let docker_host = args
+        .docker_host
+        .clone()
+        .or_else(|| std::env::var("CONTAINER_HOST").ok());
     let endpoint = Endpoint::resolve(docker_host.as_deref(), args.use_podman);
     let state_dir = match &args.state_dir {
         Some(dir) => dir.clone(),
         None => default_state_dir()?,
     };
-    let mut config = EngineConfig::new(server_url, Secret::new(api_key), &hostname, endpoint, state_dir);
+    let mut config = EngineConfig::new(
+        server_url,
+        Secret::new(api_key),
+        &hostname,
+        endpoint,
+        state_dir,
+    );
     config.poll_interval = args.poll_interval;
     config.request_timeout = args.request_timeout;
     config.network = args.network.clone().filter(|n| !n.trim().is_empty());

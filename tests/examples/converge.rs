@@ -24,17 +24,28 @@ const CONCURRENCY: usize = 8;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let cold = args.first().copied().unwrap_or(50);
     let steady = args.get(1).copied().unwrap_or(100);
     let engine = Engine::connect().await;
     let version = engine.docker.version().await?;
     println!(
         "machine: {} cores, Docker {} (API {}), {}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         version.version.unwrap_or_default(),
         version.api_version.unwrap_or_default(),
-        String::from_utf8_lossy(&std::process::Command::new("date").args(["-u", "+%F %H:%M UTC"]).output()?.stdout).trim(),
+        String::from_utf8_lossy(
+            &std::process::Command::new("date")
+                .args(["-u", "+%F %H:%M UTC"])
+                .output()?
+                .stdout
+        )
+        .trim(),
     );
 
     // Baseline first, then ashtray, then the baseline again: the mean of the two
@@ -45,15 +56,24 @@ async fn main() -> anyhow::Result<()> {
     let unbounded = baseline(&engine, cold, cold).await?;
     let baseline_mean = (baseline_a + baseline_b) / 2;
     println!("cold converge of {cold} services:");
-    println!("  ashtray engine (concurrency {CONCURRENCY}): {:.2} s", ours.as_secs_f64());
+    println!(
+        "  ashtray engine (concurrency {CONCURRENCY}): {:.2} s",
+        ours.as_secs_f64()
+    );
     println!(
         "  baseline, bollard create+start, concurrency {CONCURRENCY}: {:.2} s and {:.2} s (mean {:.2} s)",
         baseline_a.as_secs_f64(),
         baseline_b.as_secs_f64(),
         baseline_mean.as_secs_f64()
     );
-    println!("  baseline, bollard create+start, all {cold} at once: {:.2} s", unbounded.as_secs_f64());
-    println!("  ratio ashtray / baseline(mean, same concurrency): {:.2}", ours.as_secs_f64() / baseline_mean.as_secs_f64());
+    println!(
+        "  baseline, bollard create+start, all {cold} at once: {:.2} s",
+        unbounded.as_secs_f64()
+    );
+    println!(
+        "  ratio ashtray / baseline(mean, same concurrency): {:.2}",
+        ours.as_secs_f64() / baseline_mean.as_secs_f64()
+    );
 
     let (calls, ticks) = steady_state_calls(&engine, steady).await?;
     println!("steady state with {steady} declared services: {calls} engine API calls over {ticks} ticks = {:.2} per tick", calls as f64 / ticks as f64);
@@ -88,13 +108,21 @@ async fn baseline(engine: &Engine, count: usize, concurrency: usize) -> anyhow::
         network_mode: None,
         service_api: None,
     };
-    let configs: Vec<ContainerConfig> = specs(&prefix, count).iter().map(|s| ContainerConfig::for_service(s, &host)).collect();
-    let runtime = Runtime::connect(&Endpoint::resolve(std::env::var("ASHTEST_DOCKER_HOST").ok().as_deref(), false)).await?;
+    let configs: Vec<ContainerConfig> = specs(&prefix, count)
+        .iter()
+        .map(|s| ContainerConfig::for_service(s, &host))
+        .collect();
+    let runtime = Runtime::connect(&Endpoint::resolve(
+        std::env::var("ASHTEST_DOCKER_HOST").ok().as_deref(),
+        false,
+    ))
+    .await?;
     let started = Instant::now();
-    let results: Vec<_> = futures::stream::iter(configs.iter().map(|c| runtime.create_and_start(c)))
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+    let results: Vec<_> =
+        futures::stream::iter(configs.iter().map(|c| runtime.create_and_start(c)))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
     let elapsed = started.elapsed();
     for result in results {
         result?;
@@ -103,7 +131,15 @@ async fn baseline(engine: &Engine, count: usize, concurrency: usize) -> anyhow::
     Ok(elapsed)
 }
 
-async fn start_engine(fake: &FakeAyon, host: &str, state_dir: &std::path::Path) -> anyhow::Result<(ashtray_engine::Handle, CancellationToken, tokio::task::JoinHandle<()>)> {
+async fn start_engine(
+    fake: &FakeAyon,
+    host: &str,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<(
+    ashtray_engine::Handle,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+)> {
     let mut config = EngineConfig::new(
         &fake.url(),
         Secret::new(fake.service_key()),
@@ -121,15 +157,27 @@ async fn start_engine(fake: &FakeAyon, host: &str, state_dir: &std::path::Path) 
 fn declare(fake: &FakeAyon, host: &str, prefix: &str, count: usize) {
     fake.add_host(host);
     for i in 0..count {
-        fake.put_service(&format!("{prefix}-{i:03}"), "ticker", "1.0.0", "ticker", host, serde_json::Value::Null)
-            .expect("declaring a service");
+        fake.put_service(
+            &format!("{prefix}-{i:03}"),
+            "ticker",
+            "1.0.0",
+            "ticker",
+            host,
+            serde_json::Value::Null,
+        )
+        .expect("declaring a service");
     }
 }
 
 async fn wait_all_running(handle: &ashtray_engine::Handle, count: usize) {
     let mut states = handle.watch();
     loop {
-        let running = states.borrow().services.iter().filter(|s| s.state == ServiceState::Running).count();
+        let running = states
+            .borrow()
+            .services
+            .iter()
+            .filter(|s| s.state == ServiceState::Running)
+            .count();
         if running == count {
             return;
         }
@@ -168,11 +216,17 @@ async fn steady_state_calls(engine: &Engine, count: usize) -> anyhow::Result<(u6
     // Let the last starts settle, then count over ten ticks.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let beats = |fake: &FakeAyon| fake.heartbeats().len();
-    let (calls_before, beats_before) = (handle.metrics().engine_api_calls.load(Ordering::Relaxed), beats(&fake));
+    let (calls_before, beats_before) = (
+        handle.metrics().engine_api_calls.load(Ordering::Relaxed),
+        beats(&fake),
+    );
     while beats(&fake) < beats_before + 10 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (calls_after, beats_after) = (handle.metrics().engine_api_calls.load(Ordering::Relaxed), beats(&fake));
+    let (calls_after, beats_after) = (
+        handle.metrics().engine_api_calls.load(Ordering::Relaxed),
+        beats(&fake),
+    );
     cancel.cancel();
     task.await?;
     engine.clean(&prefix).await;

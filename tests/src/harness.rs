@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::{
+    InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+};
 use bollard::Docker;
 
 use crate::fake_ayon::FakeAyon;
@@ -19,9 +21,16 @@ pub fn ashtray_bin() -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("the test knows its own path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("tests run from target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps");
     let bin = dir.join("ashtray");
-    assert!(bin.exists(), "{} is missing: build it first (cargo build -p ashtray)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p ashtray)",
+        bin.display()
+    );
     bin
 }
 
@@ -166,17 +175,28 @@ impl Ashtray {
     }
 
     /// Waits until a line printed after `mark` contains `needle`.
-    pub async fn wait_for_output_after(&self, mark: usize, needle: &str, timeout: Duration) -> bool {
+    pub async fn wait_for_output_after(
+        &self,
+        mark: usize,
+        needle: &str,
+        timeout: Duration,
+    ) -> bool {
         eventually(timeout, || async {
             let lines = self.output.lock().unwrap();
-            lines.iter().skip(mark).any(|line| line.contains(needle)).then_some(())
+            lines
+                .iter()
+                .skip(mark)
+                .any(|line| line.contains(needle))
+                .then_some(())
         })
         .await
         .is_some()
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status();
         assert!(status.is_ok_and(|s| s.success()), "kill -{signal} failed");
     }
 
@@ -235,10 +255,17 @@ impl Engine {
 
     /// Service containers (running or not) whose service name starts with `prefix`.
     pub async fn containers(&self, prefix: &str) -> Vec<SeenContainer> {
-        let filters = HashMap::from([("label".to_string(), vec!["io.ayon.service.service_name".to_string()])]);
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec!["io.ayon.service.service_name".to_string()],
+        )]);
         let list = self
             .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
             .await
             .expect("listing containers");
         let mut seen: Vec<SeenContainer> = list
@@ -262,16 +289,27 @@ impl Engine {
     }
 
     pub async fn running(&self, prefix: &str) -> Vec<SeenContainer> {
-        self.containers(prefix).await.into_iter().filter(|c| c.running).collect()
+        self.containers(prefix)
+            .await
+            .into_iter()
+            .filter(|c| c.running)
+            .collect()
     }
 
     /// The container's environment, as `KEY=value`.
     pub async fn env(&self, id: &str) -> Vec<String> {
-        self.inspect(id).await.config.and_then(|c| c.env).unwrap_or_default()
+        self.inspect(id)
+            .await
+            .config
+            .and_then(|c| c.env)
+            .unwrap_or_default()
     }
 
     pub async fn inspect(&self, id: &str) -> bollard::models::ContainerInspectResponse {
-        self.docker.inspect_container(id, None::<InspectContainerOptions>).await.expect("inspecting a container")
+        self.docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .expect("inspecting a container")
     }
 
     /// Removes every service container whose service name starts with `prefix`.
@@ -279,7 +317,13 @@ impl Engine {
         for container in self.containers(prefix).await {
             let _ = self
                 .docker
-                .remove_container(&container.id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
+                .remove_container(
+                    &container.id,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
                 .await;
         }
     }

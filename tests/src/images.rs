@@ -21,11 +21,18 @@ pub const CRASHER: &str = "ashtest/crasher:1";
 /// Prints as fast as it can.
 pub const CHATTY: &str = "ashtest/chatty:1";
 
-const APPLETS: &[&str] = &["sh", "echo", "sleep", "yes", "cat", "env", "wget", "true", "false", "printf", "date", "seq", "head", "ls"];
+const APPLETS: &[&str] = &[
+    "sh", "echo", "sleep", "yes", "cat", "env", "wget", "true", "false", "printf", "date", "seq",
+    "head", "ls",
+];
 
 /// The Debian client: another one first on PATH may speak an API version the daemon refuses.
 pub fn docker_cli() -> Command {
-    let client = if Path::new("/usr/bin/docker").exists() { "/usr/bin/docker" } else { "docker" };
+    let client = if Path::new("/usr/bin/docker").exists() {
+        "/usr/bin/docker"
+    } else {
+        "docker"
+    };
     let mut command = Command::new(client);
     if let Ok(host) = std::env::var("ASHTEST_DOCKER_HOST") {
         command.env("DOCKER_HOST", host);
@@ -59,11 +66,26 @@ pub fn ensure_images() -> anyhow::Result<()> {
     if !image_exists(BUSYBOX) {
         import_busybox()?;
     }
-    build(TICKER, r#"CMD ["sh", "-c", "trap 'echo bye; exit 0' TERM; i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 0.2; done"]"#)?;
-    build(TICKER_2, r#"CMD ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo \"tick2 $i\"; sleep 0.2; done"]"#)?;
-    build(NOTERM, r#"CMD ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]"#)?;
-    build(CRASHER, r#"CMD ["sh", "-c", "echo starting; echo 'fatal: boom' >&2; exit 3"]"#)?;
-    build(CHATTY, r#"CMD ["yes", "a chatty service says something rather long to fill the buffer quickly"]"#)?;
+    build(
+        TICKER,
+        r#"CMD ["sh", "-c", "trap 'echo bye; exit 0' TERM; i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 0.2; done"]"#,
+    )?;
+    build(
+        TICKER_2,
+        r#"CMD ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo \"tick2 $i\"; sleep 0.2; done"]"#,
+    )?;
+    build(
+        NOTERM,
+        r#"CMD ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]"#,
+    )?;
+    build(
+        CRASHER,
+        r#"CMD ["sh", "-c", "echo starting; echo 'fatal: boom' >&2; exit 3"]"#,
+    )?;
+    build(
+        CHATTY,
+        r#"CMD ["yes", "a chatty service says something rather long to fill the buffer quickly"]"#,
+    )?;
     Ok(())
 }
 
@@ -80,8 +102,14 @@ fn import_busybox() -> anyhow::Result<()> {
     for applet in APPLETS {
         std::os::unix::fs::symlink("busybox", root.path().join("bin").join(applet))?;
     }
-    std::fs::write(root.path().join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")?;
-    std::fs::write(root.path().join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
+    std::fs::write(
+        root.path().join("etc/passwd"),
+        "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )?;
+    std::fs::write(
+        root.path().join("etc/group"),
+        "root:x:0:\nnogroup:x:65534:\n",
+    )?;
     let tar = Command::new("tar")
         .args(["-C"])
         .arg(root.path())
@@ -115,10 +143,17 @@ fn build(tag: &str, cmd: &str) -> anyhow::Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .context("running docker build")?;
-    child.stdin.take().context("docker build's input")?.write_all(dockerfile.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .context("docker build's input")?
+        .write_all(dockerfile.as_bytes())?;
     let output = child.wait_with_output()?;
     if !output.status.success() {
-        bail!("docker build of {tag} failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "docker build of {tag} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(())
 }

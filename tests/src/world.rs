@@ -79,28 +79,49 @@ impl World {
 
     /// Names of the running containers of this world's services, sorted.
     pub async fn running_names(&self) -> Vec<String> {
-        self.engine.running(&self.prefix).await.into_iter().map(|c| c.name).collect()
+        self.engine
+            .running(&self.prefix)
+            .await
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
     }
 
     /// Ids of the running containers, by container name.
     pub async fn running_ids(&self) -> Vec<(String, String)> {
-        self.engine.running(&self.prefix).await.into_iter().map(|c| (c.name, c.id)).collect()
+        self.engine
+            .running(&self.prefix)
+            .await
+            .into_iter()
+            .map(|c| (c.name, c.id))
+            .collect()
     }
 
     /// Waits until exactly these services' containers run (and no other of this world).
     pub async fn wait_running(&self, services: &[&str]) -> bool {
         let mut expected: Vec<String> = services.iter().map(|s| slug(s)).collect();
         expected.sort();
-        eventually(CONVERGE, || async { (self.running_names().await == expected).then_some(()) })
-            .await
-            .is_some()
+        eventually(CONVERGE, || async {
+            (self.running_names().await == expected).then_some(())
+        })
+        .await
+        .is_some()
     }
 
     /// Waits until the fake has answered `count` more heartbeats of this host.
     pub async fn wait_heartbeats(&self, count: usize, status: u16) -> bool {
-        let seen = |fake: &FakeAyon| fake.heartbeats().iter().filter(|hb| hb.status == status).count();
+        let seen = |fake: &FakeAyon| {
+            fake.heartbeats()
+                .iter()
+                .filter(|hb| hb.status == status)
+                .count()
+        };
         let target = seen(&self.fake) + count;
-        eventually(CONVERGE, || async { (seen(&self.fake) >= target).then_some(()) }).await.is_some()
+        eventually(CONVERGE, || async {
+            (seen(&self.fake) >= target).then_some(())
+        })
+        .await
+        .is_some()
     }
 }
 
@@ -110,7 +131,9 @@ impl Drop for World {
         let prefix = self.prefix.clone();
         // Leave no container behind, whatever the test's outcome.
         std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(engine.clean(&prefix));
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(engine.clean(&prefix));
         })
         .join()
         .unwrap();

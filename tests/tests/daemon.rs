@@ -9,15 +9,27 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn three_declared_services_become_three_containers_with_ash_names_labels_and_env() {
     let world = World::new("three").await;
-    let a = world.declare("Ticker.A", "ticker", json!({"env": {"A": "1", "N": 2, "FLAG": true}}));
+    let a = world.declare(
+        "Ticker.A",
+        "ticker",
+        json!({"env": {"A": "1", "N": 2, "FLAG": true}}),
+    );
     let b = world.declare("ticker-b", "ticker", Value::Null);
     let c = world.declare("noterm-c", "noterm", Value::Null);
     let _daemon = world.launch().spawn();
 
-    assert!(world.wait_running(&[&a, &b, &c]).await, "running: {:?}", world.running_names().await);
+    assert!(
+        world.wait_running(&[&a, &b, &c]).await,
+        "running: {:?}",
+        world.running_names().await
+    );
     let containers = world.engine.running(&world.prefix).await;
     let first = containers.iter().find(|c| c.name == slug(&a)).unwrap();
-    assert!(first.name.starts_with("aysvc_") && first.name.ends_with("_ticker_a"), "{}", first.name);
+    assert!(
+        first.name.starts_with("aysvc_") && first.name.ends_with("_ticker_a"),
+        "{}",
+        first.name
+    );
     assert_eq!(first.labels["io.ayon.service.service_name"], a);
     assert_eq!(first.labels["io.ayon.service.service"], "ticker");
     assert_eq!(first.labels["io.ayon.service.addon_name"], "ticker");
@@ -40,7 +52,10 @@ async fn three_declared_services_become_three_containers_with_ash_names_labels_a
         ]
     );
     let inspect = world.engine.inspect(&first.id).await;
-    assert_eq!(inspect.config.unwrap().hostname.as_deref(), Some(slug(&a).as_str()));
+    assert_eq!(
+        inspect.config.unwrap().hostname.as_deref(),
+        Some(slug(&a).as_str())
+    );
 }
 
 #[tokio::test]
@@ -52,10 +67,21 @@ async fn should_run_false_stops_one_and_deleting_stops_another() {
     let _daemon = world.launch().spawn();
     assert!(world.wait_running(&[&a, &b, &c]).await);
 
-    world.fake.patch_service(&a, json!({"shouldRun": false})).unwrap();
-    assert!(world.wait_running(&[&b, &c]).await, "running: {:?}", world.running_names().await);
+    world
+        .fake
+        .patch_service(&a, json!({"shouldRun": false}))
+        .unwrap();
+    assert!(
+        world.wait_running(&[&b, &c]).await,
+        "running: {:?}",
+        world.running_names().await
+    );
     world.fake.delete_service(&b);
-    assert!(world.wait_running(&[&c]).await, "running: {:?}", world.running_names().await);
+    assert!(
+        world.wait_running(&[&c]).await,
+        "running: {:?}",
+        world.running_names().await
+    );
     // Stopped means gone, not left exited.
     assert_eq!(world.engine.containers(&world.prefix).await.len(), 1);
 }
@@ -67,13 +93,24 @@ async fn heartbeat_body_matches_the_samples_field_for_field() {
     let _daemon = world.launch().spawn();
     let record = world
         .fake
-        .wait_for_heartbeat(CONVERGE, |hb| hb.body["services"].as_array().is_some_and(|s| !s.is_empty()))
+        .wait_for_heartbeat(CONVERGE, |hb| {
+            hb.body["services"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty())
+        })
         .await
         .expect("a heartbeat listing the running service");
     assert_eq!(record.status, 200);
-    assert_eq!(record.api_key.as_deref(), Some(world.fake.service_key().as_str()));
+    assert_eq!(
+        record.api_key.as_deref(),
+        Some(world.fake.service_key().as_str())
+    );
     let sample: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/ayon-api/samples/heartbeat-request-running.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/ayon-api/samples/heartbeat-request-running.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
@@ -85,27 +122,51 @@ async fn heartbeat_body_matches_the_samples_field_for_field() {
         let value = record.body["health"][field].as_f64().expect("a number");
         assert!((0.0..=100.0).contains(&value), "{field} = {value}");
     }
-    assert!(world.fake.service(&a).unwrap()["isRunning"].as_bool().unwrap());
+    assert!(world.fake.service(&a).unwrap()["isRunning"]
+        .as_bool()
+        .unwrap());
 }
 
 #[tokio::test]
 async fn an_invalid_key_exits_non_zero_naming_the_problem() {
     let world = World::new("badkey").await;
-    let mut daemon = world.launch().env("AYON_API_KEY", "0123456789abcdef0123456789abcdef").spawn();
-    let status = daemon.wait_exit(Duration::from_secs(15)).await.expect("ashtray exits");
+    let mut daemon = world
+        .launch()
+        .env("AYON_API_KEY", "0123456789abcdef0123456789abcdef")
+        .spawn();
+    let status = daemon
+        .wait_exit(Duration::from_secs(15))
+        .await
+        .expect("ashtray exits");
     assert!(!status.success());
     let output = daemon.output();
-    assert!(output.contains("refused the API key") && output.contains("AYON_API_KEY"), "{output}");
-    assert!(!output.contains("0123456789abcdef0123456789abcdef"), "the key must not be printed: {output}");
+    assert!(
+        output.contains("refused the API key") && output.contains("AYON_API_KEY"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("0123456789abcdef0123456789abcdef"),
+        "the key must not be printed: {output}"
+    );
 }
 
 #[tokio::test]
 async fn a_key_that_is_not_a_service_account_exits_non_zero() {
     let world = World::new("admin").await;
-    let mut daemon = world.launch().env("AYON_API_KEY", &world.fake.admin_key()).spawn();
-    let status = daemon.wait_exit(Duration::from_secs(15)).await.expect("ashtray exits");
+    let mut daemon = world
+        .launch()
+        .env("AYON_API_KEY", &world.fake.admin_key())
+        .spawn();
+    let status = daemon
+        .wait_exit(Duration::from_secs(15))
+        .await
+        .expect("ashtray exits");
     assert!(!status.success());
-    assert!(daemon.output().contains("not a service account"), "{}", daemon.output());
+    assert!(
+        daemon.output().contains("not a service account"),
+        "{}",
+        daemon.output()
+    );
 }
 
 #[tokio::test]
@@ -114,8 +175,18 @@ async fn an_unreachable_server_is_retried_with_backoff_and_then_served() {
     let a = world.declare("a", "ticker", Value::Null);
     world.fake.go_away().await;
     let daemon = world.launch().spawn();
-    assert!(daemon.wait_for_output("cannot reach the AYON server", Duration::from_secs(15)).await, "{}", daemon.output());
-    assert!(daemon.wait_for_output("trying again in", Duration::from_secs(5)).await);
+    assert!(
+        daemon
+            .wait_for_output("cannot reach the AYON server", Duration::from_secs(15))
+            .await,
+        "{}",
+        daemon.output()
+    );
+    assert!(
+        daemon
+            .wait_for_output("trying again in", Duration::from_secs(5))
+            .await
+    );
     world.fake.come_back().await;
     assert!(world.wait_running(&[&a]).await, "{}", daemon.output());
 }
@@ -129,7 +200,8 @@ async fn service_output_is_printed_with_the_service_name_and_json_logs_work() {
         daemon.output().lines().find_map(|line| {
             let entry: Value = serde_json::from_str(line).ok()?;
             let message = entry["message"].as_str()?;
-            (entry["service"] == json!(a) && message.starts_with(&format!("[{a}] tick "))).then_some(entry)
+            (entry["service"] == json!(a) && message.starts_with(&format!("[{a}] tick ")))
+                .then_some(entry)
         })
     })
     .await;
@@ -154,6 +226,10 @@ async fn a_service_without_image_is_skipped_and_its_spec_applied_otherwise() {
     assert_eq!(host.memory, Some(64 * 1024 * 1024));
     assert!(host.port_bindings.unwrap().contains_key("80/tcp"));
     assert_eq!(inspect.config.unwrap().user.as_deref(), Some("65534"));
-    assert!(daemon.wait_for_output("no image", Duration::from_secs(5)).await);
+    assert!(
+        daemon
+            .wait_for_output("no image", Duration::from_secs(5))
+            .await
+    );
     assert!(world.engine.containers(&bare).await.is_empty());
 }

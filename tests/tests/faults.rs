@@ -27,32 +27,71 @@ async fn without_a_valid_answer_nothing_is_stopped_and_heartbeats_resume() {
         (Fault::Garbage, "cannot be read"),
         (Fault::WrongShape, "cannot be read"),
         (Fault::Unauthorized, "refused the API key"),
-        (Fault::Slow(Duration::from_secs(3)), "did not answer within 1 s"),
+        (
+            Fault::Slow(Duration::from_secs(3)),
+            "did not answer within 1 s",
+        ),
     ];
     for (fault, says) in faults {
         let mark = daemon.mark();
         let since = Instant::now();
         world.fake.set_fault(fault.clone());
-        assert!(daemon.wait_for_output_after(mark, says, CONVERGE).await, "{fault:?}: {}", daemon.output());
+        assert!(
+            daemon.wait_for_output_after(mark, says, CONVERGE).await,
+            "{fault:?}: {}",
+            daemon.output()
+        );
         // It keeps meeting the fault for a few more heartbeats and still stops nothing.
         let met = eventually(CONVERGE, || async {
-            (world.fake.heartbeats().iter().filter(|hb| hb.at > since).count() >= 3).then_some(())
+            (world
+                .fake
+                .heartbeats()
+                .iter()
+                .filter(|hb| hb.at > since)
+                .count()
+                >= 3)
+                .then_some(())
         })
         .await;
         assert!(met.is_some(), "{fault:?}: heartbeats stopped");
-        assert_eq!(world.running_ids().await, before, "{fault:?} changed containers");
+        assert_eq!(
+            world.running_ids().await,
+            before,
+            "{fault:?} changed containers"
+        );
         let mark = daemon.mark();
         world.fake.set_fault(Fault::None);
-        assert!(daemon.wait_for_output_after(mark, "heartbeats are answered", CONVERGE).await, "{fault:?}");
-        assert!(world.wait_heartbeats(2, 200).await, "heartbeats did not resume after {fault:?}");
-        assert_eq!(world.running_ids().await, before, "recovery from {fault:?} changed containers");
+        assert!(
+            daemon
+                .wait_for_output_after(mark, "heartbeats are answered", CONVERGE)
+                .await,
+            "{fault:?}"
+        );
+        assert!(
+            world.wait_heartbeats(2, 200).await,
+            "heartbeats did not resume after {fault:?}"
+        );
+        assert_eq!(
+            world.running_ids().await,
+            before,
+            "recovery from {fault:?} changed containers"
+        );
     }
 
     world.fake.go_away().await;
-    assert!(daemon.wait_for_output("cannot reach the AYON server", CONVERGE).await, "{}", daemon.output());
+    assert!(
+        daemon
+            .wait_for_output("cannot reach the AYON server", CONVERGE)
+            .await,
+        "{}",
+        daemon.output()
+    );
     assert_eq!(world.running_ids().await, before);
     world.fake.come_back().await;
-    assert!(world.wait_heartbeats(2, 200).await, "heartbeats did not resume after the server came back");
+    assert!(
+        world.wait_heartbeats(2, 200).await,
+        "heartbeats did not resume after the server came back"
+    );
     assert_eq!(world.running_ids().await, before);
 }
 
@@ -66,7 +105,13 @@ async fn a_slow_server_does_not_stall_the_loop() {
     assert!(world.wait_running(&[&a]).await, "{}", daemon.output());
     let before = world.running_ids().await;
     world.fake.set_fault(Fault::Slow(Duration::from_secs(30)));
-    assert!(daemon.wait_for_output("did not answer within 1 s", CONVERGE).await, "{}", daemon.output());
+    assert!(
+        daemon
+            .wait_for_output("did not answer within 1 s", CONVERGE)
+            .await,
+        "{}",
+        daemon.output()
+    );
     let status = docker_cli().args(["kill", &before[0].1]).output().unwrap();
     assert!(status.status.success());
     let restarted = eventually(CONVERGE, || async {
@@ -74,7 +119,11 @@ async fn a_slow_server_does_not_stall_the_loop() {
         (now.len() == 1 && now[0].1 != before[0].1).then_some(now)
     })
     .await;
-    assert!(restarted.is_some(), "the killed service was not restarted while the server was slow: {}", daemon.output());
+    assert!(
+        restarted.is_some(),
+        "the killed service was not restarted while the server was slow: {}",
+        daemon.output()
+    );
 }
 
 /// 2. One bad spec never hurts the others: the bad one is never started, the log names
@@ -88,13 +137,32 @@ async fn a_bad_spec_fails_alone_and_starts_once_fixed() {
     let bad_port = world.declare("badport", "ticker", json!({"ports": ["80:99999"]}));
     let daemon = world.launch().spawn();
     assert!(world.wait_running(&[&good]).await, "{}", daemon.output());
-    for (name, field, value) in [(&bad_mem, "memLimit", "lots"), (&bad_volume, "volumes", "relative/path"), (&bad_port, "ports", "80:99999")] {
+    for (name, field, value) in [
+        (&bad_mem, "memLimit", "lots"),
+        (&bad_volume, "volumes", "relative/path"),
+        (&bad_port, "ports", "80:99999"),
+    ] {
         let says = format!("service \"{name}\": {field} \"{value}\"");
-        assert!(daemon.wait_for_output(&says, CONVERGE).await, "no {says:?} in {}", daemon.output());
+        assert!(
+            daemon.wait_for_output(&says, CONVERGE).await,
+            "no {says:?} in {}",
+            daemon.output()
+        );
     }
-    assert_eq!(world.engine.containers(&world.prefix).await.len(), 1, "a bad spec was started");
-    world.fake.patch_service(&bad_mem, json!({"memLimit": "64m"})).unwrap();
-    assert!(world.wait_running(&[&good, &bad_mem]).await, "{}", daemon.output());
+    assert_eq!(
+        world.engine.containers(&world.prefix).await.len(),
+        1,
+        "a bad spec was started"
+    );
+    world
+        .fake
+        .patch_service(&bad_mem, json!({"memLimit": "64m"}))
+        .unwrap();
+    assert!(
+        world.wait_running(&[&good, &bad_mem]).await,
+        "{}",
+        daemon.output()
+    );
 }
 
 /// 2b. An entry of the answer that is not a service object at all is reported and
@@ -103,11 +171,24 @@ async fn a_bad_spec_fails_alone_and_starts_once_fixed() {
 async fn an_answer_entry_that_is_not_a_service_is_reported_and_skipped() {
     let world = World::new("entry").await;
     let a = world.declare("a", "ticker", Value::Null);
-    world.fake.set_fault(Fault::ExtraEntries(vec![json!(42), json!({"name": "half a service"})]));
+    world.fake.set_fault(Fault::ExtraEntries(vec![
+        json!(42),
+        json!({"name": "half a service"}),
+    ]));
     let daemon = world.launch().spawn();
     assert!(world.wait_running(&[&a]).await, "{}", daemon.output());
-    assert!(daemon.wait_for_output("an entry that is not a service", CONVERGE).await, "{}", daemon.output());
-    assert!(daemon.output().contains("half a service"), "{}", daemon.output());
+    assert!(
+        daemon
+            .wait_for_output("an entry that is not a service", CONVERGE)
+            .await,
+        "{}",
+        daemon.output()
+    );
+    assert!(
+        daemon.output().contains("half a service"),
+        "{}",
+        daemon.output()
+    );
     // The bad entries stay in every answer; the host still follows the good ones.
     let b = world.declare("b", "ticker", Value::Null);
     assert!(world.wait_running(&[&a, &b]).await, "{}", daemon.output());
@@ -124,7 +205,10 @@ async fn a_changed_spec_recreates_the_container_with_the_new_spec() {
     assert!(world.wait_running(&[&a, &b]).await, "{}", daemon.output());
     let before = world.running_ids().await;
 
-    world.fake.patch_service(&a, json!({"env": {"COLOUR": "blue"}, "memLimit": "64m"})).unwrap();
+    world
+        .fake
+        .patch_service(&a, json!({"env": {"COLOUR": "blue"}, "memLimit": "64m"}))
+        .unwrap();
     let changed = eventually(CONVERGE, || async {
         let now = world.running_ids().await;
         let new_a = now.iter().find(|(name, _)| *name == slug(&a))?;
@@ -138,7 +222,10 @@ async fn a_changed_spec_recreates_the_container_with_the_new_spec() {
     assert_eq!(inspect.host_config.unwrap().memory, Some(64 << 20));
     // The unchanged one is untouched, and nothing runs twice.
     let now = world.running_ids().await;
-    assert_eq!(now.iter().find(|(name, _)| *name == slug(&b)), before.iter().find(|(name, _)| *name == slug(&b)));
+    assert_eq!(
+        now.iter().find(|(name, _)| *name == slug(&b)),
+        before.iter().find(|(name, _)| *name == slug(&b))
+    );
     assert_eq!(world.engine.containers(&world.prefix).await.len(), 2);
     assert!(daemon.output().contains("recreating"));
 }
@@ -160,12 +247,26 @@ async fn containers_started_by_ash_are_adopted_or_replaced() {
             .args(["--label", "io.ayon.service.addon_version=1.0.0"])
             .args(["-e", &format!("AYON_SERVER_URL={}", world.fake.url())])
             .args(["-e", &format!("AYON_API_KEY={}", world.fake.service_key())])
-            .args(["-e", "AYON_ADDON_NAME=ticker", "-e", "AYON_ADDON_VERSION=1.0.0"])
-            .args(["-e", &format!("AYON_SERVICE_NAME={name}"), "-e", &format!("N={n}")])
+            .args([
+                "-e",
+                "AYON_ADDON_NAME=ticker",
+                "-e",
+                "AYON_ADDON_VERSION=1.0.0",
+            ])
+            .args([
+                "-e",
+                &format!("AYON_SERVICE_NAME={name}"),
+                "-e",
+                &format!("N={n}"),
+            ])
             .arg(images::TICKER)
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     };
     let same_id = ash_run(&same, "2");
@@ -178,11 +279,24 @@ async fn containers_started_by_ash_are_adopted_or_replaced() {
         (new.1 != differs_id).then(|| new.1.clone())
     })
     .await;
-    assert!(replaced.is_some(), "the differing ash container was not replaced: {}", daemon.output());
-    assert!(daemon.output().contains("adopted a running container started by ash"), "{}", daemon.output());
+    assert!(
+        replaced.is_some(),
+        "the differing ash container was not replaced: {}",
+        daemon.output()
+    );
+    assert!(
+        daemon
+            .output()
+            .contains("adopted a running container started by ash"),
+        "{}",
+        daemon.output()
+    );
     assert!(world.wait_heartbeats(3, 200).await);
     let now = world.running_ids().await;
-    assert!(now.contains(&(slug(&same), same_id)), "the matching ash container was not kept: {now:?}");
+    assert!(
+        now.contains(&(slug(&same), same_id)),
+        "the matching ash container was not kept: {now:?}"
+    );
     assert_eq!(world.engine.containers(&world.prefix).await.len(), 2);
 }
 
@@ -193,22 +307,45 @@ async fn after_sigkill_the_same_containers_are_adopted_and_a_second_instance_ref
     let world = World::new("adopt").await;
     let names = ["a", "b", "c"].map(|s| world.declare(s, "ticker", Value::Null));
     let first = world.launch().spawn();
-    assert!(world.wait_running(&names.each_ref().map(String::as_str)).await, "{}", first.output());
+    assert!(
+        world
+            .wait_running(&names.each_ref().map(String::as_str))
+            .await,
+        "{}",
+        first.output()
+    );
     let before = world.running_ids().await;
 
     let mut second = world.launch().spawn();
-    let status = second.wait_exit(Duration::from_secs(15)).await.expect("the second ashtray exits");
+    let status = second
+        .wait_exit(Duration::from_secs(15))
+        .await
+        .expect("the second ashtray exits");
     assert!(!status.success());
-    assert!(second.output().contains(&format!("another ashtray (pid {})", first.pid())), "{}", second.output());
+    assert!(
+        second
+            .output()
+            .contains(&format!("another ashtray (pid {})", first.pid())),
+        "{}",
+        second.output()
+    );
 
     first.signal("KILL");
     drop(first);
     let restarted = world.launch().spawn();
-    assert!(restarted.wait_for_output("heartbeats are answered", CONVERGE).await);
+    assert!(
+        restarted
+            .wait_for_output("heartbeats are answered", CONVERGE)
+            .await
+    );
     assert!(world.wait_heartbeats(4, 200).await);
     assert_eq!(world.running_ids().await, before, "{}", restarted.output());
     assert_eq!(world.engine.containers(&world.prefix).await.len(), 3);
-    assert!(!restarted.output().contains("starting"), "{}", restarted.output());
+    assert!(
+        !restarted.output().contains("starting"),
+        "{}",
+        restarted.output()
+    );
 }
 
 /// 5. A service that keeps exiting is restarted with exponential backoff (1 s, 2 s, 4 s,
@@ -219,7 +356,13 @@ async fn a_crashing_service_backs_off_exponentially_and_keeps_its_exit_code() {
     let crasher = world.declare("crasher", "crasher", Value::Null);
     let steady = world.declare("steady", "ticker", Value::Null);
     let daemon = world.launch().spawn();
-    assert!(daemon.wait_for_output("restarting in 4 s (crash loop)", Duration::from_secs(40)).await, "{}", daemon.output());
+    assert!(
+        daemon
+            .wait_for_output("restarting in 4 s (crash loop)", Duration::from_secs(40))
+            .await,
+        "{}",
+        daemon.output()
+    );
     let output = daemon.output();
     let delays: Vec<&str> = output
         .lines()
@@ -227,11 +370,19 @@ async fn a_crashing_service_backs_off_exponentially_and_keeps_its_exit_code() {
         .filter_map(|line| line.split("restarting in ").nth(1))
         .collect();
     assert!(delays.len() >= 3, "{output}");
-    assert!(delays[0].starts_with("1 s") && delays[1].starts_with("2 s") && delays[2].starts_with("4 s"), "{delays:?}");
+    assert!(
+        delays[0].starts_with("1 s")
+            && delays[1].starts_with("2 s")
+            && delays[2].starts_with("4 s"),
+        "{delays:?}"
+    );
     // The steady one was never disturbed.
     assert_eq!(world.running_names().await, [slug(&steady)]);
     // The crashed container is kept until its restart, so its code and output can be read.
-    assert!(output.contains("[") && output.contains("fatal: boom"), "{output}");
+    assert!(
+        output.contains("[") && output.contains("fatal: boom"),
+        "{output}"
+    );
 }
 
 /// 6. dockerd stops and comes back: ashtray says the engine is down meanwhile, then
@@ -241,16 +392,45 @@ async fn the_engine_restarting_is_survived_without_duplicates() {
     let world = World::alone("dockerd").await;
     let names = ["a", "b"].map(|s| world.declare(s, "ticker", Value::Null));
     let daemon = world.launch().spawn();
-    assert!(world.wait_running(&names.each_ref().map(String::as_str)).await, "{}", daemon.output());
+    assert!(
+        world
+            .wait_running(&names.each_ref().map(String::as_str))
+            .await,
+        "{}",
+        daemon.output()
+    );
 
     restart_dockerd(|| async {
-        assert!(daemon.wait_for_output("cannot reach the Docker engine", CONVERGE).await, "{}", daemon.output());
+        assert!(
+            daemon
+                .wait_for_output("cannot reach the Docker engine", CONVERGE)
+                .await,
+            "{}",
+            daemon.output()
+        );
     })
     .await;
-    assert!(daemon.wait_for_output("the container engine is back", CONVERGE).await, "{}", daemon.output());
-    assert!(world.wait_running(&names.each_ref().map(String::as_str)).await, "{}", daemon.output());
+    assert!(
+        daemon
+            .wait_for_output("the container engine is back", CONVERGE)
+            .await,
+        "{}",
+        daemon.output()
+    );
+    assert!(
+        world
+            .wait_running(&names.each_ref().map(String::as_str))
+            .await,
+        "{}",
+        daemon.output()
+    );
     assert!(world.wait_heartbeats(3, 200).await);
-    assert_eq!(world.engine.containers(&world.prefix).await.len(), 2, "{}", daemon.output());
+    assert_eq!(
+        world.engine.containers(&world.prefix).await.len(),
+        2,
+        "{}",
+        daemon.output()
+    );
 }
 
 /// Stops dockerd, runs `while_down`, starts it again and waits until it answers.
@@ -259,8 +439,14 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    assert!(nix_is_root(), "this test restarts dockerd and must run as root");
-    let stopped = std::process::Command::new("pkill").args(["-TERM", "-x", "dockerd"]).status().unwrap();
+    assert!(
+        nix_is_root(),
+        "this test restarts dockerd and must run as root"
+    );
+    let stopped = std::process::Command::new("pkill")
+        .args(["-TERM", "-x", "dockerd"])
+        .status()
+        .unwrap();
     assert!(stopped.success(), "no dockerd to stop");
     let down = eventually(Duration::from_secs(30), || async {
         (!docker_cli().arg("info").output().unwrap().status.success()).then_some(())
@@ -269,25 +455,43 @@ where
     assert!(down.is_some(), "dockerd did not stop");
     // Let it finish exiting before a new one takes its pid file.
     eventually(Duration::from_secs(30), || async {
-        (!std::process::Command::new("pgrep").args(["-x", "dockerd"]).output().unwrap().status.success()).then_some(())
+        (!std::process::Command::new("pgrep")
+            .args(["-x", "dockerd"])
+            .output()
+            .unwrap()
+            .status
+            .success())
+        .then_some(())
     })
     .await
     .expect("dockerd exits");
     while_down().await;
     let started = std::process::Command::new("sh")
-        .args(["-c", "setsid nohup dockerd >>/tmp/ashtray-dockerd.log 2>&1 &"])
+        .args([
+            "-c",
+            "setsid nohup dockerd >>/tmp/ashtray-dockerd.log 2>&1 &",
+        ])
         .status()
         .unwrap();
     assert!(started.success());
     let up = eventually(Duration::from_secs(60), || async {
-        docker_cli().arg("info").output().unwrap().status.success().then_some(())
+        docker_cli()
+            .arg("info")
+            .output()
+            .unwrap()
+            .status
+            .success()
+            .then_some(())
     })
     .await;
     assert!(up.is_some(), "dockerd did not come back");
 }
 
 fn nix_is_root() -> bool {
-    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 /// 7. SIGTERM ends ashtray within 2 s and, by default, leaves the services running;
@@ -301,14 +505,29 @@ async fn sigterm_stops_within_two_seconds_and_leaves_services_running_by_default
     assert!(world.wait_running(&[&a, &b]).await, "{}", daemon.output());
     let before = world.running_ids().await;
     daemon.signal("TERM");
-    let status = daemon.wait_exit(Duration::from_secs(2)).await.expect("ashtray exits within 2 s of SIGTERM");
+    let status = daemon
+        .wait_exit(Duration::from_secs(2))
+        .await
+        .expect("ashtray exits within 2 s of SIGTERM");
     assert!(status.success(), "{}", daemon.output());
     assert_eq!(world.running_ids().await, before);
 
-    let mut stopper = world.launch().arg("--stop-services-on-exit").arg("--stop-timeout").arg("1s").spawn();
+    let mut stopper = world
+        .launch()
+        .arg("--stop-services-on-exit")
+        .arg("--stop-timeout")
+        .arg("1s")
+        .spawn();
     assert!(world.wait_heartbeats(2, 200).await);
     stopper.signal("INT");
-    let status = stopper.wait_exit(Duration::from_secs(20)).await.expect("ashtray exits after stopping its services");
+    let status = stopper
+        .wait_exit(Duration::from_secs(20))
+        .await
+        .expect("ashtray exits after stopping its services");
     assert!(status.success(), "{}", stopper.output());
-    assert!(world.engine.containers(&world.prefix).await.is_empty(), "{}", stopper.output());
+    assert!(
+        world.engine.containers(&world.prefix).await.is_empty(),
+        "{}",
+        stopper.output()
+    );
 }

@@ -167,7 +167,8 @@ impl AppliedConfig {
         let own_api_var = |entry: &&String| {
             entry.starts_with("ASHTRAY_API_URL=") || entry.starts_with("ASHTRAY_SERVICE_TOKEN=")
         };
-        let mut wanted_ports: Vec<String> = wanted.ports.iter().map(|p| p.container_key()).collect();
+        let mut wanted_ports: Vec<String> =
+            wanted.ports.iter().map(|p| p.container_key()).collect();
         let mut have_ports = self.port_keys.clone();
         wanted_ports.sort();
         have_ports.sort();
@@ -241,7 +242,8 @@ mod tests {
 
     #[test]
     fn spec_env_overrides_a_base_variable_in_place() {
-        let config = ContainerConfig::for_service(&spec(json!({"AYON_SERVER_URL": "http://x"})), &host());
+        let config =
+            ContainerConfig::for_service(&spec(json!({"AYON_SERVER_URL": "http://x"})), &host());
         assert_eq!(config.env[0], "AYON_SERVER_URL=http://x");
         assert_eq!(config.env.len(), 5);
     }
@@ -255,7 +257,10 @@ mod tests {
         assert_ne!(a.spec_hash(), b.spec_hash());
         let mut other_key = host();
         other_key.api_key = Secret::new("z".repeat(32));
-        assert_ne!(a.spec_hash(), ContainerConfig::for_service(&spec(json!({"N": 2})), &other_key).spec_hash());
+        assert_ne!(
+            a.spec_hash(),
+            ContainerConfig::for_service(&spec(json!({"N": 2})), &other_key).spec_hash()
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ use crate::overrides::{Overrides, OverridesError};
 use crate::reconcile::backoff::CrashBackoff;
 use crate::reconcile::executor::{execute, Outcome};
 use crate::reconcile::plan::{plan, Action, PlanInput, RemoveReason};
-use crate::runtime::{ContainerEvent, ContainerStatus, Endpoint, ObservedContainer, Runtime, RuntimeError};
+use crate::runtime::{
+    ContainerEvent, ContainerStatus, Endpoint, ObservedContainer, Runtime, RuntimeError,
+};
 use crate::secret::Secret;
 use crate::spec::{read_answer, Desired};
 
@@ -62,7 +64,13 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// Defaults for everything but what identifies the host and its server.
-    pub fn new(server_url: &str, api_key: Secret, hostname: &str, endpoint: Endpoint, state_dir: PathBuf) -> EngineConfig {
+    pub fn new(
+        server_url: &str,
+        api_key: Secret,
+        hostname: &str,
+        endpoint: Endpoint,
+        state_dir: PathBuf,
+    ) -> EngineConfig {
         EngineConfig {
             server_url: server_url.trim_end_matches('/').to_string(),
             api_key,
@@ -177,24 +185,32 @@ impl Handle {
     /// Stops the service on this host until [`Handle::start_service`]; remembered across
     /// restarts of ashtray.
     pub async fn stop_service(&self, name: &str) -> Result<(), CommandError> {
-        self.ask(|reply| Command::Stop(name.to_string(), reply)).await
+        self.ask(|reply| Command::Stop(name.to_string(), reply))
+            .await
     }
 
     pub async fn start_service(&self, name: &str) -> Result<(), CommandError> {
-        self.ask(|reply| Command::Start(name.to_string(), reply)).await
+        self.ask(|reply| Command::Start(name.to_string(), reply))
+            .await
     }
 
     /// Replaces the service's container with a new one.
     pub async fn restart_service(&self, name: &str) -> Result<(), CommandError> {
-        self.ask(|reply| Command::Restart(name.to_string(), reply)).await
+        self.ask(|reply| Command::Restart(name.to_string(), reply))
+            .await
     }
 
     pub async fn pause_all(&self, paused: bool) -> Result<(), CommandError> {
         self.ask(|reply| Command::PauseAll(paused, reply)).await
     }
 
-    pub async fn report_status(&self, name: &str, status: ReportedStatus) -> Result<(), CommandError> {
-        self.ask(|reply| Command::ReportStatus(name.to_string(), status, reply)).await
+    pub async fn report_status(
+        &self,
+        name: &str,
+        status: ReportedStatus,
+    ) -> Result<(), CommandError> {
+        self.ask(|reply| Command::ReportStatus(name.to_string(), status, reply))
+            .await
     }
 }
 
@@ -261,7 +277,10 @@ fn now_ms() -> u64 {
 
 /// Starts the engine on the current tokio runtime. It runs until `cancel` fires; the
 /// returned task ends after the shutdown work (stopping services if configured).
-pub fn spawn(config: EngineConfig, cancel: CancellationToken) -> Result<(Handle, tokio::task::JoinHandle<()>), OverridesError> {
+pub fn spawn(
+    config: EngineConfig,
+    cancel: CancellationToken,
+) -> Result<(Handle, tokio::task::JoinHandle<()>), OverridesError> {
     let overrides_path = Overrides::path(&config.state_dir, &config.hostname);
     let overrides = Overrides::load(&overrides_path)?;
     let (commands_tx, commands_rx) = mpsc::channel(64);
@@ -270,12 +289,19 @@ pub fn spawn(config: EngineConfig, cancel: CancellationToken) -> Result<(Handle,
     let (events_tx, _) = broadcast::channel(1024);
     let logs = LogHub::new(config.log_limits);
     let metrics = Arc::new(Metrics::default());
-    let ayon = AyonClient::new(&config.server_url, config.api_key.clone(), config.request_timeout);
+    let ayon = AyonClient::new(
+        &config.server_url,
+        config.api_key.clone(),
+        config.request_timeout,
+    );
     let host = HostSettings {
         server_url: config.server_url.clone(),
         api_key: config.api_key.clone(),
         ayon_hostname: config.hostname.clone(),
-        network_mode: config.network_mode.clone().or_else(|| config.network.clone()),
+        network_mode: config
+            .network_mode
+            .clone()
+            .or_else(|| config.network.clone()),
         service_api: config.service_api.clone(),
     };
     let server = ServerConnection {
@@ -367,7 +393,9 @@ fn placeholder_state(config: &EngineConfig) -> HostState {
     }
 }
 
-async fn next_event(events: &mut Option<EventStream>) -> Option<Result<ContainerEvent, RuntimeError>> {
+async fn next_event(
+    events: &mut Option<EventStream>,
+) -> Option<Result<ContainerEvent, RuntimeError>> {
     match events {
         Some(stream) => stream.next().await,
         None => std::future::pending().await,
@@ -425,7 +453,11 @@ impl Engine {
 
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
-        let backoff = self.records.values().filter_map(|r| r.backoff.waiting_until(now)).min();
+        let backoff = self
+            .records
+            .values()
+            .filter_map(|r| r.backoff.waiting_until(now))
+            .min();
         [backoff, self.observe_at]
             .into_iter()
             .flatten()
@@ -446,7 +478,10 @@ impl Engine {
             Ok(runtime) => {
                 if self.config.network.is_none() && self.config.network_mode.is_none() {
                     if let Some(network) = runtime.own_network().await {
-                        tracing::info!(network, "services join this container's network, as ash does");
+                        tracing::info!(
+                            network,
+                            "services join this container's network, as ash does"
+                        );
                         self.host.network_mode = Some(network);
                         self.recompute_wanted();
                     }
@@ -489,11 +524,16 @@ impl Engine {
                     self.engine_conn.reason = None;
                 }
                 let hostname = &self.config.hostname;
-                self.observed = containers.into_iter().filter(|c| c.belongs_to(hostname)).collect();
+                self.observed = containers
+                    .into_iter()
+                    .filter(|c| c.belongs_to(hostname))
+                    .collect();
                 self.settling.clear();
                 let present: HashSet<&str> = self.observed.iter().map(|c| c.id.as_str()).collect();
-                self.adopted_hashes.retain(|id, _| present.contains(id.as_str()));
-                self.exits_recorded.retain(|id| present.contains(id.as_str()));
+                self.adopted_hashes
+                    .retain(|id, _| present.contains(id.as_str()));
+                self.exits_recorded
+                    .retain(|id| present.contains(id.as_str()));
                 let now = Instant::now();
                 for container in &self.observed {
                     if container.status == ContainerStatus::Running {
@@ -515,18 +555,26 @@ impl Engine {
             }
             Err(error) => tracing::warn!("{error}"),
         }
-        self.metrics.engine_api_calls.store(runtime.api_calls(), Ordering::Relaxed);
+        self.metrics
+            .engine_api_calls
+            .store(runtime.api_calls(), Ordering::Relaxed);
     }
 
     /// One follower per running container feeds the LogHub (and the daemon's log).
     fn follow_outputs(&mut self, runtime: &Runtime) {
         self.followers.retain(|_, task| !task.is_finished());
         for container in &self.observed {
-            if container.status != ContainerStatus::Running || self.followers.contains_key(&container.id) {
+            if container.status != ContainerStatus::Running
+                || self.followers.contains_key(&container.id)
+            {
                 continue;
             }
             // Ours from their first line; adopted ones from their recent past.
-            let tail = if self.started_by_us.remove(&container.id) { None } else { Some(100) };
+            let tail = if self.started_by_us.remove(&container.id) {
+                None
+            } else {
+                Some(100)
+            };
             let mut output = Box::pin(runtime.follow_output(&container.id, tail));
             let logs = self.logs.clone();
             let service = container.service_name.clone();
@@ -572,7 +620,11 @@ impl Engine {
             hostname: self.config.hostname.clone(),
             health: self.health,
             // While the engine is down nothing can be vouched for.
-            services: if self.engine_conn.state == EngineState::Up { self.running_services() } else { Vec::new() },
+            services: if self.engine_conn.state == EngineState::Up {
+                self.running_services()
+            } else {
+                Vec::new()
+            },
         };
         let client = self.ayon.clone();
         let results = self.heartbeat_tx.clone();
@@ -586,8 +638,12 @@ impl Engine {
     fn on_heartbeat(&mut self, result: Result<HeartbeatResponse, AyonError>, latency: Duration) {
         self.heartbeat_in_flight = false;
         let latency_ms = latency.as_millis() as u64;
-        self.metrics.last_heartbeat_latency_ms.store(latency_ms, Ordering::Relaxed);
-        self.metrics.heartbeat_latency_ms_total.fetch_add(latency_ms, Ordering::Relaxed);
+        self.metrics
+            .last_heartbeat_latency_ms
+            .store(latency_ms, Ordering::Relaxed);
+        self.metrics
+            .heartbeat_latency_ms_total
+            .fetch_add(latency_ms, Ordering::Relaxed);
         match result {
             Ok(answer) => {
                 self.metrics.heartbeats_ok.fetch_add(1, Ordering::Relaxed);
@@ -612,12 +668,14 @@ impl Engine {
                 self.recompute_wanted();
             }
             Err(error) => {
-                self.metrics.heartbeats_failed.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .heartbeats_failed
+                    .fetch_add(1, Ordering::Relaxed);
                 self.answer_fresh = false;
                 let state = match error {
-                    AyonError::Unauthorized { .. } | AyonError::NotServiceAccount { .. } | AyonError::Refused { status: 403, .. } => {
-                        ServerState::Unauthorized
-                    }
+                    AyonError::Unauthorized { .. }
+                    | AyonError::NotServiceAccount { .. }
+                    | AyonError::Refused { status: 403, .. } => ServerState::Unauthorized,
                     _ => ServerState::Unreachable,
                 };
                 let reason = error.to_string();
@@ -633,12 +691,19 @@ impl Engine {
 
     /// Says once when a service's spec becomes invalid, or valid again.
     fn log_spec_changes(&self, desired: &[Desired]) {
-        let before: HashMap<&str, &Desired> = self.desired.iter().flatten().map(|d| (d.name(), d)).collect();
+        let before: HashMap<&str, &Desired> = self
+            .desired
+            .iter()
+            .flatten()
+            .map(|d| (d.name(), d))
+            .collect();
         for item in desired {
             let previous = before.get(item.name()).copied();
             match item {
                 Desired::Invalid(error) if previous != Some(item) => {
-                    tracing::error!("{error}; the service is not started until its spec is fixed on the server")
+                    tracing::error!(
+                        "{error}; the service is not started until its spec is fixed on the server"
+                    )
                 }
                 Desired::NoImage { name } if previous != Some(item) => {
                     tracing::warn!(service = %name, "the service has no image: skipped")
@@ -654,19 +719,30 @@ impl Engine {
             .iter()
             .flatten()
             .filter_map(|d| match d {
-                Desired::Run(spec) => Some((spec.name.clone(), ContainerConfig::for_service(spec, &self.host))),
+                Desired::Run(spec) => Some((
+                    spec.name.clone(),
+                    ContainerConfig::for_service(spec, &self.host),
+                )),
                 _ => None,
             })
             .collect();
     }
 
     fn reconcile(&mut self) {
-        if self.engine_conn.state != EngineState::Up || self.runtime.is_none() || self.observe_at.is_some() {
+        if self.engine_conn.state != EngineState::Up
+            || self.runtime.is_none()
+            || self.observe_at.is_some()
+        {
             return;
         }
         let started = std::time::Instant::now();
         let now = Instant::now();
-        let busy: HashSet<String> = self.in_flight.keys().chain(self.settling.iter()).cloned().collect();
+        let busy: HashSet<String> = self
+            .in_flight
+            .keys()
+            .chain(self.settling.iter())
+            .cloned()
+            .collect();
         let start_blocked: HashSet<String> = self
             .records
             .iter()
@@ -710,7 +786,11 @@ impl Engine {
                 tracing::info!(service = %service, "restarting after its backoff");
                 true
             }
-            Action::Remove { reason, container_id, .. } => {
+            Action::Remove {
+                reason,
+                container_id,
+                ..
+            } => {
                 let why = match reason {
                     RemoveReason::Orphan => "the server no longer wants it on this host",
                     RemoveReason::Paused => "it is stopped on this host",
@@ -727,12 +807,18 @@ impl Engine {
         let entry = self.in_flight.entry(service).or_insert((0, starting));
         entry.0 += 1;
         entry.1 |= starting;
-        let runtime = self.runtime.clone().expect("reconcile runs only when connected");
+        let runtime = self
+            .runtime
+            .clone()
+            .expect("reconcile runs only when connected");
         let semaphore = self.semaphore.clone();
         let outcomes = self.outcomes_tx.clone();
         let grace = self.config.stop_grace;
         tokio::spawn(async move {
-            let _permit = semaphore.acquire_owned().await.expect("the semaphore is never closed");
+            let _permit = semaphore
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let _ = outcomes.send(execute(&runtime, action, grace).await);
         });
     }
@@ -750,7 +836,11 @@ impl Engine {
         let now = Instant::now();
         let record = self.records.entry(service.clone()).or_default();
         match outcome {
-            Outcome::Started { container_id, replaced, .. } => {
+            Outcome::Started {
+                container_id,
+                replaced,
+                ..
+            } => {
                 record.last_error = None;
                 if let Some(why) = replaced {
                     record.restarts += 1;
@@ -771,12 +861,18 @@ impl Engine {
                 tracing::error!(service = %service, "could not stop: {error}");
                 record.last_error = Some(error);
             }
-            Outcome::ExitRecorded { container_id, exit, .. } => {
+            Outcome::ExitRecorded {
+                container_id, exit, ..
+            } => {
                 self.exits_recorded.insert(container_id);
                 match exit {
                     Ok(exit) => {
                         let delay = record.backoff.record_failure(now, exit.ran_for);
-                        let oom = if exit.oom_killed { " (out of memory)" } else { "" };
+                        let oom = if exit.oom_killed {
+                            " (out of memory)"
+                        } else {
+                            ""
+                        };
                         let message = format!("exited with code {}{oom}", exit.exit_code);
                         tracing::warn!(
                             service = %service,
@@ -795,7 +891,11 @@ impl Engine {
                     }
                 }
             }
-            Outcome::Inspected { container_id, result, .. } => match result {
+            Outcome::Inspected {
+                container_id,
+                result,
+                ..
+            } => match result {
                 Ok((true, hash)) => {
                     tracing::info!(service = %service, container = %short(&container_id), "adopted a running container started by ash: its setup matches");
                     self.adopted_hashes.insert(container_id, hash);
@@ -804,7 +904,9 @@ impl Engine {
                     tracing::info!(service = %service, container = %short(&container_id), "a container started by ash differs from the server's spec: replacing it");
                     self.adopted_hashes.insert(container_id, "differs".into());
                 }
-                Err(error) => tracing::warn!(service = %service, "cannot inspect {}: {error}", short(&container_id)),
+                Err(error) => {
+                    tracing::warn!(service = %service, "cannot inspect {}: {error}", short(&container_id))
+                }
             },
         }
     }
@@ -839,7 +941,8 @@ impl Engine {
     }
 
     fn knows(&self, name: &str) -> bool {
-        self.desired.iter().flatten().any(|d| d.name() == name) || self.observed.iter().any(|c| c.service_name == name)
+        self.desired.iter().flatten().any(|d| d.name() == name)
+            || self.observed.iter().any(|c| c.service_name == name)
     }
 
     fn on_command(&mut self, command: Command) {
@@ -850,7 +953,9 @@ impl Engine {
                 } else {
                     tracing::info!(service = %name, "stopped on this host by request");
                     self.overrides.stopped.insert(name);
-                    self.overrides.save(&self.overrides_path).map_err(CommandError::from)
+                    self.overrides
+                        .save(&self.overrides_path)
+                        .map_err(CommandError::from)
                 };
                 (reply, result)
             }
@@ -863,7 +968,9 @@ impl Engine {
                     if let Some(record) = self.records.get_mut(&name) {
                         record.backoff.reset();
                     }
-                    self.overrides.save(&self.overrides_path).map_err(CommandError::from)
+                    self.overrides
+                        .save(&self.overrides_path)
+                        .map_err(CommandError::from)
                 };
                 (reply, result)
             }
@@ -885,7 +992,12 @@ impl Engine {
             Command::PauseAll(paused, reply) => {
                 tracing::info!(paused, "pause all");
                 self.overrides.paused_all = paused;
-                (reply, self.overrides.save(&self.overrides_path).map_err(CommandError::from))
+                (
+                    reply,
+                    self.overrides
+                        .save(&self.overrides_path)
+                        .map_err(CommandError::from),
+                )
             }
             Command::ReportStatus(name, mut status, reply) => {
                 status.at_ms = now_ms();
@@ -898,21 +1010,31 @@ impl Engine {
 
     fn snapshot(&self) -> HostState {
         let now = Instant::now();
-        let desired: HashMap<&str, &Desired> = self.desired.iter().flatten().map(|d| (d.name(), d)).collect();
+        let desired: HashMap<&str, &Desired> = self
+            .desired
+            .iter()
+            .flatten()
+            .map(|d| (d.name(), d))
+            .collect();
         let mut names: std::collections::BTreeSet<&str> = desired.keys().copied().collect();
         names.extend(self.observed.iter().map(|c| c.service_name.as_str()));
         names.extend(self.in_flight.keys().map(String::as_str));
         let mut services = Vec::new();
         for name in names {
             let item = desired.get(name).copied();
-            let containers: Vec<&ObservedContainer> = self.observed.iter().filter(|c| c.service_name == name).collect();
+            let containers: Vec<&ObservedContainer> = self
+                .observed
+                .iter()
+                .filter(|c| c.service_name == name)
+                .collect();
             let keeper = containers
                 .iter()
                 .find(|c| c.status == ContainerStatus::Running)
                 .or_else(|| containers.first())
                 .copied();
             let record = self.records.get(name);
-            let stopped_locally = self.overrides.paused_all || self.overrides.stopped.contains(name);
+            let stopped_locally =
+                self.overrides.paused_all || self.overrides.stopped.contains(name);
             let desired_state = match item {
                 Some(Desired::Run(_)) if stopped_locally => DesiredState::StoppedLocally,
                 Some(Desired::Run(_)) => DesiredState::Run,
@@ -929,7 +1051,9 @@ impl Engine {
             let crash_looping = record.is_some_and(|r| r.backoff.crash_looping());
             let state = match (self.in_flight.get(name), item, keeper.map(|k| k.status)) {
                 (Some((_, true)), _, _) => ServiceState::Starting,
-                (Some((_, false)), _, Some(ContainerStatus::Running)) if stopped_locally || desired_state == DesiredState::NotWanted => {
+                (Some((_, false)), _, Some(ContainerStatus::Running))
+                    if stopped_locally || desired_state == DesiredState::NotWanted =>
+                {
                     ServiceState::Stopping
                 }
                 (_, Some(Desired::Invalid(_)), _) => ServiceState::Failed,
@@ -942,7 +1066,11 @@ impl Engine {
                 (_, _, Some(_)) => ServiceState::Waiting,
                 (_, _, None) if stopped_locally => ServiceState::Stopped,
                 (_, _, None) if waiting.is_some() && crash_looping => ServiceState::CrashLooping,
-                (_, _, None) if waiting.is_some() && record.is_some_and(|r| r.last_error.is_some()) => ServiceState::Failed,
+                (_, _, None)
+                    if waiting.is_some() && record.is_some_and(|r| r.last_error.is_some()) =>
+                {
+                    ServiceState::Failed
+                }
                 (_, _, None) => ServiceState::Pending,
             };
             let last_error = match item {
@@ -954,12 +1082,16 @@ impl Engine {
                 addon_name: spec.map(|s| s.addon_name.clone()),
                 addon_version: spec.map(|s| s.addon_version.clone()),
                 service: spec.map(|s| s.service.clone()),
-                image: spec.map(|s| s.image.clone()).or_else(|| keeper.map(|k| k.image.clone())),
+                image: spec
+                    .map(|s| s.image.clone())
+                    .or_else(|| keeper.map(|k| k.image.clone())),
                 desired: desired_state,
                 state,
                 container_id: keeper.map(|k| k.id.clone()),
                 container_name: crate::slug::container_name(name),
-                started_at_ms: keeper.filter(|k| k.status == ContainerStatus::Running).map(|k| (k.created.max(0) as u64) * 1000),
+                started_at_ms: keeper
+                    .filter(|k| k.status == ContainerStatus::Running)
+                    .map(|k| (k.created.max(0) as u64) * 1000),
                 restarts: record.map_or(0, |r| r.restarts),
                 last_exit_code: record.and_then(|r| r.last_exit_code),
                 last_error,
@@ -979,7 +1111,12 @@ impl Engine {
                 mem: self.health.mem,
             },
             paused,
-            overall: HostState::overall_of(self.server.state, self.engine_conn.state, paused, &services),
+            overall: HostState::overall_of(
+                self.server.state,
+                self.engine_conn.state,
+                paused,
+                &services,
+            ),
             services,
             problems: self.problems.clone(),
             specs: self
@@ -1000,7 +1137,10 @@ impl Engine {
         // The countdown changes every instant; it alone is not news.
         for service in &mut new.services {
             if let Some(previous) = old.service(&service.name) {
-                if previous.next_restart_in_ms.is_some() && service.next_restart_in_ms.is_some() && previous.state == service.state {
+                if previous.next_restart_in_ms.is_some()
+                    && service.next_restart_in_ms.is_some()
+                    && previous.state == service.state
+                {
                     service.next_restart_in_ms = previous.next_restart_in_ms;
                 }
             }
@@ -1030,7 +1170,10 @@ impl Engine {
         let Some(runtime) = self.runtime.clone() else {
             return;
         };
-        tracing::info!(count = self.observed.len(), "stopping this host's service containers");
+        tracing::info!(
+            count = self.observed.len(),
+            "stopping this host's service containers"
+        );
         let grace = self.config.stop_grace;
         let stops = self.observed.drain(..).map(|container| {
             let runtime = runtime.clone();

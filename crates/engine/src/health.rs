@@ -43,7 +43,11 @@ impl HealthProbe {
 }
 
 fn round2(percent: f64) -> f64 {
-    let clamped = if percent.is_finite() { percent.clamp(0.0, 100.0) } else { 0.0 };
+    let clamped = if percent.is_finite() {
+        percent.clamp(0.0, 100.0)
+    } else {
+        0.0
+    };
     (clamped * 100.0).round() / 100.0
 }
 

@@ -191,21 +191,39 @@ pub enum HostEvent {
         message: Option<String>,
     },
     /// ashtray replaced a service's container.
-    ServiceRestarted { service: String, reason: String },
+    ServiceRestarted {
+        service: String,
+        reason: String,
+    },
     /// The service reported its own status.
-    ServiceStatus { service: String, status: ReportedStatus },
+    ServiceStatus {
+        service: String,
+        status: ReportedStatus,
+    },
     /// The service is no longer on this host.
-    ServiceRemoved { service: String },
-    ServerConnection { state: ServerState, reason: Option<String> },
-    EngineConnection { state: EngineState, reason: Option<String> },
-    Paused { paused: bool },
+    ServiceRemoved {
+        service: String,
+    },
+    ServerConnection {
+        state: ServerState,
+        reason: Option<String>,
+    },
+    EngineConnection {
+        state: EngineState,
+        reason: Option<String>,
+    },
+    Paused {
+        paused: bool,
+    },
 }
 
 /// The events that lead from `old` to `new`, derived rather than announced by hand so
 /// that no change can go unreported.
 pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
     let mut events = Vec::new();
-    if old.server.state != new.server.state || (new.server.state != ServerState::Connected && old.server.reason != new.server.reason) {
+    if old.server.state != new.server.state
+        || (new.server.state != ServerState::Connected && old.server.reason != new.server.reason)
+    {
         events.push(HostEvent::ServerConnection {
             state: new.server.state,
             reason: new.server.reason.clone(),
@@ -220,7 +238,8 @@ pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
     if old.paused != new.paused {
         events.push(HostEvent::Paused { paused: new.paused });
     }
-    let before: BTreeMap<&str, &ServiceView> = old.services.iter().map(|s| (s.name.as_str(), s)).collect();
+    let before: BTreeMap<&str, &ServiceView> =
+        old.services.iter().map(|s| (s.name.as_str(), s)).collect();
     for service in &new.services {
         let previous = before.get(service.name.as_str());
         if previous.map(|p| p.state) != Some(service.state) {
@@ -234,7 +253,10 @@ pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
         if previous.is_some_and(|p| service.restarts > p.restarts) {
             events.push(HostEvent::ServiceRestarted {
                 service: service.name.clone(),
-                reason: service.last_error.clone().unwrap_or_else(|| "restarted".into()),
+                reason: service
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "restarted".into()),
             });
         }
         if let Some(status) = &service.reported {
@@ -246,7 +268,8 @@ pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
             }
         }
     }
-    let names: std::collections::HashSet<&str> = new.services.iter().map(|s| s.name.as_str()).collect();
+    let names: std::collections::HashSet<&str> =
+        new.services.iter().map(|s| s.name.as_str()).collect();
     for name in before.keys().filter(|name| !names.contains(*name)) {
         events.push(HostEvent::ServiceRemoved {
             service: name.to_string(),
@@ -257,7 +280,12 @@ pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
 
 impl HostState {
     /// The one word for the tray, from the parts.
-    pub fn overall_of(server: ServerState, engine: EngineState, paused: bool, services: &[ServiceView]) -> Overall {
+    pub fn overall_of(
+        server: ServerState,
+        engine: EngineState,
+        paused: bool,
+        services: &[ServiceView],
+    ) -> Overall {
         if paused {
             Overall::Paused
         } else if matches!(server, ServerState::Unreachable | ServerState::Unauthorized) {
@@ -266,10 +294,12 @@ impl HostState {
             Overall::EngineDown
         } else if server == ServerState::Connecting || engine == EngineState::Connecting {
             Overall::Starting
-        } else if services
-            .iter()
-            .any(|s| matches!(s.state, ServiceState::Failed | ServiceState::CrashLooping | ServiceState::Waiting))
-        {
+        } else if services.iter().any(|s| {
+            matches!(
+                s.state,
+                ServiceState::Failed | ServiceState::CrashLooping | ServiceState::Waiting
+            )
+        }) {
             Overall::Degraded
         } else {
             Overall::Ok
@@ -310,8 +340,20 @@ mod tests {
         HostState {
             hostname: "h".into(),
             server_url: "u".into(),
-            server: ServerConnection { state: server, reason: None, user: None, last_heartbeat_ms: None, since_ms: 0 },
-            engine: EngineConnection { state: EngineState::Up, kind: "Docker".into(), endpoint: "e".into(), version: None, reason: None },
+            server: ServerConnection {
+                state: server,
+                reason: None,
+                user: None,
+                last_heartbeat_ms: None,
+                since_ms: 0,
+            },
+            engine: EngineConnection {
+                state: EngineState::Up,
+                kind: "Docker".into(),
+                endpoint: "e".into(),
+                version: None,
+                reason: None,
+            },
             health: HostHealth::default(),
             paused: false,
             overall: Overall::Ok,
@@ -323,14 +365,38 @@ mod tests {
 
     #[test]
     fn changes_name_every_transition_in_order() {
-        let old = host(vec![view("a", ServiceState::Starting, 0), view("gone", ServiceState::Running, 0)], ServerState::Connected);
-        let new = host(vec![view("a", ServiceState::Running, 1), view("b", ServiceState::Starting, 0)], ServerState::Unreachable);
+        let old = host(
+            vec![
+                view("a", ServiceState::Starting, 0),
+                view("gone", ServiceState::Running, 0),
+            ],
+            ServerState::Connected,
+        );
+        let new = host(
+            vec![
+                view("a", ServiceState::Running, 1),
+                view("b", ServiceState::Starting, 0),
+            ],
+            ServerState::Unreachable,
+        );
         let events = changes(&old, &new);
         assert_eq!(events.len(), 5, "{events:?}");
-        assert!(matches!(&events[0], HostEvent::ServerConnection { state: ServerState::Unreachable, .. }));
-        assert!(matches!(&events[1], HostEvent::ServiceState { service, from: Some(ServiceState::Starting), to: ServiceState::Running, .. } if service == "a"));
-        assert!(matches!(&events[2], HostEvent::ServiceRestarted { service, .. } if service == "a"));
-        assert!(matches!(&events[3], HostEvent::ServiceState { service, from: None, .. } if service == "b"));
+        assert!(matches!(
+            &events[0],
+            HostEvent::ServerConnection {
+                state: ServerState::Unreachable,
+                ..
+            }
+        ));
+        assert!(
+            matches!(&events[1], HostEvent::ServiceState { service, from: Some(ServiceState::Starting), to: ServiceState::Running, .. } if service == "a")
+        );
+        assert!(
+            matches!(&events[2], HostEvent::ServiceRestarted { service, .. } if service == "a")
+        );
+        assert!(
+            matches!(&events[3], HostEvent::ServiceState { service, from: None, .. } if service == "b")
+        );
         assert!(matches!(&events[4], HostEvent::ServiceRemoved { service } if service == "gone"));
         assert!(changes(&new, &new).is_empty());
     }
@@ -338,10 +404,25 @@ mod tests {
     #[test]
     fn overall_prefers_the_most_important_word() {
         let failing = [view("a", ServiceState::CrashLooping, 0)];
-        assert_eq!(HostState::overall_of(ServerState::Connected, EngineState::Up, false, &failing), Overall::Degraded);
-        assert_eq!(HostState::overall_of(ServerState::Unreachable, EngineState::Up, false, &failing), Overall::Unreachable);
-        assert_eq!(HostState::overall_of(ServerState::Connected, EngineState::Up, true, &failing), Overall::Paused);
-        assert_eq!(HostState::overall_of(ServerState::Connected, EngineState::Down, false, &[]), Overall::EngineDown);
-        assert_eq!(HostState::overall_of(ServerState::Connected, EngineState::Up, false, &[]), Overall::Ok);
+        assert_eq!(
+            HostState::overall_of(ServerState::Connected, EngineState::Up, false, &failing),
+            Overall::Degraded
+        );
+        assert_eq!(
+            HostState::overall_of(ServerState::Unreachable, EngineState::Up, false, &failing),
+            Overall::Unreachable
+        );
+        assert_eq!(
+            HostState::overall_of(ServerState::Connected, EngineState::Up, true, &failing),
+            Overall::Paused
+        );
+        assert_eq!(
+            HostState::overall_of(ServerState::Connected, EngineState::Down, false, &[]),
+            Overall::EngineDown
+        );
+        assert_eq!(
+            HostState::overall_of(ServerState::Connected, EngineState::Up, false, &[]),
+            Overall::Ok
+        );
     }
 }

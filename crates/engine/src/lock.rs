@@ -20,7 +20,10 @@ pub enum LockError {
         path: PathBuf,
     },
     #[error("cannot create the lock file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Held for the life of the process.
@@ -60,7 +63,11 @@ pub fn acquire(endpoint: &Endpoint, hostname: &str) -> Result<InstanceLock, Lock
             Err(LockError::Held {
                 hostname: hostname.to_string(),
                 engine: endpoint.uri.clone(),
-                pid: if pid.is_empty() { String::new() } else { format!(" (pid {pid})") },
+                pid: if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {pid})")
+                },
                 path,
             })
         }
@@ -74,10 +81,18 @@ mod tests {
 
     #[test]
     fn a_second_lock_on_the_same_host_and_engine_is_refused_until_released() {
-        let endpoint = Endpoint { uri: format!("unix:///test/{}", std::process::id()), podman: false };
+        let endpoint = Endpoint {
+            uri: format!("unix:///test/{}", std::process::id()),
+            podman: false,
+        };
         let first = acquire(&endpoint, "host-a").unwrap();
         let error = acquire(&endpoint, "host-a").unwrap_err();
-        assert!(error.to_string().contains(&format!("pid {}", std::process::id())), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{error}"
+        );
         let other_host = acquire(&endpoint, "host-b");
         assert!(other_host.is_ok());
         drop(first);

@@ -80,13 +80,18 @@ impl LogHub {
     }
 
     fn with_service<T>(&self, service: &str, f: impl FnOnce(&mut ServiceLog) -> T) -> T {
-        let mut services = self.services.lock().expect("the log hub lock is never poisoned");
-        let log = services.entry(service.to_string()).or_insert_with(|| ServiceLog {
-            lines: VecDeque::new(),
-            bytes: 0,
-            next_seq: 1,
-            live: broadcast::channel(self.limits.follower_lag.max(1)).0,
-        });
+        let mut services = self
+            .services
+            .lock()
+            .expect("the log hub lock is never poisoned");
+        let log = services
+            .entry(service.to_string())
+            .or_insert_with(|| ServiceLog {
+                lines: VecDeque::new(),
+                bytes: 0,
+                next_seq: 1,
+                live: broadcast::channel(self.limits.follower_lag.max(1)).0,
+            });
         f(log)
     }
 
@@ -108,7 +113,9 @@ impl LogHub {
             log.bytes += line.text.len();
             log.lines.push_back(line.clone());
             let mut evicted = 0;
-            while log.lines.len() > limits.max_lines || (log.bytes > limits.max_bytes && log.lines.len() > 1) {
+            while log.lines.len() > limits.max_lines
+                || (log.bytes > limits.max_bytes && log.lines.len() > 1)
+            {
                 if let Some(old) = log.lines.pop_front() {
                     log.bytes -= old.text.len();
                     evicted += 1;
@@ -125,10 +132,19 @@ impl LogHub {
 
     /// The last `n` lines of a service, oldest first.
     pub fn tail(&self, service: &str, n: usize) -> Vec<Arc<LogLine>> {
-        let services = self.services.lock().expect("the log hub lock is never poisoned");
+        let services = self
+            .services
+            .lock()
+            .expect("the log hub lock is never poisoned");
         services
             .get(service)
-            .map(|log| log.lines.iter().skip(log.lines.len().saturating_sub(n)).cloned().collect())
+            .map(|log| {
+                log.lines
+                    .iter()
+                    .skip(log.lines.len().saturating_sub(n))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -136,7 +152,12 @@ impl LogHub {
     /// between the two.
     pub fn follow(&self, service: &str, backlog: usize) -> (Vec<Arc<LogLine>>, LogFollower) {
         self.with_service(service, |log| {
-            let lines = log.lines.iter().skip(log.lines.len().saturating_sub(backlog)).cloned().collect();
+            let lines = log
+                .lines
+                .iter()
+                .skip(log.lines.len().saturating_sub(backlog))
+                .cloned()
+                .collect();
             let follower = LogFollower {
                 receiver: log.live.subscribe(),
                 missed_total: self.missed_by_followers.clone(),
@@ -147,7 +168,10 @@ impl LogHub {
 
     /// Bytes of output held right now, all services together.
     pub fn buffered_bytes(&self) -> usize {
-        let services = self.services.lock().expect("the log hub lock is never poisoned");
+        let services = self
+            .services
+            .lock()
+            .expect("the log hub lock is never poisoned");
         services.values().map(|log| log.bytes).sum()
     }
 
@@ -186,7 +210,11 @@ mod tests {
     use super::*;
 
     fn hub(max_lines: usize, max_bytes: usize, lag: usize) -> LogHub {
-        LogHub::new(LogLimits { max_lines, max_bytes, follower_lag: lag })
+        LogHub::new(LogLimits {
+            max_lines,
+            max_bytes,
+            follower_lag: lag,
+        })
     }
 
     #[test]
@@ -216,7 +244,10 @@ mod tests {
         hub.push("a", true, "new".into());
         assert_eq!(backlog[0].text, "old");
         match follower.next().await {
-            Some(Followed::Line(line)) => assert_eq!((line.seq, line.stderr, line.text.as_str()), (2, true, "new")),
+            Some(Followed::Line(line)) => assert_eq!(
+                (line.seq, line.stderr, line.text.as_str()),
+                (2, true, "new")
+            ),
             other => panic!("{other:?}"),
         }
     }
@@ -229,7 +260,9 @@ mod tests {
             hub.push("a", false, format!("{i}"));
         }
         assert_eq!(follower.next().await, Some(Followed::Missed(6)));
-        let Some(Followed::Line(line)) = follower.next().await else { panic!() };
+        let Some(Followed::Line(line)) = follower.next().await else {
+            panic!()
+        };
         assert_eq!(line.text, "6");
         assert_eq!(hub.missed_lines(), 6);
     }

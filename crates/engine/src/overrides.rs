@@ -20,7 +20,10 @@ pub enum OverridesError {
     #[error("cannot read the stopped services from {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("{path} is not a valid overrides file ({source}); fix or delete it")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("cannot save the stopped services to {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
 }
@@ -53,7 +56,10 @@ impl Overrides {
                 std::fs::create_dir_all(dir)?;
             }
             let temporary = path.with_extension("json.tmp");
-            std::fs::write(&temporary, serde_json::to_vec_pretty(self).expect("overrides serialise"))?;
+            std::fs::write(
+                &temporary,
+                serde_json::to_vec_pretty(self).expect("overrides serialise"),
+            )?;
             std::fs::rename(&temporary, path)
         };
         write().map_err(|source| OverridesError::Write {
@@ -80,6 +86,9 @@ mod tests {
         overrides.save(&path).unwrap();
         assert_eq!(Overrides::load(&path).unwrap(), overrides);
         std::fs::write(&path, "{").unwrap();
-        assert!(Overrides::load(&path).unwrap_err().to_string().contains("fix or delete it"));
+        assert!(Overrides::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("fix or delete it"));
     }
 }

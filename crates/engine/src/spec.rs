@@ -268,21 +268,28 @@ fn validate_image(image: &str) -> Result<(), &'static str> {
         None => (image, None),
     };
     if let Some(digest) = digest {
-        let (algo, hex) = digest.split_once(':').ok_or("has a digest without an algorithm")?;
+        let (algo, hex) = digest
+            .split_once(':')
+            .ok_or("has a digest without an algorithm")?;
         if algo.is_empty() || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err("has a malformed digest");
         }
     }
     let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
     let (name, tag) = match name_tag[last_slash..].rfind(':') {
-        Some(i) => (&name_tag[..last_slash + i], Some(&name_tag[last_slash + i + 1..])),
+        Some(i) => (
+            &name_tag[..last_slash + i],
+            Some(&name_tag[last_slash + i + 1..]),
+        ),
         None => (name_tag, None),
     };
     if let Some(tag) = tag {
         let valid = !tag.is_empty()
             && tag.len() <= 128
             && !tag.starts_with(['.', '-'])
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !valid {
             return Err("has an invalid tag");
         }
@@ -312,8 +319,20 @@ fn validate_image(image: &str) -> Result<(), &'static str> {
 }
 
 const VOLUME_MODES: &[&str] = &[
-    "ro", "rw", "z", "Z", "shared", "slave", "private", "rshared", "rslave", "rprivate",
-    "nocopy", "consistent", "cached", "delegated",
+    "ro",
+    "rw",
+    "z",
+    "Z",
+    "shared",
+    "slave",
+    "private",
+    "rshared",
+    "rslave",
+    "rprivate",
+    "nocopy",
+    "consistent",
+    "cached",
+    "delegated",
 ];
 
 /// `source:target[:mode,mode]`, source an absolute path or a volume name, target absolute.
@@ -367,7 +386,11 @@ fn parse_port(port: &str) -> Result<PortMapping, &'static str> {
             if ip.parse::<std::net::IpAddr>().is_err() {
                 return Err("has a host address that is not an IP address");
             }
-            let host_port = if host.is_empty() { None } else { Some(number(host)?) };
+            let host_port = if host.is_empty() {
+                None
+            } else {
+                Some(number(host)?)
+            };
             (Some(ip.to_string()), host_port, number(container)?)
         }
         _ => unreachable!("rsplitn(3) yields one to three parts"),
@@ -475,7 +498,9 @@ mod tests {
             "image": "ashtest/ticker:1", "volumes": ["/tmp:/data"], "ports": ["8080:80"],
             "memLimit": "256m", "user": "1000", "env": {"A": "1", "N": 2, "B": true, "O": {"x": 1}}
         })));
-        let Desired::Run(spec) = desired else { panic!("{desired:?}") };
+        let Desired::Run(spec) = desired else {
+            panic!("{desired:?}")
+        };
         assert_eq!(
             spec.env,
             vec![
@@ -494,50 +519,93 @@ mod tests {
     fn service_without_image_is_skipped_not_failed() {
         assert_eq!(
             ServiceSpec::from_wire(&model(json!({"image": ""}))),
-            Desired::NoImage { name: "ticker-a".into() }
+            Desired::NoImage {
+                name: "ticker-a".into()
+            }
         );
-        assert!(matches!(ServiceSpec::from_wire(&model(json!({}))), Desired::NoImage { .. }));
+        assert!(matches!(
+            ServiceSpec::from_wire(&model(json!({}))),
+            Desired::NoImage { .. }
+        ));
     }
 
     #[test]
     fn each_bad_field_is_named_with_its_value() {
         let base = |extra: Value| {
             let mut data = json!({"image": "ashtest/ticker:1"});
-            data.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            data.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             data
         };
         assert_eq!(invalid_field(base(json!({"image": "Ash Test"}))).0, "image");
-        assert_eq!(invalid_field(base(json!({"image": "ashtest/Ticker:1"}))).0, "image");
-        assert_eq!(invalid_field(base(json!({"volumes": ["data"]}))), ("volumes", "data".into()));
-        assert_eq!(invalid_field(base(json!({"volumes": ["/a:rel"]}))).0, "volumes");
-        assert_eq!(invalid_field(base(json!({"volumes": ["/a:/b:xx"]}))).0, "volumes");
-        assert_eq!(invalid_field(base(json!({"ports": ["80:99999"]}))), ("ports", "80:99999".into()));
-        assert_eq!(invalid_field(base(json!({"ports": ["80/icmp"]}))).0, "ports");
-        assert_eq!(invalid_field(base(json!({"memLimit": "lots"}))), ("memLimit", "lots".into()));
+        assert_eq!(
+            invalid_field(base(json!({"image": "ashtest/Ticker:1"}))).0,
+            "image"
+        );
+        assert_eq!(
+            invalid_field(base(json!({"volumes": ["data"]}))),
+            ("volumes", "data".into())
+        );
+        assert_eq!(
+            invalid_field(base(json!({"volumes": ["/a:rel"]}))).0,
+            "volumes"
+        );
+        assert_eq!(
+            invalid_field(base(json!({"volumes": ["/a:/b:xx"]}))).0,
+            "volumes"
+        );
+        assert_eq!(
+            invalid_field(base(json!({"ports": ["80:99999"]}))),
+            ("ports", "80:99999".into())
+        );
+        assert_eq!(
+            invalid_field(base(json!({"ports": ["80/icmp"]}))).0,
+            "ports"
+        );
+        assert_eq!(
+            invalid_field(base(json!({"memLimit": "lots"}))),
+            ("memLimit", "lots".into())
+        );
         assert_eq!(invalid_field(base(json!({"memLimit": "1k"}))).0, "memLimit");
         assert_eq!(invalid_field(base(json!({"user": "a b"}))).0, "user");
-        assert_eq!(invalid_field(base(json!({"env": {"A=B": "1"}}))), ("env", "A=B".into()));
+        assert_eq!(
+            invalid_field(base(json!({"env": {"A=B": "1"}}))),
+            ("env", "A=B".into())
+        );
         assert_eq!(invalid_field(base(json!({"env": {"": "1"}}))).0, "env");
     }
 
     #[test]
     fn error_message_names_service_field_and_value() {
         let desired = ServiceSpec::from_wire(&model(json!({"image": "x", "memLimit": "lots"})));
-        let Desired::Invalid(error) = desired else { panic!() };
+        let Desired::Invalid(error) = desired else {
+            panic!()
+        };
         let text = error.to_string();
-        assert!(text.contains("ticker-a") && text.contains("memLimit") && text.contains("lots"), "{text}");
+        assert!(
+            text.contains("ticker-a") && text.contains("memLimit") && text.contains("lots"),
+            "{text}"
+        );
     }
 
     #[test]
     fn accepted_shapes() {
-        for image in ["busybox", "ashtest/ticker:1", "registry.example.com:5000/a/b-c_d:v1.2",
-            "localhost/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"] {
+        for image in [
+            "busybox",
+            "ashtest/ticker:1",
+            "registry.example.com:5000/a/b-c_d:v1.2",
+            "localhost/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
             assert_eq!(validate_image(image), Ok(()), "{image}");
         }
         for volume in ["/a:/b", "/a:/b:ro", "named:/b:rw,z"] {
             assert_eq!(validate_volume(volume), Ok(()), "{volume}");
         }
-        assert_eq!(parse_port("127.0.0.1:8080:80/udp").unwrap().to_string(), "127.0.0.1:8080:80/udp");
+        assert_eq!(
+            parse_port("127.0.0.1:8080:80/udp").unwrap().to_string(),
+            "127.0.0.1:8080:80/udp"
+        );
         assert_eq!(parse_port("80").unwrap().host_port, None);
         assert_eq!(parse_mem_limit("1g"), Ok(1 << 30));
         assert_eq!(parse_mem_limit("512MB"), Ok(512 << 20));
@@ -554,8 +622,12 @@ mod tests {
                    "shouldRun": true, "isRunning": false, "lastSeen": null, "lastSeenDelta": null,
                    "data": {"image": "busybox"}})
         };
-        let (desired, malformed) =
-            read_answer(&[service("foo.bar"), json!(42), service("foo-bar"), service("ok")]);
+        let (desired, malformed) = read_answer(&[
+            service("foo.bar"),
+            json!(42),
+            service("foo-bar"),
+            service("ok"),
+        ]);
         assert_eq!(malformed.len(), 1);
         assert!(malformed[0].excerpt.contains("42"));
         let names: Vec<_> = desired.iter().map(|d| d.name()).collect();

@@ -41,7 +41,10 @@ mod tests {
     fn differs_per_service_and_per_key_and_is_stable() {
         let key = Secret::new("k");
         assert_ne!(service_token(&key, "a"), service_token(&key, "b"));
-        assert_ne!(service_token(&key, "a"), service_token(&Secret::new("j"), "a"));
+        assert_ne!(
+            service_token(&key, "a"),
+            service_token(&Secret::new("j"), "a")
+        );
         assert_eq!(service_token(&key, "a"), service_token(&key, "a"));
         assert_eq!(service_token(&key, "a").expose().len(), 64);
         let token = service_token(&key, "a");

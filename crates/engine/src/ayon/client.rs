@@ -87,9 +87,16 @@ impl AyonClient {
 
     /// Sends one heartbeat; the answer's entries are returned raw, each to be validated
     /// on its own.
-    pub async fn heartbeat(&self, request: &HeartbeatRequest) -> Result<HeartbeatResponse, AyonError> {
+    pub async fn heartbeat(
+        &self,
+        request: &HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, AyonError> {
         let response = self
-            .send(self.http.post(self.url("/api/hosts/heartbeat")).json(request))
+            .send(
+                self.http
+                    .post(self.url("/api/hosts/heartbeat"))
+                    .json(request),
+            )
             .await?;
         let body = self.body_of(response).await?;
         serde_json::from_slice(&body).map_err(|error| AyonError::BadAnswer {

@@ -78,7 +78,11 @@ mod tests {
         let mut backoff = CrashBackoff::default();
         let now = Instant::now();
         let delays: Vec<u64> = (0..12)
-            .map(|_| backoff.record_failure(now, Some(Duration::from_secs(1))).as_secs())
+            .map(|_| {
+                backoff
+                    .record_failure(now, Some(Duration::from_secs(1)))
+                    .as_secs()
+            })
             .collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
         assert!(backoff.crash_looping());

@@ -14,11 +14,28 @@ pub enum Outcome {
         /// Why an older container was replaced, if one was.
         replaced: Option<String>,
     },
-    StartFailed { service: String, error: String },
-    Removed { service: String, reason: RemoveReason },
-    RemoveFailed { service: String, error: String },
-    ExitRecorded { service: String, container_id: String, exit: Result<ExitInfo, String> },
-    Inspected { service: String, container_id: String, result: Result<(bool, String), String> },
+    StartFailed {
+        service: String,
+        error: String,
+    },
+    Removed {
+        service: String,
+        reason: RemoveReason,
+    },
+    RemoveFailed {
+        service: String,
+        error: String,
+    },
+    ExitRecorded {
+        service: String,
+        container_id: String,
+        exit: Result<ExitInfo, String>,
+    },
+    Inspected {
+        service: String,
+        container_id: String,
+        result: Result<(bool, String), String>,
+    },
 }
 
 impl Outcome {

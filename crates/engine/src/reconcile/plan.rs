@@ -40,18 +40,41 @@ pub struct PlanInput<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// No container yet: make one.
-    Create { service: String, config: Box<ContainerConfig> },
+    Create {
+        service: String,
+        config: Box<ContainerConfig>,
+    },
     /// A running container that must be replaced.
-    Recreate { service: String, old_id: String, config: Box<ContainerConfig>, reason: RecreateReason },
+    Recreate {
+        service: String,
+        old_id: String,
+        config: Box<ContainerConfig>,
+        reason: RecreateReason,
+    },
     /// A container that stopped by itself, after its backoff: replace it.
-    Restart { service: String, old_id: String, config: Box<ContainerConfig> },
+    Restart {
+        service: String,
+        old_id: String,
+        config: Box<ContainerConfig>,
+    },
     /// A container that stopped by itself: read its exit code and last output.
-    RecordExit { service: String, container_id: String },
+    RecordExit {
+        service: String,
+        container_id: String,
+    },
     /// A running container without a spec hash (started by `ash`): compare it with what
     /// we would start, to adopt it as it is or replace it.
-    Inspect { service: String, container_id: String, config: Box<ContainerConfig> },
+    Inspect {
+        service: String,
+        container_id: String,
+        config: Box<ContainerConfig>,
+    },
     /// Stop and remove.
-    Remove { service: String, container_id: String, reason: RemoveReason },
+    Remove {
+        service: String,
+        container_id: String,
+        reason: RemoveReason,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +119,10 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     };
     let mut by_service: BTreeMap<&str, Vec<&ObservedContainer>> = BTreeMap::new();
     for container in input.observed {
-        by_service.entry(&container.service_name).or_default().push(container);
+        by_service
+            .entry(&container.service_name)
+            .or_default()
+            .push(container);
     }
     let mut actions = Vec::new();
     let declared: HashSet<&str> = desired.iter().map(Desired::name).collect();
@@ -175,7 +201,11 @@ fn plan_service(
         }
         return;
     };
-    actions.extend(duplicates.iter().map(|c| remove(c, RemoveReason::Duplicate)));
+    actions.extend(
+        duplicates
+            .iter()
+            .map(|c| remove(c, RemoveReason::Duplicate)),
+    );
 
     match keeper.status {
         ContainerStatus::Running => {
@@ -196,7 +226,9 @@ fn plan_service(
                     config: Box::new(config.clone()),
                 }),
                 Some(hash) if hash == config.spec_hash() => {}
-                Some(_) if input.answer_fresh => actions.push(recreate(RecreateReason::SpecChanged)),
+                Some(_) if input.answer_fresh => {
+                    actions.push(recreate(RecreateReason::SpecChanged))
+                }
                 Some(_) => {}
             }
         }
@@ -253,13 +285,21 @@ mod tests {
         desired
             .iter()
             .filter_map(|d| match d {
-                Desired::Run(spec) => Some((spec.name.clone(), ContainerConfig::for_service(spec, &host()))),
+                Desired::Run(spec) => Some((
+                    spec.name.clone(),
+                    ContainerConfig::for_service(spec, &host()),
+                )),
                 _ => None,
             })
             .collect()
     }
 
-    fn container(id: &str, service: &str, status: ContainerStatus, hash: Option<&str>) -> ObservedContainer {
+    fn container(
+        id: &str,
+        service: &str,
+        status: ContainerStatus,
+        hash: Option<&str>,
+    ) -> ObservedContainer {
         ObservedContainer {
             id: id.into(),
             name: crate::slug::container_name(service),
@@ -342,7 +382,12 @@ mod tests {
     #[test]
     fn missing_services_are_created_and_running_ones_left_alone() {
         let mut world = World::new(vec![spec_for("a", "img"), spec_for("b", "img")]);
-        world.observed = vec![container("1", "a", ContainerStatus::Running, Some(&world.hash("a")))];
+        world.observed = vec![container(
+            "1",
+            "a",
+            ContainerStatus::Running,
+            Some(&world.hash("a")),
+        )];
         assert_eq!(kinds(&world.plan()), ["create b"]);
     }
 
@@ -403,7 +448,12 @@ mod tests {
     #[test]
     fn an_exited_container_is_recorded_then_restarted_after_backoff() {
         let mut world = World::new(vec![spec_for("a", "img")]);
-        world.observed = vec![container("1", "a", ContainerStatus::Exited, Some(&world.hash("a")))];
+        world.observed = vec![container(
+            "1",
+            "a",
+            ContainerStatus::Exited,
+            Some(&world.hash("a")),
+        )];
         assert_eq!(kinds(&world.plan()), ["record a"]);
         world.recorded.insert("1".into());
         world.blocked.insert("a".into());
@@ -416,7 +466,12 @@ mod tests {
     #[test]
     fn paused_services_are_stopped_and_not_started() {
         let mut world = World::new(vec![spec_for("a", "img"), spec_for("b", "img")]);
-        world.observed = vec![container("1", "a", ContainerStatus::Running, Some(&world.hash("a")))];
+        world.observed = vec![container(
+            "1",
+            "a",
+            ContainerStatus::Running,
+            Some(&world.hash("a")),
+        )];
         world.paused.insert("a".into());
         world.paused.insert("b".into());
         assert_eq!(kinds(&world.plan()), ["remove a"]);
@@ -436,12 +491,18 @@ mod tests {
         ];
         let actions = world.plan();
         assert_eq!(kinds(&actions), ["remove a", "remove a"]);
-        assert!(actions.iter().all(|a| !matches!(a, Action::Remove { container_id, .. } if container_id == "good")));
+        assert!(actions
+            .iter()
+            .all(|a| !matches!(a, Action::Remove { container_id, .. } if container_id == "good")));
     }
 
     #[test]
     fn bad_or_imageless_specs_leave_their_containers_alone() {
-        let mut world = World::new(vec![spec_for("bad", "Not An Image"), spec_for("noimg", ""), spec_for("ok", "img")]);
+        let mut world = World::new(vec![
+            spec_for("bad", "Not An Image"),
+            spec_for("noimg", ""),
+            spec_for("ok", "img"),
+        ]);
         world.observed = vec![
             container("1", "bad", ContainerStatus::Running, Some("x")),
             container("2", "noimg", ContainerStatus::Running, Some("y")),
@@ -452,7 +513,12 @@ mod tests {
     #[test]
     fn in_flight_services_and_requested_restarts() {
         let mut world = World::new(vec![spec_for("a", "img"), spec_for("b", "img")]);
-        world.observed = vec![container("1", "a", ContainerStatus::Running, Some(&world.hash("a")))];
+        world.observed = vec![container(
+            "1",
+            "a",
+            ContainerStatus::Running,
+            Some(&world.hash("a")),
+        )];
         world.in_flight.insert("b".into());
         world.restart.insert("a".into());
         assert_eq!(kinds(&world.plan()), ["recreate a"]);

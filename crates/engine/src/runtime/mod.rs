@@ -187,7 +187,11 @@ impl Runtime {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn api_error(&self, operation: &'static str, target: &str) -> impl Fn(bollard::errors::Error) -> RuntimeError + '_ {
+    fn api_error(
+        &self,
+        operation: &'static str,
+        target: &str,
+    ) -> impl Fn(bollard::errors::Error) -> RuntimeError + '_ {
         let target = target.to_string();
         move |source| {
             if is_connection_error(&source) {
@@ -234,7 +238,10 @@ impl Runtime {
             }))
             .await
             .map_err(self.api_error("listing", "service containers"))?;
-        Ok(summaries.into_iter().filter_map(ObservedContainer::from_summary).collect())
+        Ok(summaries
+            .into_iter()
+            .filter_map(ObservedContainer::from_summary)
+            .collect())
     }
 
     /// Creates and starts the container. A leftover container with the same name (one
@@ -246,7 +253,11 @@ impl Runtime {
             ..Default::default()
         };
         self.count();
-        let created = match self.docker.create_container(Some(options.clone()), body.clone()).await {
+        let created = match self
+            .docker
+            .create_container(Some(options.clone()), body.clone())
+            .await
+        {
             Ok(created) => created,
             Err(error) if status_of(&error) == Some(409) => {
                 self.remove(&config.name).await?;
@@ -399,11 +410,7 @@ impl Runtime {
             binds: host.binds.unwrap_or_default(),
             memory: host.memory.filter(|bytes| *bytes > 0),
             user: config.user.filter(|user| !user.is_empty()),
-            port_keys: host
-                .port_bindings
-                .unwrap_or_default()
-                .into_keys()
-                .collect(),
+            port_keys: host.port_bindings.unwrap_or_default().into_keys().collect(),
         })
     }
 
@@ -442,7 +449,9 @@ impl Runtime {
     }
 
     /// Container events of service containers, to wake the loop early.
-    pub fn events(&self) -> impl Stream<Item = Result<ContainerEvent, RuntimeError>> + Send + 'static {
+    pub fn events(
+        &self,
+    ) -> impl Stream<Item = Result<ContainerEvent, RuntimeError>> + Send + 'static {
         self.count();
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
@@ -462,7 +471,9 @@ impl Runtime {
                         action: action.unwrap_or_default(),
                         container_id: actor.id.unwrap_or_default(),
                         service_name: attributes.remove(LABEL_SERVICE_NAME),
-                        exit_code: attributes.get("exitCode").and_then(|code| code.parse().ok()),
+                        exit_code: attributes
+                            .get("exitCode")
+                            .and_then(|code| code.parse().ok()),
                         made_by_ashtray: attributes.contains_key(crate::container::LABEL_SPEC_HASH),
                     })
                 }
@@ -476,7 +487,11 @@ impl Runtime {
 
     /// Follows a container's output (after its last `tail` lines, or all of it for
     /// `None`), line by line, until the container stops or the engine goes away.
-    pub fn follow_output(&self, id: &str, tail: Option<usize>) -> impl Stream<Item = OutputLine> + Send + 'static {
+    pub fn follow_output(
+        &self,
+        id: &str,
+        tail: Option<usize>,
+    ) -> impl Stream<Item = OutputLine> + Send + 'static {
         self.count();
         let stream = self.docker.logs(
             id,

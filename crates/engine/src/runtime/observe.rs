@@ -76,7 +76,8 @@ impl ObservedContainer {
 /// Time between two RFC 3339 timestamps as the engine writes them.
 pub(super) fn duration_between(started: &str, finished: &str) -> Option<Duration> {
     let started: SystemTime = humantime::parse_rfc3339_weak(started.trim_end_matches('Z')).ok()?;
-    let finished: SystemTime = humantime::parse_rfc3339_weak(finished.trim_end_matches('Z')).ok()?;
+    let finished: SystemTime =
+        humantime::parse_rfc3339_weak(finished.trim_end_matches('Z')).ok()?;
     finished.duration_since(started).ok()
 }
 
@@ -140,7 +141,9 @@ mod tests {
     #[test]
     fn splits_chunks_into_lines_across_boundaries() {
         let mut splitter = LineSplitter::default();
-        let out = |s: &str| LogOutput::StdOut { message: s.as_bytes().to_vec().into() };
+        let out = |s: &str| LogOutput::StdOut {
+            message: s.as_bytes().to_vec().into(),
+        };
         assert!(splitter.push(&out("hel")).is_empty());
         let lines = splitter.push(&out("lo\nworld\r\nhalf"));
         assert_eq!(
@@ -156,6 +159,9 @@ mod tests {
             duration_between("2026-11-23T14:00:00.5Z", "2026-11-23T14:10:01.5Z"),
             Some(Duration::from_secs(601))
         );
-        assert_eq!(duration_between("0001-01-01T00:00:00Z", "2026-11-23T14:00:00Z"), None);
+        assert_eq!(
+            duration_between("0001-01-01T00:00:00Z", "2026-11-23T14:00:00Z"),
+            None
+        );
     }
 }
