@@ -37,7 +37,19 @@ async fn three_declared_services_become_three_containers_with_ash_names_labels_a
     assert_eq!(first.labels["io.ashtray.host"], world.host);
 
     let env = world.engine.env(&first.id).await;
+    // The image's own PATH aside, ash's environment in ash's order, then ashtray's own.
     let ours: Vec<&String> = env.iter().filter(|e| !e.starts_with("PATH=")).collect();
+    assert!(ours.len() == 10, "{ours:?}");
+    assert!(
+        ours[8].starts_with("ASHTRAY_API_URL=http://host.docker.internal:"),
+        "{ours:?}"
+    );
+    assert!(
+        ours[9].starts_with("ASHTRAY_SERVICE_TOKEN=")
+            && ours[9].len() == "ASHTRAY_SERVICE_TOKEN=".len() + 64,
+        "{ours:?}"
+    );
+    let ours = &ours[..8];
     assert_eq!(
         ours,
         [
@@ -83,7 +95,15 @@ async fn should_run_false_stops_one_and_deleting_stops_another() {
         world.running_names().await
     );
     // Stopped means gone, not left exited.
-    assert_eq!(world.engine.containers(&world.prefix).await.len(), 1);
+    let gone = eventually(CONVERGE, || async {
+        (world.engine.containers(&world.prefix).await.len() == 1).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "stopped containers were left behind: {:?}",
+        world.engine.containers(&world.prefix).await
+    );
 }
 
 #[tokio::test]

@@ -87,17 +87,6 @@ impl ContainerConfig {
             ("AYON_ADDON_VERSION".into(), spec.addon_version.clone()),
             ("AYON_SERVICE_NAME".into(), spec.name.clone()),
         ];
-        let mut extra_hosts = Vec::new();
-        if let Some(api) = &host.service_api {
-            env.push(("ASHTRAY_API_URL".into(), api.url.clone()));
-            env.push((
-                "ASHTRAY_SERVICE_TOKEN".into(),
-                crate::tokens::service_token(&api.token_key, &spec.name)
-                    .expose()
-                    .to_string(),
-            ));
-            extra_hosts = api.extra_hosts.clone();
-        }
         // Like a Python dict update (what `ash` does): a key the spec repeats keeps its
         // place and takes the spec's value.
         for (key, value) in &spec.env {
@@ -105,6 +94,16 @@ impl ContainerConfig {
                 Some(entry) => entry.1 = value.clone(),
                 None => env.push((key.clone(), value.clone())),
             }
+        }
+        // ashtray's own come last and cannot be overridden by the spec: they are how the
+        // service reaches this host's API.
+        let mut extra_hosts = Vec::new();
+        if let Some(api) = &host.service_api {
+            let token = crate::tokens::service_token(&api.token_key, &spec.name);
+            env.retain(|(key, _)| key != "ASHTRAY_API_URL" && key != "ASHTRAY_SERVICE_TOKEN");
+            env.push(("ASHTRAY_API_URL".into(), api.url.clone()));
+            env.push(("ASHTRAY_SERVICE_TOKEN".into(), token.expose().to_string()));
+            extra_hosts = api.extra_hosts.clone();
         }
         let labels = BTreeMap::from([
             (LABEL_SERVICE_NAME.to_string(), spec.name.clone()),

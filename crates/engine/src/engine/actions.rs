@@ -1,0 +1,183 @@
+//! Handing planned actions to the executor (bounded by a semaphore) and taking in what
+//! came of them, and of the containers that died on their own.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{short, Engine};
+use crate::reconcile::executor::{execute, Outcome};
+use crate::reconcile::plan::{Action, RemoveReason};
+use crate::runtime::ContainerEvent;
+
+impl Engine {
+    pub(super) fn dispatch(&mut self, action: Action) {
+        let service = action.service().to_string();
+        let starting = match &action {
+            Action::Create { config, .. } => {
+                tracing::info!(service = %service, image = %config.image, container = %config.name, "starting");
+                true
+            }
+            Action::Recreate { config, reason, .. } => {
+                tracing::info!(service = %service, image = %config.image, ?reason, "recreating");
+                true
+            }
+            Action::Restart { .. } => {
+                tracing::info!(service = %service, "restarting after its backoff");
+                true
+            }
+            Action::Remove {
+                reason,
+                container_id,
+                ..
+            } => {
+                let why = match reason {
+                    RemoveReason::Orphan => "the server no longer wants it on this host",
+                    RemoveReason::Paused => "it is stopped on this host",
+                    RemoveReason::Duplicate => "a second container of the same service",
+                };
+                tracing::info!(service = %service, container = %short(container_id), "stopping: {why}");
+                false
+            }
+            Action::RecordExit { .. } | Action::Inspect { .. } => false,
+        };
+        if starting {
+            self.restart_requested.remove(&service);
+        }
+        let entry = self.in_flight.entry(service).or_insert((0, starting));
+        entry.0 += 1;
+        entry.1 |= starting;
+        let runtime = self
+            .runtime
+            .clone()
+            .expect("reconcile runs only when connected");
+        let semaphore = self.semaphore.clone();
+        let outcomes = self.outcomes_tx.clone();
+        let grace = self.config.stop_grace;
+        tokio::spawn(async move {
+            let _permit = semaphore
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let _ = outcomes.send(execute(&runtime, action, grace).await);
+        });
+    }
+
+    pub(super) fn on_outcome(&mut self, outcome: Outcome) {
+        let service = outcome.service().to_string();
+        if let Some(entry) = self.in_flight.get_mut(&service) {
+            entry.0 -= 1;
+            if entry.0 == 0 {
+                self.in_flight.remove(&service);
+            }
+        }
+        self.settling.insert(service.clone());
+        self.observe_soon(Duration::ZERO);
+        let now = Instant::now();
+        let record = self.records.entry(service.clone()).or_default();
+        match outcome {
+            Outcome::Started {
+                container_id,
+                replaced,
+                ..
+            } => {
+                record.last_error = None;
+                if let Some(why) = replaced {
+                    record.restarts += 1;
+                    self.metrics.restarts.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(service = %service, container = %short(&container_id), "restarted: {why}");
+                } else {
+                    tracing::info!(service = %service, container = %short(&container_id), "started");
+                }
+                self.started_by_us.insert(container_id);
+            }
+            Outcome::StartFailed { error, .. } => {
+                let delay = record.backoff.record_failure(now, None);
+                tracing::error!(service = %service, "could not start: {error}; next try in {} s", delay.as_secs());
+                record.last_error = Some(error);
+            }
+            Outcome::Removed { .. } => tracing::info!(service = %service, "stopped"),
+            Outcome::RemoveFailed { error, .. } => {
+                tracing::error!(service = %service, "could not stop: {error}");
+                record.last_error = Some(error);
+            }
+            Outcome::ExitRecorded {
+                container_id, exit, ..
+            } => {
+                self.exits_recorded.insert(container_id);
+                match exit {
+                    Ok(exit) => {
+                        let delay = record.backoff.record_failure(now, exit.ran_for);
+                        let oom = if exit.oom_killed {
+                            " (out of memory)"
+                        } else {
+                            ""
+                        };
+                        let message = format!("exited with code {}{oom}", exit.exit_code);
+                        tracing::warn!(
+                            service = %service,
+                            exit_code = exit.exit_code,
+                            "{message}; restarting in {} s{}",
+                            delay.as_secs(),
+                            if record.backoff.crash_looping() { " (crash loop)" } else { "" }
+                        );
+                        record.last_exit_code = Some(exit.exit_code);
+                        record.last_output = exit.last_lines;
+                        record.last_error = Some(message);
+                    }
+                    Err(error) => {
+                        record.backoff.record_failure(now, None);
+                        tracing::warn!(service = %service, "exited; its exit code cannot be read: {error}");
+                    }
+                }
+            }
+            Outcome::Inspected {
+                container_id,
+                result,
+                ..
+            } => match result {
+                Ok((true, hash)) => {
+                    tracing::info!(service = %service, container = %short(&container_id), "adopted a running container started by ash: its setup matches");
+                    self.adopted_hashes.insert(container_id, hash);
+                }
+                Ok((false, _)) => {
+                    tracing::info!(service = %service, container = %short(&container_id), "a container started by ash differs from the server's spec: replacing it");
+                    self.adopted_hashes.insert(container_id, "differs".into());
+                }
+                Err(error) => {
+                    tracing::warn!(service = %service, "cannot inspect {}: {error}", short(&container_id))
+                }
+            },
+        }
+    }
+
+    /// A container `ash` started has auto-remove: once it dies it is gone before it can
+    /// be inspected, so its exit is taken from the event and its output from the
+    /// LogHub. Ours are kept until their exit is read ([`Action::RecordExit`]).
+    pub(super) fn on_container_event(&mut self, event: ContainerEvent) {
+        let (Some(service), Some(exit_code)) = (event.service_name, event.exit_code) else {
+            return;
+        };
+        if event.action != "die" || event.made_by_ashtray || self.in_flight.contains_key(&service) {
+            return;
+        }
+        let record = self.records.entry(service.clone()).or_default();
+        let delay = record.backoff.record_failure(Instant::now(), None);
+        record.last_exit_code = Some(exit_code);
+        record.last_output = self
+            .logs
+            .tail(&service, crate::runtime::CRASH_TAIL_LINES)
+            .iter()
+            .map(|line| line.text.clone())
+            .collect();
+        record.last_error = Some(format!("exited with code {exit_code}"));
+        tracing::warn!(
+            service = %service,
+            exit_code,
+            container = %short(&event.container_id),
+            "exited with code {exit_code} (a container started by ash); restarting in {} s",
+            delay.as_secs()
+        );
+    }
+}

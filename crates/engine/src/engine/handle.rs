@@ -1,0 +1,135 @@
+//! The Handle: how the rest of the program talks to the engine. Commands go in through
+//! a channel (each with its own reply); snapshots, events and logs come out.
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::host_state::{EventEnvelope, HostState, ReportedStatus};
+use crate::logs::LogHub;
+use crate::overrides::OverridesError;
+use crate::secret::Secret;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("there is no service {0:?} on this host")]
+    UnknownService(String),
+    #[error("service {0:?} is stopped on this host: start it first")]
+    StoppedLocally(String),
+    #[error(transparent)]
+    Save(#[from] OverridesError),
+    #[error("the engine has stopped")]
+    EngineGone,
+}
+
+pub(super) type Reply = oneshot::Sender<Result<(), CommandError>>;
+
+pub(super) enum Command {
+    Stop(String, Reply),
+    Start(String, Reply),
+    Restart(String, Reply),
+    PauseAll(bool, Reply),
+    ReportStatus(String, ReportedStatus, Reply),
+}
+
+/// Counters for `/metrics`. Written by the engine, read by anyone.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub heartbeats_ok: AtomicU64,
+    pub heartbeats_failed: AtomicU64,
+    pub heartbeat_latency_ms_total: AtomicU64,
+    pub last_heartbeat_latency_ms: AtomicU64,
+    pub reconciles: AtomicU64,
+    pub reconcile_micros_total: AtomicU64,
+    pub restarts: AtomicU64,
+    pub engine_api_calls: AtomicU64,
+}
+
+/// The program's way to the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
+    pub(super) commands: mpsc::Sender<Command>,
+    pub(super) state: watch::Receiver<Arc<HostState>>,
+    pub(super) events: broadcast::Sender<EventEnvelope>,
+    pub(super) logs: LogHub,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) token_key: Option<Secret>,
+}
+
+impl Handle {
+    /// The latest snapshot.
+    pub fn state(&self) -> Arc<HostState> {
+        self.state.borrow().clone()
+    }
+
+    /// Snapshots as they change.
+    pub fn watch(&self) -> watch::Receiver<Arc<HostState>> {
+        self.state.clone()
+    }
+
+    /// Every change from now on, in order.
+    pub fn events(&self) -> broadcast::Receiver<EventEnvelope> {
+        self.events.subscribe()
+    }
+
+    pub fn logs(&self) -> &LogHub {
+        &self.logs
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The service a service token belongs to, if any.
+    pub fn service_of_token(&self, token: &str) -> Option<String> {
+        let key = self.token_key.as_ref()?;
+        let state = self.state();
+        state
+            .services
+            .iter()
+            .map(|s| &s.name)
+            .find(|name| crate::tokens::verify_service_token(key, name, token))
+            .cloned()
+    }
+
+    async fn ask(&self, make: impl FnOnce(Reply) -> Command) -> Result<(), CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| CommandError::EngineGone)?;
+        answer.await.map_err(|_| CommandError::EngineGone)?
+    }
+
+    /// Stops the service on this host until [`Handle::start_service`]; remembered across
+    /// restarts of ashtray.
+    pub async fn stop_service(&self, name: &str) -> Result<(), CommandError> {
+        self.ask(|reply| Command::Stop(name.to_string(), reply))
+            .await
+    }
+
+    pub async fn start_service(&self, name: &str) -> Result<(), CommandError> {
+        self.ask(|reply| Command::Start(name.to_string(), reply))
+            .await
+    }
+
+    /// Replaces the service's container with a new one.
+    pub async fn restart_service(&self, name: &str) -> Result<(), CommandError> {
+        self.ask(|reply| Command::Restart(name.to_string(), reply))
+            .await
+    }
+
+    pub async fn pause_all(&self, paused: bool) -> Result<(), CommandError> {
+        self.ask(|reply| Command::PauseAll(paused, reply)).await
+    }
+
+    pub async fn report_status(
+        &self,
+        name: &str,
+        status: ReportedStatus,
+    ) -> Result<(), CommandError> {
+        self.ask(|reply| Command::ReportStatus(name.to_string(), status, reply))
+            .await
+    }
+}

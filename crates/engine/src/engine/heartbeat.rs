@@ -1,0 +1,153 @@
+//! Heartbeats: one at a time, in its own task with a timeout, so a slow server never
+//! stalls the loop; and what the engine learns from the answer (or its absence).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{now_ms, Engine};
+use crate::ayon::wire::{HeartbeatRequest, HeartbeatResponse};
+use crate::ayon::AyonError;
+use crate::container::ContainerConfig;
+use crate::host_state::{EngineState, ServerState};
+use crate::runtime::ContainerStatus;
+use crate::spec::{read_answer, Desired};
+
+impl Engine {
+    pub(super) fn running_services(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .observed
+            .iter()
+            .filter(|c| c.status == ContainerStatus::Running)
+            .map(|c| c.service_name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    pub(super) fn send_heartbeat(&mut self) {
+        if self.heartbeat_in_flight {
+            tracing::debug!("the previous heartbeat is still waiting for its answer");
+            return;
+        }
+        self.heartbeat_in_flight = true;
+        self.health = self.health_probe.sample();
+        let request = HeartbeatRequest {
+            hostname: self.config.hostname.clone(),
+            health: self.health,
+            // While the engine is down nothing can be vouched for.
+            services: if self.engine_conn.state == EngineState::Up {
+                self.running_services()
+            } else {
+                Vec::new()
+            },
+        };
+        let client = self.ayon.clone();
+        let results = self.heartbeat_tx.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = client.heartbeat(&request).await;
+            let _ = results.send((result, started.elapsed()));
+        });
+    }
+
+    pub(super) fn on_heartbeat(
+        &mut self,
+        result: Result<HeartbeatResponse, AyonError>,
+        latency: Duration,
+    ) {
+        self.heartbeat_in_flight = false;
+        let latency_ms = latency.as_millis() as u64;
+        self.metrics
+            .last_heartbeat_latency_ms
+            .store(latency_ms, Ordering::Relaxed);
+        self.metrics
+            .heartbeat_latency_ms_total
+            .fetch_add(latency_ms, Ordering::Relaxed);
+        match result {
+            Ok(answer) => {
+                self.metrics.heartbeats_ok.fetch_add(1, Ordering::Relaxed);
+                if self.server.state != ServerState::Connected {
+                    tracing::info!(server = %self.config.server_url, "heartbeats are answered");
+                    self.server.state = ServerState::Connected;
+                    self.server.reason = None;
+                    self.server.since_ms = now_ms();
+                }
+                self.server.last_heartbeat_ms = Some(now_ms());
+                let (desired, malformed) = read_answer(&answer.services);
+                let problems: Vec<String> = malformed.iter().map(ToString::to_string).collect();
+                if problems != self.problems {
+                    for problem in &problems {
+                        tracing::warn!("{problem}");
+                    }
+                }
+                self.problems = problems;
+                self.log_spec_changes(&desired);
+                self.desired = Some(desired);
+                self.answer_fresh = true;
+                self.recompute_wanted();
+            }
+            Err(error) => {
+                self.metrics
+                    .heartbeats_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                self.answer_fresh = false;
+                let state = match error {
+                    AyonError::Unauthorized { .. }
+                    | AyonError::NotServiceAccount { .. }
+                    | AyonError::Refused { status: 403, .. } => ServerState::Unauthorized,
+                    _ => ServerState::Unreachable,
+                };
+                let reason = error.to_string();
+                if self.server.state != state || self.server.reason.as_deref() != Some(&reason) {
+                    tracing::warn!("heartbeat failed: {reason}; services are left as they are until the server answers");
+                    self.server.since_ms = now_ms();
+                }
+                self.server.state = state;
+                self.server.reason = Some(reason);
+            }
+        }
+    }
+
+    /// Says once when a service's spec becomes invalid, or valid again.
+    pub(super) fn log_spec_changes(&self, desired: &[Desired]) {
+        let before: HashMap<&str, &Desired> = self
+            .desired
+            .iter()
+            .flatten()
+            .map(|d| (d.name(), d))
+            .collect();
+        for item in desired {
+            let previous = before.get(item.name()).copied();
+            match item {
+                Desired::Invalid(error) if previous != Some(item) => {
+                    tracing::error!(
+                        "{error}; the service is not started until its spec is fixed on the server"
+                    )
+                }
+                Desired::NoImage { name } if previous != Some(item) => {
+                    tracing::warn!(service = %name, "the service has no image: skipped")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(super) fn recompute_wanted(&mut self) {
+        self.wanted = self
+            .desired
+            .iter()
+            .flatten()
+            .filter_map(|d| match d {
+                Desired::Run(spec) => Some((
+                    spec.name.clone(),
+                    ContainerConfig::for_service(spec, &self.host),
+                )),
+                _ => None,
+            })
+            .collect();
+    }
+}

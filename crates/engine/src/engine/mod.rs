@@ -1,0 +1,462 @@
+//! The Engine owns the loop and every piece of runtime state; the rest of the program
+//! holds a [`Handle`]: commands go in, snapshots ([`HostState`]) and events come out.
+//!
+//! One tick: observe this host's containers (one engine call), heartbeat (in its own task,
+//! with a timeout, so a slow server never stalls the loop), validate the answer, plan, and
+//! hand the actions to the executor, which runs them concurrently under a bound. Docker's
+//! event stream wakes the loop early when a container starts or dies.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::{Stream, StreamExt};
+use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::ayon::wire::{Health, HeartbeatResponse};
+use crate::ayon::{AyonClient, AyonError};
+use crate::container::{ContainerConfig, HostSettings, ServiceApiSettings};
+use crate::health::HealthProbe;
+use crate::host_state::{
+    changes, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState, ReportedStatus,
+    ServerConnection, ServerState,
+};
+use crate::logs::{LogHub, LogLimits};
+use crate::overrides::{Overrides, OverridesError};
+use crate::reconcile::backoff::CrashBackoff;
+use crate::reconcile::executor::Outcome;
+use crate::reconcile::plan::{plan, PlanInput};
+use crate::runtime::{ContainerEvent, Endpoint, ObservedContainer, Runtime, RuntimeError};
+use crate::secret::Secret;
+use crate::spec::Desired;
+
+mod actions;
+mod commands;
+mod handle;
+mod heartbeat;
+mod observe;
+mod snapshot;
+
+use handle::Command;
+pub use handle::{CommandError, Handle, Metrics};
+
+/// Everything the engine needs to run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub server_url: String,
+    pub api_key: Secret,
+    pub hostname: String,
+    pub poll_interval: Duration,
+    /// Longest wait for one answer of the server.
+    pub request_timeout: Duration,
+    pub endpoint: Endpoint,
+    pub network: Option<String>,
+    pub network_mode: Option<String>,
+    /// Where the local overrides are kept.
+    pub state_dir: PathBuf,
+    /// Containers started or stopped at once, at most.
+    pub concurrency: usize,
+    /// SIGTERM to SIGKILL when a service container is stopped.
+    pub stop_grace: Duration,
+    pub stop_services_on_exit: bool,
+    /// Print every service's output through `tracing` (the daemon does).
+    pub print_service_output: bool,
+    pub log_limits: LogLimits,
+    pub service_api: Option<ServiceApiSettings>,
+}
+
+impl EngineConfig {
+    /// Defaults for everything but what identifies the host and its server.
+    pub fn new(
+        server_url: &str,
+        api_key: Secret,
+        hostname: &str,
+        endpoint: Endpoint,
+        state_dir: PathBuf,
+    ) -> EngineConfig {
+        EngineConfig {
+            server_url: server_url.trim_end_matches('/').to_string(),
+            api_key,
+            hostname: hostname.to_string(),
+            poll_interval: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
+            endpoint,
+            network: None,
+            network_mode: None,
+            state_dir,
+            concurrency: 8,
+            stop_grace: Duration::from_secs(10),
+            stop_services_on_exit: false,
+            print_service_output: true,
+            log_limits: LogLimits::default(),
+            service_api: None,
+        }
+    }
+}
+
+/// Per-service memory of the engine.
+#[derive(Debug, Default)]
+struct ServiceRecord {
+    backoff: CrashBackoff,
+    restarts: u32,
+    last_exit_code: Option<i64>,
+    last_error: Option<String>,
+    last_output: Vec<String>,
+    reported: Option<ReportedStatus>,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError>> + Send>>;
+
+struct Engine {
+    config: EngineConfig,
+    ayon: AyonClient,
+    runtime: Option<Runtime>,
+    host: HostSettings,
+    // What the server wants.
+    desired: Option<Vec<Desired>>,
+    wanted: BTreeMap<String, ContainerConfig>,
+    answer_fresh: bool,
+    problems: Vec<String>,
+    // What runs.
+    observed: Vec<ObservedContainer>,
+    adopted_hashes: HashMap<String, String>,
+    exits_recorded: HashSet<String>,
+    started_by_us: HashSet<String>,
+    followers: HashMap<String, tokio::task::JoinHandle<()>>,
+    // What is under way.
+    in_flight: HashMap<String, (usize, bool)>,
+    settling: HashSet<String>,
+    restart_requested: HashSet<String>,
+    records: BTreeMap<String, ServiceRecord>,
+    overrides: Overrides,
+    overrides_path: PathBuf,
+    // Connections.
+    server: ServerConnection,
+    engine_conn: EngineConnection,
+    health_probe: HealthProbe,
+    health: Health,
+    heartbeat_in_flight: bool,
+    observe_at: Option<Instant>,
+    // Channels.
+    semaphore: Arc<Semaphore>,
+    outcomes_tx: mpsc::UnboundedSender<Outcome>,
+    heartbeat_tx: mpsc::UnboundedSender<(Result<HeartbeatResponse, AyonError>, Duration)>,
+    state_tx: watch::Sender<Arc<HostState>>,
+    events_tx: broadcast::Sender<EventEnvelope>,
+    event_seq: u64,
+    logs: LogHub,
+    metrics: Arc<Metrics>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// Starts the engine on the current tokio runtime. It runs until `cancel` fires; the
+/// returned task ends after the shutdown work (stopping services if configured).
+pub fn spawn(
+    config: EngineConfig,
+    cancel: CancellationToken,
+) -> Result<(Handle, tokio::task::JoinHandle<()>), OverridesError> {
+    let overrides_path = Overrides::path(&config.state_dir, &config.hostname);
+    let overrides = Overrides::load(&overrides_path)?;
+    let (commands_tx, commands_rx) = mpsc::channel(64);
+    let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
+    let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
+    let (events_tx, _) = broadcast::channel(1024);
+    let logs = LogHub::new(config.log_limits);
+    let metrics = Arc::new(Metrics::default());
+    let ayon = AyonClient::new(
+        &config.server_url,
+        config.api_key.clone(),
+        config.request_timeout,
+    );
+    let host = HostSettings {
+        server_url: config.server_url.clone(),
+        api_key: config.api_key.clone(),
+        ayon_hostname: config.hostname.clone(),
+        network_mode: config
+            .network_mode
+            .clone()
+            .or_else(|| config.network.clone()),
+        service_api: config.service_api.clone(),
+    };
+    let server = ServerConnection {
+        state: ServerState::Connecting,
+        reason: None,
+        user: None,
+        last_heartbeat_ms: None,
+        since_ms: now_ms(),
+    };
+    let engine_conn = EngineConnection {
+        state: EngineState::Connecting,
+        kind: config.endpoint.kind().to_string(),
+        endpoint: config.endpoint.uri.clone(),
+        version: None,
+        reason: None,
+    };
+    let engine = Engine {
+        ayon,
+        runtime: None,
+        host,
+        desired: None,
+        wanted: BTreeMap::new(),
+        answer_fresh: false,
+        problems: Vec::new(),
+        observed: Vec::new(),
+        adopted_hashes: HashMap::new(),
+        exits_recorded: HashSet::new(),
+        started_by_us: HashSet::new(),
+        followers: HashMap::new(),
+        in_flight: HashMap::new(),
+        settling: HashSet::new(),
+        restart_requested: HashSet::new(),
+        records: BTreeMap::new(),
+        overrides,
+        overrides_path,
+        server,
+        engine_conn,
+        health_probe: HealthProbe::new(),
+        health: Health::default(),
+        heartbeat_in_flight: false,
+        observe_at: None,
+        semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
+        outcomes_tx,
+        heartbeat_tx,
+        state_tx: watch::channel(Arc::new(placeholder_state(&config))).0,
+        events_tx: events_tx.clone(),
+        event_seq: 0,
+        logs: logs.clone(),
+        metrics: metrics.clone(),
+        config: config.clone(),
+    };
+    engine.state_tx.send_replace(Arc::new(engine.snapshot()));
+    let handle = Handle {
+        commands: commands_tx,
+        state: engine.state_tx.subscribe(),
+        events: events_tx,
+        logs,
+        metrics,
+        token_key: config.service_api.as_ref().map(|api| api.token_key.clone()),
+    };
+    let task = tokio::spawn(engine.run(cancel, commands_rx, outcomes_rx, heartbeat_rx));
+    Ok((handle, task))
+}
+
+fn placeholder_state(config: &EngineConfig) -> HostState {
+    HostState {
+        hostname: config.hostname.clone(),
+        server_url: config.server_url.clone(),
+        server: ServerConnection {
+            state: ServerState::Connecting,
+            reason: None,
+            user: None,
+            last_heartbeat_ms: None,
+            since_ms: now_ms(),
+        },
+        engine: EngineConnection {
+            state: EngineState::Connecting,
+            kind: config.endpoint.kind().to_string(),
+            endpoint: config.endpoint.uri.clone(),
+            version: None,
+            reason: None,
+        },
+        health: HostHealth::default(),
+        paused: false,
+        overall: crate::host_state::Overall::Starting,
+        services: Vec::new(),
+        problems: Vec::new(),
+        specs: BTreeMap::new(),
+    }
+}
+
+async fn next_event(
+    events: &mut Option<EventStream>,
+) -> Option<Result<ContainerEvent, RuntimeError>> {
+    match events {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How soon after a container event the host is looked at again: events come in bursts.
+const EVENT_DEBOUNCE: Duration = Duration::from_millis(50);
+
+impl Engine {
+    async fn run(
+        mut self,
+        cancel: CancellationToken,
+        mut commands: mpsc::Receiver<Command>,
+        mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+        mut heartbeats: mpsc::UnboundedReceiver<(Result<HeartbeatResponse, AyonError>, Duration)>,
+    ) {
+        let mut tick = tokio::time::interval(self.config.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut events: Option<EventStream> = None;
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tick.tick() => {
+                    self.observe(&mut events).await;
+                    self.send_heartbeat();
+                }
+                Some((result, latency)) = heartbeats.recv() => self.on_heartbeat(result, latency),
+                Some(outcome) = outcomes.recv() => {
+                    self.on_outcome(outcome);
+                    while let Ok(outcome) = outcomes.try_recv() {
+                        self.on_outcome(outcome);
+                    }
+                }
+                Some(command) = commands.recv() => self.on_command(command),
+                event = next_event(&mut events) => match event {
+                    Some(Ok(event)) => {
+                        self.on_container_event(event);
+                        self.observe_soon(EVENT_DEBOUNCE);
+                    }
+                    _ => events = None,
+                },
+                _ = tokio::time::sleep_until(wake) => {
+                    if self.observe_at.is_some_and(|at| at <= Instant::now()) {
+                        self.observe(&mut events).await;
+                    }
+                }
+            }
+            self.reconcile();
+            self.publish();
+        }
+        self.shut_down().await;
+    }
+
+    fn next_wake(&self) -> Instant {
+        let now = Instant::now();
+        let backoff = self
+            .records
+            .values()
+            .filter_map(|r| r.backoff.waiting_until(now))
+            .min();
+        [backoff, self.observe_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + Duration::from_secs(3600))
+    }
+
+    fn observe_soon(&mut self, delay: Duration) {
+        let at = Instant::now() + delay;
+        self.observe_at = Some(self.observe_at.map_or(at, |current| current.min(at)));
+    }
+
+    fn reconcile(&mut self) {
+        if self.engine_conn.state != EngineState::Up
+            || self.runtime.is_none()
+            || self.observe_at.is_some()
+        {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let now = Instant::now();
+        let busy: HashSet<String> = self
+            .in_flight
+            .keys()
+            .chain(self.settling.iter())
+            .cloned()
+            .collect();
+        let start_blocked: HashSet<String> = self
+            .records
+            .iter()
+            .filter(|(_, record)| !record.backoff.may_start(now))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let actions = plan(&PlanInput {
+            desired: self.desired.as_deref(),
+            answer_fresh: self.answer_fresh,
+            observed: &self.observed,
+            wanted: &self.wanted,
+            adopted_hashes: &self.adopted_hashes,
+            paused: &self.overrides.stopped,
+            paused_all: self.overrides.paused_all,
+            in_flight: &busy,
+            exits_recorded: &self.exits_recorded,
+            start_blocked: &start_blocked,
+            restart_requested: &self.restart_requested,
+        });
+        for action in actions {
+            self.dispatch(action);
+        }
+        self.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .reconcile_micros_total
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn publish(&mut self) {
+        let mut new = self.snapshot();
+        let old = self.state_tx.borrow().clone();
+        // The countdown changes every instant; it alone is not news.
+        for service in &mut new.services {
+            if let Some(previous) = old.service(&service.name) {
+                if previous.next_restart_in_ms.is_some()
+                    && service.next_restart_in_ms.is_some()
+                    && previous.state == service.state
+                {
+                    service.next_restart_in_ms = previous.next_restart_in_ms;
+                }
+            }
+        }
+        if *old == new {
+            return;
+        }
+        for event in changes(&old, &new) {
+            self.event_seq += 1;
+            let _ = self.events_tx.send(EventEnvelope {
+                seq: self.event_seq,
+                at_ms: now_ms(),
+                event,
+            });
+        }
+        self.state_tx.send_replace(Arc::new(new));
+    }
+
+    async fn shut_down(mut self) {
+        for (_, task) in self.followers.drain() {
+            task.abort();
+        }
+        if !self.config.stop_services_on_exit {
+            tracing::info!("stopped; service containers keep running (use --stop-services-on-exit to stop them)");
+            return;
+        }
+        let Some(runtime) = self.runtime.clone() else {
+            return;
+        };
+        tracing::info!(
+            count = self.observed.len(),
+            "stopping this host's service containers"
+        );
+        let grace = self.config.stop_grace;
+        let stops = self.observed.drain(..).map(|container| {
+            let runtime = runtime.clone();
+            async move {
+                if let Err(error) = runtime.stop_and_remove(&container.id, grace).await {
+                    tracing::error!(service = %container.service_name, "could not stop: {error}");
+                }
+            }
+        });
+        futures::stream::iter(stops)
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect::<Vec<()>>()
+            .await;
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

@@ -1,0 +1,141 @@
+//! Looking at the container engine: connecting (and reconnecting), the one list call per
+//! tick, and a follower per running container feeding the LogHub.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use super::{Engine, EventStream};
+use crate::host_state::EngineState;
+use crate::runtime::{ContainerStatus, Runtime, RuntimeError};
+
+impl Engine {
+    pub(super) async fn connect(&mut self) -> bool {
+        if self.runtime.is_some() {
+            return true;
+        }
+        match Runtime::connect(&self.config.endpoint).await {
+            Ok(runtime) => {
+                if self.config.network.is_none() && self.config.network_mode.is_none() {
+                    if let Some(network) = runtime.own_network().await {
+                        tracing::info!(
+                            network,
+                            "services join this container's network, as ash does"
+                        );
+                        self.host.network_mode = Some(network);
+                        self.recompute_wanted();
+                    }
+                }
+                self.engine_conn.version = runtime.version().await.ok();
+                self.runtime = Some(runtime);
+                true
+            }
+            Err(error) => {
+                self.engine_down(&error);
+                false
+            }
+        }
+    }
+
+    pub(super) fn engine_down(&mut self, error: &RuntimeError) {
+        if self.engine_conn.state != EngineState::Down {
+            tracing::error!("{error}");
+        }
+        self.engine_conn.state = EngineState::Down;
+        self.engine_conn.reason = Some(error.to_string());
+        self.observed.clear();
+    }
+
+    /// One engine call: the list of this host's service containers.
+    pub(super) async fn observe(&mut self, events: &mut Option<EventStream>) {
+        self.observe_at = None;
+        if !self.connect().await {
+            return;
+        }
+        let runtime = self.runtime.clone().expect("connected above");
+        match runtime.list_service_containers().await {
+            Ok(containers) => {
+                if self.engine_conn.state != EngineState::Up {
+                    if self.engine_conn.state == EngineState::Down {
+                        tracing::info!(engine = %self.config.endpoint.uri, "the container engine is back");
+                        self.engine_conn.version = runtime.version().await.ok();
+                    }
+                    self.engine_conn.state = EngineState::Up;
+                    self.engine_conn.reason = None;
+                }
+                let hostname = &self.config.hostname;
+                self.observed = containers
+                    .into_iter()
+                    .filter(|c| c.belongs_to(hostname))
+                    .collect();
+                self.settling.clear();
+                let present: HashSet<&str> = self.observed.iter().map(|c| c.id.as_str()).collect();
+                self.adopted_hashes
+                    .retain(|id, _| present.contains(id.as_str()));
+                self.exits_recorded
+                    .retain(|id| present.contains(id.as_str()));
+                let now = Instant::now();
+                for container in &self.observed {
+                    if container.status == ContainerStatus::Running {
+                        self.records
+                            .entry(container.service_name.clone())
+                            .or_default()
+                            .backoff
+                            .note_running(now);
+                    }
+                }
+                self.follow_outputs(&runtime);
+                if events.is_none() {
+                    *events = Some(Box::pin(runtime.events()));
+                }
+            }
+            Err(error) if error.engine_down() => {
+                self.engine_down(&error);
+                *events = None;
+            }
+            Err(error) => tracing::warn!("{error}"),
+        }
+        self.metrics
+            .engine_api_calls
+            .store(runtime.api_calls(), Ordering::Relaxed);
+    }
+
+    /// One follower per running container feeds the LogHub (and the daemon's log).
+    pub(super) fn follow_outputs(&mut self, runtime: &Runtime) {
+        self.followers.retain(|_, task| !task.is_finished());
+        for container in &self.observed {
+            if container.status != ContainerStatus::Running
+                || self.followers.contains_key(&container.id)
+            {
+                continue;
+            }
+            // Ours from their first line; adopted ones from their recent past.
+            let tail = if self.started_by_us.remove(&container.id) {
+                None
+            } else {
+                Some(100)
+            };
+            let mut output = Box::pin(runtime.follow_output(&container.id, tail));
+            let logs = self.logs.clone();
+            let service = container.service_name.clone();
+            let print = self.config.print_service_output;
+            let task = tokio::spawn(async move {
+                while let Some(line) = output.next().await {
+                    // Prefixed in the message for people reading text logs; the field is
+                    // there for log collectors filtering JSON.
+                    if print {
+                        if line.stderr {
+                            tracing::warn!(target: "service", service = %service, "[{service}] {}", line.text);
+                        } else {
+                            tracing::info!(target: "service", service = %service, "[{service}] {}", line.text);
+                        }
+                    }
+                    logs.push(&service, line.stderr, line.text);
+                }
+            });
+            self.followers.insert(container.id.clone(), task);
+        }
+    }
+}
