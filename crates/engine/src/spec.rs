@@ -636,4 +636,32 @@ mod tests {
         assert!(matches!(&desired[1], Desired::Invalid(e) if e.problem.contains("aysvc_foo_bar")));
         assert!(matches!(desired[2], Desired::Run(_)));
     }
+
+    proptest::proptest! {
+        /// Whatever the server sends, validation answers (never panics), and a rejection
+        /// names the field and quotes the value.
+        #[test]
+        fn any_spec_is_accepted_or_rejected_with_its_value(
+            image in "\\PC{0,30}",
+            volume in "\\PC{0,20}",
+            port in "[0-9:./a-z-]{0,16}",
+            mem in "[0-9.a-zA-Z]{0,8}",
+            user in "\\PC{0,12}",
+            key in "\\PC{0,8}",
+        ) {
+            let data = json!({"image": image, "volumes": [volume], "ports": [port], "memLimit": mem, "user": user, "env": {key: 1}});
+            match ServiceSpec::from_wire(&model(data)) {
+                Desired::Invalid(error) => {
+                    let text = error.to_string();
+                    proptest::prop_assert!(text.contains(error.field), "{}", text);
+                    proptest::prop_assert!(text.contains(&format!("{:?}", error.value)), "{}", text);
+                }
+                Desired::Run(spec) => {
+                    proptest::prop_assert!(spec.mem_limit.as_ref().is_none_or(|m| m.bytes >= MIN_MEMORY_BYTES));
+                    proptest::prop_assert!(spec.ports.iter().all(|p| p.container_port > 0));
+                }
+                Desired::NoImage { .. } => proptest::prop_assert!(image.trim().is_empty()),
+            }
+        }
+    }
 }
