@@ -224,6 +224,9 @@ impl Drop for Ashtray {
     }
 }
 
+/// Where `podman system service` listens in the tests.
+pub const PODMAN_SOCKET: &str = "unix:///run/podman/podman.sock";
+
 /// One service container as a test sees it.
 #[derive(Debug, Clone)]
 pub struct SeenContainer {
@@ -250,6 +253,20 @@ impl Engine {
         .negotiate_version()
         .await
         .expect("dockerd answers: is it running?");
+        Engine { docker }
+    }
+
+    /// Podman's Docker-compatible API on its system socket, with the test images copied
+    /// over from Docker (`docker save | podman load`).
+    pub async fn podman() -> Engine {
+        crate::images::ensure_images().expect("building the test images");
+        crate::images::copy_to_podman(&[crate::images::TICKER])
+            .expect("copying the test images to Podman");
+        let docker = Docker::connect_with_host(PODMAN_SOCKET)
+            .expect("a Podman client")
+            .negotiate_version()
+            .await
+            .expect("podman system service answers on /run/podman/podman.sock (scripts/setup-test-env.sh starts it)");
         Engine { docker }
     }
 
@@ -330,28 +347,39 @@ impl Engine {
 }
 
 /// Tests that disturb the whole engine (restarting dockerd, leaving containers without
-/// ashtray's host label) run alone; all others share. Across processes: a file lock.
+/// ashtray's host label) run alone; all others share. Across processes: file locks. A
+/// second "turnstile" lock gives a waiting exclusive test priority, so a stream of
+/// shared tests cannot starve it.
 pub struct EngineLock(#[allow(dead_code)] std::fs::File);
 
 impl EngineLock {
-    fn open() -> std::fs::File {
+    fn open(name: &str) -> std::fs::File {
         std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(std::env::temp_dir().join("ashtest-engine.lock"))
-            .expect("opening the engine test lock")
+            .open(std::env::temp_dir().join(name))
+            .expect("opening an engine test lock")
     }
 
     pub fn shared() -> EngineLock {
-        let file = Self::open();
+        // Pass the turnstile: blocks while an exclusive test waits or runs.
+        let turnstile = Self::open("ashtest-engine-turnstile.lock");
+        turnstile
+            .lock_shared()
+            .expect("passing the engine turnstile");
+        let file = Self::open("ashtest-engine.lock");
         file.lock_shared().expect("a shared engine lock");
+        drop(turnstile);
         EngineLock(file)
     }
 
     pub fn exclusive() -> EngineLock {
-        let file = Self::open();
+        let turnstile = Self::open("ashtest-engine-turnstile.lock");
+        turnstile.lock().expect("holding the engine turnstile");
+        let file = Self::open("ashtest-engine.lock");
         file.lock().expect("the exclusive engine lock");
+        drop(turnstile);
         EngineLock(file)
     }
 }
