@@ -84,8 +84,12 @@ impl Launch {
             server_url: fake.url(),
             api_key: fake.service_key(),
             hostname: hostname.to_string(),
+            // Its token and settings stay in the test's own directory, never the user's.
+            env: vec![(
+                "ASHTRAY_CONFIG_DIR".to_string(),
+                state_dir.join("config").to_string_lossy().into_owned(),
+            )],
             state_dir,
-            env: vec![],
             args: vec!["--daemon".into(), "--poll-interval".into(), "500ms".into()],
         }
     }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use ashtray_tests::api_client::{Api, ApiSetup};
 use ashtray_tests::fake_ayon::Fault;
 use ashtray_tests::harness::eventually;
 use ashtray_tests::images::{self, docker_cli};
@@ -18,9 +19,27 @@ async fn without_a_valid_answer_nothing_is_stopped_and_heartbeats_resume() {
     let world = World::new("nostop").await;
     let a = world.declare("a", "ticker", Value::Null);
     let b = world.declare("b", "noterm", Value::Null);
-    let daemon = world.launch().arg("--request-timeout").arg("1s").spawn();
+    let setup = ApiSetup::new(world.state.path().join("api"));
+    let daemon = setup
+        .apply(world.launch().arg("--request-timeout").arg("1s"))
+        .spawn();
     assert!(world.wait_running(&[&a, &b]).await, "{}", daemon.output());
     let before = world.running_ids().await;
+    let api = Api::new(&setup.control_url(), Some(&setup.token()));
+    // What the host state says about the server, as the UI and `ashtray status` show it.
+    let server_state = || async {
+        let host = api.get("/api/v1/host").await.json;
+        (
+            host["server"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            host["server"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
 
     let faults: [(Fault, &str); 5] = [
         (Fault::ServerError, "the AYON server failed (500"),
@@ -59,6 +78,17 @@ async fn without_a_valid_answer_nothing_is_stopped_and_heartbeats_resume() {
             before,
             "{fault:?} changed containers"
         );
+        let (state, reason) = server_state().await;
+        let expected = if fault == Fault::Unauthorized {
+            "unauthorized"
+        } else {
+            "unreachable"
+        };
+        assert_eq!(state, expected, "{fault:?}: {reason}");
+        assert!(
+            reason.contains(says),
+            "{fault:?}: the host state says {reason:?}"
+        );
         let mark = daemon.mark();
         world.fake.set_fault(Fault::None);
         assert!(
@@ -87,12 +117,16 @@ async fn without_a_valid_answer_nothing_is_stopped_and_heartbeats_resume() {
         daemon.output()
     );
     assert_eq!(world.running_ids().await, before);
+    let (state, reason) = server_state().await;
+    assert_eq!(state, "unreachable");
+    assert!(reason.contains("cannot reach the AYON server"), "{reason}");
     world.fake.come_back().await;
     assert!(
         world.wait_heartbeats(2, 200).await,
         "heartbeats did not resume after the server came back"
     );
     assert_eq!(world.running_ids().await, before);
+    assert_eq!(server_state().await.0, "connected");
 }
 
 /// 1b. A slow server does not stall the loop: while every heartbeat times out, a service
@@ -355,7 +389,8 @@ async fn a_crashing_service_backs_off_exponentially_and_keeps_its_exit_code() {
     let world = World::new("crash").await;
     let crasher = world.declare("crasher", "crasher", Value::Null);
     let steady = world.declare("steady", "ticker", Value::Null);
-    let daemon = world.launch().spawn();
+    let setup = ApiSetup::new(world.state.path().join("api"));
+    let daemon = setup.apply(world.launch()).spawn();
     assert!(
         daemon
             .wait_for_output("restarting in 4 s (crash loop)", Duration::from_secs(40))
