@@ -210,7 +210,7 @@ impl Runtime {
         }
     }
 
-    /// The engine's version, e.g. `Docker 20.10.24`.
+    /// The engine's version, e.g. `20.10.24` (its kind is [`Endpoint::kind`]).
     pub async fn version(&self) -> Result<String, RuntimeError> {
         self.count();
         let version = self
@@ -218,11 +218,7 @@ impl Runtime {
             .version()
             .await
             .map_err(self.api_error("asking the version of", "the engine"))?;
-        Ok(format!(
-            "{} {}",
-            self.endpoint.kind(),
-            version.version.unwrap_or_default()
-        ))
+        Ok(version.version.unwrap_or_default())
     }
 
     /// Every service container on this engine (running or not), in ONE request.
