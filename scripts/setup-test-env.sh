@@ -8,7 +8,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_packages=()
-for pkg in docker.io busybox-static python3 ca-certificates; do
+for pkg in docker.io podman curl busybox-static python3 ca-certificates; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_packages+=("$pkg")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then
@@ -33,3 +33,20 @@ if ! $SUDO $DOCKER info >/dev/null 2>&1; then
   fi
 fi
 echo "setup: docker $($SUDO $DOCKER version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+
+# Podman serves the same API on its own socket. Here every container start fails on
+# ulimits unless the defaults are emptied (see shared/PLATFORM.md).
+if ! grep -qs '^default_ulimits' /etc/containers/containers.conf; then
+  $SUDO mkdir -p /etc/containers
+  printf '[containers]\ndefault_ulimits = []\n' | $SUDO tee -a /etc/containers/containers.conf >/dev/null
+fi
+if [ ! -S /run/podman/podman.sock ] || ! curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1; then
+  echo "setup: starting podman system service"
+  $SUDO mkdir -p /run/podman
+  $SUDO sh -c 'nohup podman system service --time=0 unix:///run/podman/podman.sock >/tmp/ashtray-podman.log 2>&1 &'
+  for _ in $(seq 1 40); do
+    curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+fi
+echo "setup: podman $(podman --version | awk '{print $3}') on /run/podman/podman.sock"

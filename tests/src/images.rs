@@ -157,3 +157,31 @@ fn build(tag: &str, cmd: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Copies images from Docker into Podman's local storage, unless already there.
+pub fn copy_to_podman(images: &[&str]) -> anyhow::Result<()> {
+    for image in images {
+        let present = Command::new("podman")
+            .args(["image", "exists", image])
+            .status()
+            .context("running podman")?;
+        if present.success() {
+            continue;
+        }
+        let save = docker_cli()
+            .args(["save", image])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("running docker save")?;
+        let load = Command::new("podman")
+            .args(["load", "-q"])
+            .stdin(save.stdout.context("docker save's output")?)
+            .stdout(Stdio::null())
+            .status()
+            .context("running podman load")?;
+        if !load.success() {
+            bail!("podman load of {image} failed");
+        }
+    }
+    Ok(())
+}
