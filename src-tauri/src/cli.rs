@@ -8,11 +8,19 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "ashtray", version, about = "A service host for the AYON pipeline server: runs the services the server assigns to this machine as Docker or Podman containers.")]
+#[command(
+    name = "ashtray",
+    version,
+    about = "A service host for the AYON pipeline server: runs the services the server assigns to this machine as Docker or Podman containers."
+)]
 pub struct Cli {
     /// Run headless: no tray, no window (for servers).
     #[arg(long)]
     pub daemon: bool,
+
+    /// The tray app: start in the tray with the window hidden (as "start at login" does).
+    #[arg(long, conflicts_with = "daemon")]
+    pub hidden: bool,
 
     #[command(flatten)]
     pub host: HostArgs,
@@ -89,7 +97,13 @@ pub struct LogArgs {
     pub log_level: Option<String>,
 
     /// Log format: text for people, json for log collectors.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "ASHTRAY_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "ASHTRAY_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -154,7 +168,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = match text.parse::<f64>() {
         Ok(seconds) if seconds.is_finite() && seconds > 0.0 => Duration::from_secs_f64(seconds),
         Ok(_) => return Err(format!("{text:?} is not a positive duration")),
-        Err(_) => humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration like 2s or 500ms: {e}"))?,
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{text:?} is not a duration like 2s or 500ms: {e}"))?,
     };
     if duration.is_zero() {
         return Err(format!("{text:?} is not a positive duration"));
@@ -167,7 +182,9 @@ pub fn parse_flag(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "" | "0" | "false" | "no" | "off" => Ok(false),
-        other => Err(format!("{other:?} is not yes or no (use 1/0, true/false, yes/no, on/off)")),
+        other => Err(format!(
+            "{other:?} is not yes or no (use 1/0, true/false, yes/no, on/off)"
+        )),
     }
 }
 

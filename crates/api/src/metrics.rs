@@ -1,0 +1,157 @@
+//! `GET /metrics`: Prometheus' text format, written by hand: a dozen series from the
+//! engine's counters and the current snapshot need no registry.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use ashtray_engine::host_state::{ServerState, ServiceState};
+use ashtray_engine::Handle;
+
+const STATES: &[(ServiceState, &str)] = &[
+    (ServiceState::Running, "running"),
+    (ServiceState::Starting, "starting"),
+    (ServiceState::Stopping, "stopping"),
+    (ServiceState::Stopped, "stopped"),
+    (ServiceState::Waiting, "waiting"),
+    (ServiceState::CrashLooping, "crash_looping"),
+    (ServiceState::Failed, "failed"),
+    (ServiceState::Skipped, "skipped"),
+    (ServiceState::Pending, "pending"),
+];
+
+struct Text(String);
+
+impl Text {
+    fn metric(&mut self, name: &str, kind: &str, help: &str, samples: &[(&str, f64)]) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(self.0, "{name}{labels} {value}");
+        }
+    }
+}
+
+/// The metrics as Prometheus text.
+pub fn render(handle: &Handle) -> String {
+    let metrics = handle.metrics();
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed) as f64;
+    let state = handle.state();
+    let logs = handle.logs();
+    let mut text = Text(String::with_capacity(2048));
+
+    let by_state: Vec<(String, f64)> = STATES
+        .iter()
+        .map(|(state_of, label)| {
+            let count = state
+                .services
+                .iter()
+                .filter(|s| s.state == *state_of)
+                .count();
+            (format!("{{state=\"{label}\"}}"), count as f64)
+        })
+        .collect();
+    let by_state: Vec<(&str, f64)> = by_state.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    text.metric(
+        "ashtray_services",
+        "gauge",
+        "Services on this host by state.",
+        &by_state,
+    );
+    text.metric(
+        "ashtray_service_restarts_total",
+        "counter",
+        "Containers ashtray replaced (crash, drift, request).",
+        &[("", load(&metrics.restarts))],
+    );
+    text.metric(
+        "ashtray_heartbeats_total",
+        "counter",
+        "Heartbeats sent to the AYON server, by result.",
+        &[
+            ("{result=\"ok\"}", load(&metrics.heartbeats_ok)),
+            ("{result=\"failed\"}", load(&metrics.heartbeats_failed)),
+        ],
+    );
+    text.metric(
+        "ashtray_heartbeat_failures_total",
+        "counter",
+        "Heartbeats that failed.",
+        &[("", load(&metrics.heartbeats_failed))],
+    );
+    text.metric(
+        "ashtray_heartbeat_latency_seconds",
+        "summary",
+        "Time the AYON server took to answer a heartbeat.",
+        &[
+            ("_sum", load(&metrics.heartbeat_latency_ms_total) / 1000.0),
+            ("_count", load(&metrics.heartbeats_ok)),
+        ],
+    );
+    text.metric(
+        "ashtray_last_heartbeat_latency_seconds",
+        "gauge",
+        "Latency of the last answered heartbeat.",
+        &[("", load(&metrics.last_heartbeat_latency_ms) / 1000.0)],
+    );
+    text.metric(
+        "ashtray_reconcile_duration_seconds",
+        "summary",
+        "Time spent planning and dispatching a reconcile.",
+        &[
+            ("_sum", load(&metrics.reconcile_micros_total) / 1e6),
+            ("_count", load(&metrics.reconciles)),
+        ],
+    );
+    text.metric(
+        "ashtray_log_lines_dropped_total",
+        "counter",
+        "Log lines lost: pushed out of a full buffer, or missed by a slow follower.",
+        &[
+            ("{reason=\"evicted\"}", logs.evicted_lines() as f64),
+            ("{reason=\"slow_follower\"}", logs.missed_lines() as f64),
+        ],
+    );
+    text.metric(
+        "ashtray_log_buffer_bytes",
+        "gauge",
+        "Bytes of service output held in the log buffers.",
+        &[("", logs.buffered_bytes() as f64)],
+    );
+    text.metric(
+        "ashtray_engine_api_calls_total",
+        "counter",
+        "Calls to the container engine.",
+        &[("", load(&metrics.engine_api_calls))],
+    );
+    let connected = if state.server.state == ServerState::Connected {
+        1.0
+    } else {
+        0.0
+    };
+    text.metric(
+        "ashtray_server_connected",
+        "gauge",
+        "1 while the AYON server answers heartbeats.",
+        &[("", connected)],
+    );
+    text.metric(
+        "ashtray_paused",
+        "gauge",
+        "1 while \"pause all\" is on.",
+        &[("", if state.paused { 1.0 } else { 0.0 })],
+    );
+    text.0
+}
+
+pub async fn metrics(State(handle): State<Handle>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&handle),
+    )
+}

@@ -1,0 +1,217 @@
+//! What the API sends and takes, beyond the engine's own snapshot types: small views made
+//! for one endpoint each. Nothing here holds the AYON API key or a token.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use ashtray_engine::host_state::{
+    EngineConnection, HostHealth, HostState, Overall, ReportedState, ServerConnection, ServiceView,
+};
+use ashtray_engine::logs::LogLine;
+use ashtray_engine::spec::ServiceSpec;
+
+/// Environment variables a service's own API never hands back, even if the server's
+/// spec repeats them.
+const SECRET_ENV: &[&str] = &["AYON_API_KEY", "ASHTRAY_SERVICE_TOKEN"];
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// The host: who it is, its connections, health and whether everything is paused.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostView {
+    pub hostname: String,
+    pub server_url: String,
+    pub server: ServerConnection,
+    pub engine: EngineConnection,
+    pub health: HostHealth,
+    pub paused: bool,
+    pub overall: Overall,
+    pub problems: Vec<String>,
+    /// How many services the host shows (see `/api/v1/services`).
+    pub service_count: usize,
+    /// ashtray's version.
+    pub version: String,
+}
+
+impl HostView {
+    pub fn of(state: &HostState) -> HostView {
+        HostView {
+            hostname: state.hostname.clone(),
+            server_url: state.server_url.clone(),
+            server: state.server.clone(),
+            engine: state.engine.clone(),
+            health: state.health,
+            paused: state.paused,
+            overall: state.overall,
+            problems: state.problems.clone(),
+            service_count: state.services.len(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// One service, with its uptime.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceInfo {
+    #[serde(flatten)]
+    pub view: ServiceView,
+    /// Milliseconds since its container started, while it runs.
+    pub uptime_ms: Option<u64>,
+}
+
+impl ServiceInfo {
+    pub fn of(view: &ServiceView, now_ms: u64) -> ServiceInfo {
+        ServiceInfo {
+            uptime_ms: view
+                .started_at_ms
+                .map(|started| now_ms.saturating_sub(started)),
+            view: view.clone(),
+        }
+    }
+}
+
+/// A local command was taken.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub service: String,
+    /// `stop`, `start` or `restart`.
+    pub action: String,
+}
+
+/// Whether "pause all" is on, after the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PauseView {
+    pub paused: bool,
+}
+
+/// One line of a service's output.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogLineView {
+    /// Per service, increasing from 1; a gap means lines were lost.
+    pub seq: u64,
+    pub at_ms: u64,
+    pub stderr: bool,
+    pub text: String,
+}
+
+impl From<&LogLine> for LogLineView {
+    fn from(line: &LogLine) -> Self {
+        LogLineView {
+            seq: line.seq,
+            at_ms: line.at_ms,
+            stderr: line.stderr,
+            text: line.text.clone(),
+        }
+    }
+}
+
+/// The SSE `missed` event of a log stream: a slow reader lost this many lines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Missed {
+    pub missed: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogsView {
+    pub service: String,
+    /// Oldest first.
+    pub lines: Vec<LogLineView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// How many of the last lines (default 100; the buffer keeps at most a few thousand).
+    pub tail: Option<usize>,
+    /// Stream new lines as Server-Sent Events (`line` and `missed` events).
+    pub follow: Option<bool>,
+}
+
+/// A service's own status report.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    pub state: ReportedState,
+    pub message: Option<String>,
+    /// 0 to 100.
+    pub progress: Option<f64>,
+}
+
+/// The longest status message kept.
+pub const MAX_STATUS_MESSAGE: usize = 2_000;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortView {
+    pub host_ip: Option<String>,
+    pub host_port: Option<u16>,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+/// A service's spec as the service itself may see it: no API key, no token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelfSpec {
+    pub addon_name: String,
+    pub addon_version: String,
+    pub service: String,
+    pub image: String,
+    /// The spec's own environment (its configuration), secrets left out.
+    pub env: BTreeMap<String, String>,
+    pub volumes: Vec<String>,
+    pub ports: Vec<PortView>,
+    /// As the server wrote it, e.g. `512m`.
+    pub mem_limit: Option<String>,
+    pub user: Option<String>,
+}
+
+impl SelfSpec {
+    pub fn of(spec: &ServiceSpec) -> SelfSpec {
+        SelfSpec {
+            addon_name: spec.addon_name.clone(),
+            addon_version: spec.addon_version.clone(),
+            service: spec.service.clone(),
+            image: spec.image.clone(),
+            env: spec
+                .env
+                .iter()
+                .filter(|(key, _)| {
+                    !SECRET_ENV
+                        .iter()
+                        .any(|secret| key.eq_ignore_ascii_case(secret))
+                })
+                .cloned()
+                .collect(),
+            volumes: spec.volumes.clone(),
+            ports: spec
+                .ports
+                .iter()
+                .map(|p| PortView {
+                    host_ip: p.host_ip.clone(),
+                    host_port: p.host_port,
+                    container_port: p.container_port,
+                    protocol: p.protocol.clone(),
+                })
+                .collect(),
+            mem_limit: spec.mem_limit.as_ref().map(|m| m.text.clone()),
+            user: spec.user.clone(),
+        }
+    }
+}
+
+/// `GET /api/v1/self`: the calling service.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelfView {
+    pub name: String,
+    /// Its spec, while the server wants it here with a valid one.
+    pub spec: Option<SelfSpec>,
+    /// How it runs, as the UI shows it.
+    pub service: Option<ServiceInfo>,
+}

@@ -1,0 +1,64 @@
+//! `ashtray --daemon`: the engine and its API, headless, until SIGTERM or SIGINT.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use ashtray_engine::ayon::{AyonClient, AyonError};
+use ashtray_engine::EngineConfig;
+use backon::{ExponentialBuilder, Retryable};
+use tokio_util::sync::CancellationToken;
+
+use crate::host::{self, ApiOptions};
+
+pub async fn run(config: EngineConfig, api: ApiOptions) -> anyhow::Result<()> {
+    let _lock = ashtray_engine::lock::acquire(&config.endpoint, &config.hostname)?;
+    let cancel = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(cancel.clone()));
+
+    let client = AyonClient::new(
+        &config.server_url,
+        config.api_key.clone(),
+        config.request_timeout,
+    );
+    let login = (|| client.service_user())
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_secs(1))
+                .with_max_delay(Duration::from_secs(30))
+                .with_jitter()
+                .without_max_times(),
+        )
+        .when(AyonError::is_transient)
+        .notify(|error, delay| {
+            tracing::warn!(
+                "{error}; trying again in {:.0} s",
+                delay.as_secs_f32().ceil()
+            )
+        });
+    let user = tokio::select! {
+        user = login => user.with_context(|| format!("cannot start: logging in to {}", config.server_url))?,
+        _ = cancel.cancelled() => return Ok(()),
+    };
+    tracing::info!(
+        user,
+        server = %config.server_url,
+        host = %config.hostname,
+        engine = %config.endpoint.uri,
+        "logged in; serving this host's services"
+    );
+
+    let host = host::start(config, api, cancel.clone()).await?;
+    cancel.cancelled().await;
+    host.shutdown().await;
+    Ok(())
+}
+
+async fn cancel_on_signal(cancel: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+    }
+    cancel.cancel();
+}

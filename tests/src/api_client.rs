@@ -1,0 +1,285 @@
+//! The service API as its clients see it: a host launched with its own config directory
+//! and ports, an HTTP client that checks every JSON answer against the OpenAPI document
+//! the host serves, and a Server-Sent Events reader.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use eventsource_stream::{Event, Eventsource};
+use futures::{Stream, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::{eventually, Ashtray, Launch};
+use crate::world::World;
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Docker's bridge gateway: where the services' listener is, seen from this machine.
+pub async fn bridge_gateway(world: &World) -> String {
+    let network = world
+        .engine
+        .docker
+        .inspect_network(
+            "bridge",
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .expect("inspecting the bridge network");
+    network
+        .ipam
+        .and_then(|i| i.config)
+        .into_iter()
+        .flatten()
+        .find_map(|c| c.gateway)
+        .expect("the bridge network has a gateway")
+}
+
+/// Where a test's ashtray keeps its token and listens.
+#[derive(Clone)]
+pub struct ApiSetup {
+    pub config_dir: PathBuf,
+    pub control_port: u16,
+    pub services_port: u16,
+}
+
+impl ApiSetup {
+    pub fn new(config_dir: PathBuf) -> ApiSetup {
+        ApiSetup {
+            config_dir,
+            control_port: free_port(),
+            services_port: free_port(),
+        }
+    }
+
+    /// `launch` with this config directory and these ports (kept across restarts, as a
+    /// user's would be).
+    pub fn apply(&self, launch: Launch) -> Launch {
+        launch
+            .env("ASHTRAY_CONFIG_DIR", self.config_dir.to_str().unwrap())
+            .env(
+                "ASHTRAY_LISTEN",
+                &format!("127.0.0.1:{}", self.control_port),
+            )
+            .env("ASHTRAY_SERVICES_PORT", &self.services_port.to_string())
+    }
+
+    pub fn control_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.control_port)
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.config_dir.join("token"))
+            .expect("ashtray wrote its token")
+            .trim()
+            .to_string()
+    }
+}
+
+/// An answer: status, headers and body (JSON when it is JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+/// A client of one listener, with a token (or none).
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+    http: reqwest::Client,
+    doc: Option<Value>,
+}
+
+impl Api {
+    pub fn new(base: &str, token: Option<&str>) -> Api {
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.map(str::to_string),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .unwrap(),
+            doc: None,
+        }
+    }
+
+    /// Checks every later JSON answer against `doc`.
+    pub fn checked_against(mut self, doc: Value) -> Api {
+        self.doc = Some(doc);
+        self
+    }
+
+    /// The same client without the document's checks (for routes it must not have).
+    pub fn unchecked(&self) -> Api {
+        Api {
+            doc: None,
+            ..self.clone()
+        }
+    }
+
+    pub fn with_token(&self, token: Option<&str>) -> Api {
+        Api {
+            token: token.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// Waits until the listener answers `/healthz`.
+    pub async fn wait_up(&self, daemon: &Ashtray) -> bool {
+        let up = eventually(Duration::from_secs(30), || async {
+            let answer = self
+                .http
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+                .ok()?;
+            answer.status().is_success().then_some(())
+        })
+        .await
+        .is_some();
+        if !up {
+            eprintln!("ashtray's output:\n{}", daemon.output());
+        }
+        up
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let answer = Answer {
+            status,
+            headers,
+            text,
+            json,
+        };
+        if let Some(doc) = &self.doc {
+            check_answer(doc, method.as_str(), path, &answer);
+        }
+        answer
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str) -> Answer {
+        self.request(Method::POST, path, None).await
+    }
+
+    /// Opens a Server-Sent Events stream.
+    pub async fn sse(&self, path: &str) -> impl Stream<Item = Event> + Unpin {
+        let mut request = reqwest::Client::new().get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("opening an event stream");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{path}: {content_type}"
+        );
+        Box::pin(
+            response
+                .bytes_stream()
+                .eventsource()
+                .map(|event| event.expect("a well-formed event")),
+        )
+    }
+}
+
+/// The OpenAPI path template matching a concrete path, e.g. `/api/v1/services/{name}`.
+pub fn template_of<'a>(doc: &'a Value, path: &str) -> Option<&'a str> {
+    let path = path.split('?').next().unwrap();
+    let parts: Vec<&str> = path.split('/').collect();
+    doc["paths"]
+        .as_object()?
+        .keys()
+        .map(String::as_str)
+        .find(|template| {
+            let wanted: Vec<&str> = template.split('/').collect();
+            wanted.len() == parts.len()
+                && wanted
+                    .iter()
+                    .zip(&parts)
+                    .all(|(w, p)| w.starts_with('{') || w == p)
+        })
+}
+
+/// Validates `instance` against the schema `schema` of the document.
+pub fn validate(doc: &Value, schema: &Value, instance: &Value) -> Result<(), String> {
+    let root = json!({"allOf": [schema], "components": doc["components"]});
+    let validator = jsonschema::draft202012::new(&root)
+        .map_err(|e| format!("the document's schema does not compile: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// Every documented answer must match its schema; an undocumented status is an error.
+fn check_answer(doc: &Value, method: &str, path: &str, answer: &Answer) {
+    let Some(template) = template_of(doc, path) else {
+        return;
+    };
+    let operation = &doc["paths"][template][method.to_ascii_lowercase()];
+    if operation.is_null() {
+        return;
+    }
+    let status = answer.status.as_u16().to_string();
+    let response = &operation["responses"][&status];
+    assert!(
+        !response.is_null(),
+        "{method} {path} answered {status}, which the OpenAPI document does not list: {}",
+        answer.text
+    );
+    if let Some(schema) = response["content"]["application/json"].get("schema") {
+        if let Err(error) = validate(doc, schema, &answer.json) {
+            panic!(
+                "{method} {path} ({status}) does not match the OpenAPI document: {error}\n{}",
+                answer.text
+            );
+        }
+    }
+}
+
+/// The listener address of a URL like `http://127.0.0.1:1234`.
+pub fn addr_of(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://")
+        .parse()
+        .expect("a host:port URL")
+}

@@ -1,0 +1,1217 @@
+//! The service API end to end: the real `ashtray --daemon`, real dockerd, the fake AYON
+//! server. Every JSON answer is checked against the OpenAPI document the host serves.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ashtray_tests::api_client::{bridge_gateway, template_of, validate, Api, ApiSetup};
+use ashtray_tests::harness::{ashtray_bin, eventually, Ashtray};
+use ashtray_tests::images;
+use ashtray_tests::world::{slug, World, CONVERGE};
+use futures::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// A world with a running ashtray and clients of both its listeners.
+struct Hosted {
+    world: World,
+    setup: ApiSetup,
+    _config: tempfile::TempDir,
+    daemon: Ashtray,
+    /// The control API with the right token, checked against the OpenAPI document.
+    control: Api,
+    doc: Value,
+    /// The services' listener (no token).
+    services: Api,
+}
+
+impl Hosted {
+    async fn start(world: World) -> Hosted {
+        let config = tempfile::tempdir().unwrap();
+        let setup = ApiSetup::new(config.path().join("ashtray"));
+        let daemon = setup.apply(world.launch()).spawn();
+        let anonymous = Api::new(&setup.control_url(), None);
+        assert!(
+            anonymous.wait_up(&daemon).await,
+            "the control API never answered"
+        );
+        let doc = anonymous.get("/api/v1/openapi.json").await.json;
+        assert!(doc["paths"].is_object(), "no OpenAPI document: {doc}");
+        let control =
+            Api::new(&setup.control_url(), Some(&setup.token())).checked_against(doc.clone());
+        let gateway = bridge_gateway(&world).await;
+        let services = Api::new(&format!("http://{gateway}:{}", setup.services_port), None)
+            .checked_against(doc.clone());
+        Hosted {
+            world,
+            setup,
+            _config: config,
+            daemon,
+            control,
+            doc,
+            services,
+        }
+    }
+
+    async fn restart_daemon(&mut self) {
+        self.daemon.signal("TERM");
+        assert!(
+            self.daemon
+                .wait_exit(Duration::from_secs(15))
+                .await
+                .is_some(),
+            "ashtray did not stop on SIGTERM"
+        );
+        self.daemon = self.setup.apply(self.world.launch()).spawn();
+        assert!(
+            self.control.wait_up(&self.daemon).await,
+            "the control API never came back"
+        );
+    }
+
+    /// Waits until the API shows `name` in `state`.
+    async fn wait_state(&self, name: &str, state: &str) -> Value {
+        let found = eventually(CONVERGE, || async {
+            let answer = self.control.get(&format!("/api/v1/services/{name}")).await;
+            (answer.status == StatusCode::OK && answer.json["state"] == state)
+                .then_some(answer.json)
+        })
+        .await;
+        match found {
+            Some(found) => found,
+            None => {
+                let now = self.control.get("/api/v1/services").await.json;
+                panic!(
+                    "{name} never became {state}: {now:#}\n{}",
+                    self.daemon.output()
+                )
+            }
+        }
+    }
+
+    /// A service's token, read from its container like the service itself would.
+    async fn service_env(&self, name: &str, key: &str) -> String {
+        let container = self
+            .world
+            .engine
+            .running(name)
+            .await
+            .into_iter()
+            .find(|c| c.name == slug(name))
+            .expect("its container runs");
+        let prefix = format!("{key}=");
+        self.world
+            .engine
+            .env(&container.id)
+            .await
+            .into_iter()
+            .find_map(|e| e.strip_prefix(&prefix).map(str::to_string))
+            .unwrap_or_else(|| panic!("{key} is not in {name}'s environment"))
+    }
+}
+
+fn cli(setup: &ApiSetup, args: &[&str]) -> std::process::Output {
+    Command::new(ashtray_bin())
+        .args(args)
+        .env("ASHTRAY_CONFIG_DIR", &setup.config_dir)
+        .env_remove("ASHTRAY_LISTEN")
+        .env_remove("AYON_SERVER_URL")
+        .env_remove("AYON_API_KEY")
+        .output()
+        .expect("running ashtray")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+#[tokio::test]
+async fn every_control_endpoint_answers_as_the_openapi_document_says() {
+    let world = World::new("api-all").await;
+    let name = world.declare("tick", "ticker", json!({"env": {"GREETING": "hi"}}));
+    let hosted = Hosted::start(world).await;
+    let api = &hosted.control;
+
+    assert_eq!(api.get("/healthz").await.status, StatusCode::OK);
+    // The log says where the API listens.
+    assert!(
+        hosted
+            .daemon
+            .wait_for_output("the control API listens", CONVERGE)
+            .await
+    );
+    assert!(
+        hosted.daemon.output().contains(&hosted.setup.control_url()),
+        "{}",
+        hosted.daemon.output()
+    );
+    let running = hosted.wait_state(&name, "running").await;
+    assert_eq!(running["desired"], "run");
+    assert_eq!(running["image"], images::TICKER);
+    assert!(
+        running["container_id"]
+            .as_str()
+            .is_some_and(|id| id.len() >= 12),
+        "{running}"
+    );
+
+    let host = api.get("/api/v1/host").await;
+    assert_eq!(host.status, StatusCode::OK);
+    assert_eq!(host.json["hostname"], hosted.world.host);
+    assert_eq!(host.json["server"]["state"], "connected");
+    assert_eq!(host.json["engine"]["state"], "up");
+    assert_eq!(host.json["paused"], false);
+
+    let services = api.get("/api/v1/services").await;
+    assert_eq!(
+        services.json.as_array().unwrap().len(),
+        1,
+        "{}",
+        services.text
+    );
+    assert!(services.json[0]["uptime_ms"].is_u64());
+
+    let logs = eventually(CONVERGE, || async {
+        let logs = api
+            .get(&format!("/api/v1/services/{name}/logs?tail=3"))
+            .await;
+        (logs.json["lines"].as_array()?.len() == 3).then_some(logs)
+    })
+    .await
+    .expect("three lines of output");
+    assert!(
+        logs.json["lines"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("tick "),
+        "{}",
+        logs.text
+    );
+
+    let missing = api.get("/api/v1/services/nobody-here").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("nobody-here"));
+    assert_eq!(
+        api.post("/api/v1/services/nobody-here/stop").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let bad = api
+        .get(&format!("/api/v1/services/{name}/logs?tail=many"))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // Restart: a new container.
+    let before = running["container_id"].as_str().unwrap().to_string();
+    let restart = api.post(&format!("/api/v1/services/{name}/restart")).await;
+    assert_eq!(restart.status, StatusCode::ACCEPTED);
+    assert_eq!(restart.json, json!({"service": name, "action": "restart"}));
+    eventually(CONVERGE, || async {
+        let now = api.get(&format!("/api/v1/services/{name}")).await.json;
+        (now["state"] == "running"
+            && now["container_id"].as_str() != Some(&before)
+            && now["container_id"].is_string())
+        .then_some(())
+    })
+    .await
+    .expect("restart gives the service a new container");
+
+    // Pause all, then resume.
+    let pause = api.post("/api/v1/pause").await;
+    assert_eq!(
+        (pause.status, pause.json.clone()),
+        (StatusCode::ACCEPTED, json!({"paused": true}))
+    );
+    assert!(
+        hosted.world.wait_running(&[]).await,
+        "pause all leaves containers running"
+    );
+    assert_eq!(api.get("/api/v1/host").await.json["overall"], "paused");
+    let resume = api.post("/api/v1/resume").await;
+    assert_eq!(resume.json, json!({"paused": false}));
+    assert!(hosted.world.wait_running(&[&name]).await);
+
+    // Metrics, in Prometheus' text format.
+    let metrics = api.get("/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    for series in [
+        "ashtray_services{state=\"running\"}",
+        "ashtray_service_restarts_total",
+        "ashtray_heartbeats_total{result=\"ok\"}",
+        "ashtray_heartbeat_failures_total",
+        "ashtray_heartbeat_latency_seconds_sum",
+        "ashtray_reconcile_duration_seconds_count",
+        "ashtray_log_lines_dropped_total{reason=\"evicted\"}",
+    ] {
+        assert!(
+            metrics.text.contains(series),
+            "/metrics lacks {series}:\n{}",
+            metrics.text
+        );
+    }
+    let restarts: f64 = metrics
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("ashtray_service_restarts_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(restarts >= 1.0, "{}", metrics.text);
+
+    // The UI is served at /, and CORS admits the Tauri window alone.
+    let cors = |origin: &'static str| {
+        let base = hosted.setup.control_url();
+        async move {
+            reqwest::Client::new()
+                .request(Method::OPTIONS, format!("{base}/api/v1/host"))
+                .header("Origin", origin)
+                .header("Access-Control-Request-Method", "GET")
+                .header("Access-Control-Request-Headers", "authorization")
+                .send()
+                .await
+                .unwrap()
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_string())
+        }
+    };
+    assert_eq!(
+        cors("tauri://localhost").await.as_deref(),
+        Some("tauri://localhost")
+    );
+    assert_eq!(
+        cors("http://tauri.localhost").await.as_deref(),
+        Some("http://tauri.localhost")
+    );
+    assert_eq!(cors("http://evil.example").await, None);
+
+    // Nothing the API says holds the AYON API key.
+    let key = hosted.world.fake.service_key();
+    for path in [
+        "/api/v1/host",
+        "/api/v1/services",
+        "/metrics",
+        &format!("/api/v1/services/{name}/logs?tail=5000"),
+    ] {
+        assert!(
+            !api.get(path).await.text.contains(&key),
+            "{path} shows the AYON API key"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_auth_rule_holds_on_both_listeners() {
+    let world = World::new("api-auth").await;
+    let a = world.declare("a", "ticker", json!(null));
+    let b = world.declare("b", "ticker", json!(null));
+    let hosted = Hosted::start(world).await;
+    hosted.wait_state(&a, "running").await;
+    hosted.wait_state(&b, "running").await;
+    let token_a = hosted.service_env(&a, "ASHTRAY_SERVICE_TOKEN").await;
+    let token_b = hosted.service_env(&b, "ASHTRAY_SERVICE_TOKEN").await;
+    assert_ne!(token_a, token_b);
+    let control_token = hosted.setup.token();
+    // No answer of the control API holds a service's token or the AYON API key.
+    let key = hosted.world.fake.service_key();
+    for path in [
+        "/api/v1/host".to_string(),
+        "/api/v1/services".to_string(),
+        format!("/api/v1/services/{a}"),
+        "/metrics".to_string(),
+    ] {
+        let answer = hosted.control.get(&path).await.text;
+        for secret in [&token_a, &token_b, &key] {
+            assert!(!answer.contains(secret.as_str()), "{path} shows a secret");
+        }
+    }
+
+    let control_routes = [
+        (Method::GET, "/api/v1/host".to_string()),
+        (Method::GET, "/api/v1/services".to_string()),
+        (Method::GET, format!("/api/v1/services/{a}")),
+        (Method::GET, format!("/api/v1/services/{a}/logs")),
+        (Method::POST, format!("/api/v1/services/{a}/stop")),
+        (Method::POST, format!("/api/v1/services/{a}/start")),
+        (Method::POST, format!("/api/v1/services/{a}/restart")),
+        (Method::POST, "/api/v1/pause".to_string()),
+        (Method::POST, "/api/v1/resume".to_string()),
+        (Method::GET, "/api/v1/events".to_string()),
+        (Method::GET, "/metrics".to_string()),
+    ];
+    for token in [
+        None,
+        Some("wrong"),
+        Some(token_a.as_str()),
+        Some(&control_token[..10]),
+    ] {
+        let api = hosted.control.with_token(token);
+        for (method, path) in &control_routes {
+            let answer = api.request(method.clone(), path, None).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}"
+            );
+            assert!(
+                answer.text.is_empty(),
+                "a 401 says nothing else: {}",
+                answer.text
+            );
+        }
+    }
+    // EventSource cannot send headers: the token may come as ?token= on GET, not on POST.
+    let by_query = Api::new(&hosted.setup.control_url(), None);
+    assert_eq!(
+        by_query
+            .get(&format!("/api/v1/host?token={control_token}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        by_query.get("/api/v1/host?token=wrong").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        by_query
+            .post(&format!("/api/v1/pause?token={control_token}"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The services' listener: a service token reaches its own service and nothing else.
+    let services = &hosted.services;
+    let own = services
+        .with_token(Some(&token_a))
+        .get("/api/v1/self")
+        .await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(own.json["name"], a);
+    assert_eq!(
+        services
+            .with_token(Some(&token_b))
+            .get("/api/v1/self")
+            .await
+            .json["name"],
+        b
+    );
+    for token in [
+        None,
+        Some("wrong"),
+        Some(control_token.as_str()),
+        Some(&token_a[..20]),
+    ] {
+        let answer = services.with_token(token).get("/api/v1/self").await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "self with {token:?}"
+        );
+        assert!(answer.text.is_empty());
+        let post = services
+            .with_token(token)
+            .request(
+                Method::POST,
+                "/api/v1/self/status",
+                Some(json!({"state": "ok"})),
+            )
+            .await;
+        assert_eq!(post.status, StatusCode::UNAUTHORIZED);
+    }
+    // The services' listener serves no control route, whatever the token.
+    for token in [Some(control_token.as_str()), Some(token_a.as_str())] {
+        let api = services.with_token(token).unchecked();
+        assert_eq!(api.get("/api/v1/host").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            api.post(&format!("/api/v1/services/{b}/stop")).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // A service's token names no other service: b's status is untouched by a's report.
+    let report = services
+        .with_token(Some(&token_a))
+        .request(
+            Method::POST,
+            "/api/v1/self/status",
+            Some(json!({"state": "busy", "message": "a only"})),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::NO_CONTENT);
+    let seen_b = hosted
+        .control
+        .get(&format!("/api/v1/services/{b}"))
+        .await
+        .json;
+    assert!(seen_b["reported"].is_null(), "{seen_b}");
+    // The healthz of both needs no token; the OpenAPI document either.
+    assert_eq!(
+        services.with_token(None).get("/healthz").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        hosted
+            .control
+            .with_token(None)
+            .get("/api/v1/openapi.json")
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+/// Runs `sh -c script` inside the service's container and gives its output.
+fn exec_in(container: &str, script: &str) -> (bool, String) {
+    let output = images::docker_cli()
+        .args(["exec", container, "sh", "-c", script])
+        .output()
+        .expect("docker exec");
+    (
+        output.status.success(),
+        format!("{}{}", text(&output.stdout), text(&output.stderr)),
+    )
+}
+
+#[tokio::test]
+async fn a_service_reads_its_spec_and_reports_its_status_from_inside_its_container() {
+    let world = World::new("api-self").await;
+    let name = world.declare(
+        "self",
+        "ticker",
+        json!({"env": {"MODE": "fast", "AYON_API_KEY": "not-for-anyone"}}),
+    );
+    let hosted = Hosted::start(world).await;
+    hosted.wait_state(&name, "running").await;
+    let container = slug(&name);
+
+    let (ok, body) = exec_in(
+        &container,
+        r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self""#,
+    );
+    assert!(
+        ok,
+        "GET /api/v1/self from inside the container failed: {body}\n{}",
+        hosted.daemon.output()
+    );
+    let me: Value = serde_json::from_str(&body).expect("JSON");
+    let schema = &hosted.doc["paths"]["/api/v1/self"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"];
+    validate(&hosted.doc, schema, &me).unwrap();
+    assert_eq!(me["name"], name);
+    assert_eq!(me["spec"]["image"], images::TICKER);
+    assert_eq!(
+        me["spec"]["env"],
+        json!({"MODE": "fast"}),
+        "the spec's env, secrets left out"
+    );
+    let token = hosted.service_env(&name, "ASHTRAY_SERVICE_TOKEN").await;
+    assert!(
+        !body.contains("not-for-anyone")
+            && !body.contains(&token)
+            && !body.contains(&hosted.world.fake.service_key()),
+        "{body}"
+    );
+
+    let (ok, out) = exec_in(
+        &container,
+        r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" --header "Content-Type: application/json" --post-data '{"state": "busy", "message": "rendering shot 10", "progress": 40}' "$ASHTRAY_API_URL/api/v1/self/status""#,
+    );
+    assert!(
+        ok,
+        "POST /api/v1/self/status from inside the container failed: {out}"
+    );
+    let shown = eventually(CONVERGE, || async {
+        let service = hosted
+            .control
+            .get(&format!("/api/v1/services/{name}"))
+            .await
+            .json;
+        (service["reported"]["state"] == "busy").then_some(service)
+    })
+    .await
+    .expect("the reported status shows in the control API");
+    assert_eq!(shown["reported"]["message"], "rendering shot 10");
+    assert_eq!(shown["reported"]["progress"], 40.0);
+
+    // A malformed report is refused with a reason, from inside too.
+    let (ok, _) = exec_in(
+        &container,
+        r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" --header "Content-Type: application/json" --post-data '{"state": "sleepy"}' "$ASHTRAY_API_URL/api/v1/self/status""#,
+    );
+    assert!(!ok, "a bad state is refused");
+    let bad = hosted
+        .services
+        .with_token(Some(&token))
+        .request(
+            Method::POST,
+            "/api/v1/self/status",
+            Some(json!({"state": "ok", "progress": 140})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.json["error"].as_str().unwrap().contains("140"));
+}
+
+#[tokio::test]
+async fn a_stop_holds_across_a_restart_of_ashtray_until_start() {
+    let world = World::new("api-stop").await;
+    let name = world.declare("held", "ticker", json!(null));
+    let other = world.declare("other", "ticker", json!(null));
+    let mut hosted = Hosted::start(world).await;
+    hosted.wait_state(&name, "running").await;
+
+    let stop = hosted
+        .control
+        .post(&format!("/api/v1/services/{name}/stop"))
+        .await;
+    assert_eq!(stop.status, StatusCode::ACCEPTED);
+    assert!(
+        hosted.world.wait_running(&[&other]).await,
+        "the stopped service's container is still there"
+    );
+    let seen = hosted.wait_state(&name, "stopped").await;
+    assert_eq!(seen["desired"], "stopped_locally");
+    // Restart refuses a locally stopped service, saying why.
+    let refused = hosted
+        .control
+        .post(&format!("/api/v1/services/{name}/restart"))
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+
+    hosted.restart_daemon().await;
+    // Several heartbeats later it still does not run, and says why.
+    assert!(hosted.world.wait_heartbeats(3, 200).await);
+    assert_eq!(hosted.world.running_names().await, vec![slug(&other)]);
+    let seen = hosted.wait_state(&name, "stopped").await;
+    assert_eq!(seen["desired"], "stopped_locally");
+    // The server hears that it does not run here; the other one does.
+    let beat = hosted
+        .world
+        .fake
+        .heartbeats()
+        .last()
+        .cloned()
+        .expect("a heartbeat");
+    assert_eq!(beat.body["services"], json!([other]), "{}", beat.body);
+
+    let start = hosted
+        .control
+        .post(&format!("/api/v1/services/{name}/start"))
+        .await;
+    assert_eq!(start.status, StatusCode::ACCEPTED);
+    assert!(hosted.world.wait_running(&[&name, &other]).await);
+}
+
+#[tokio::test]
+async fn a_log_stream_follows_a_chatty_service_within_its_bounds() {
+    let world = World::new("api-chatty").await;
+    let name = world.declare("chatty", "chatty", json!(null));
+    let hosted = Hosted::start(world).await;
+    hosted.wait_state(&name, "running").await;
+    let mut stream = hosted
+        .control
+        .sse(&format!("/api/v1/services/{name}/logs?follow=true&tail=10"))
+        .await;
+
+    // A reader that keeps up sees lines in order.
+    let mut last_seq = 0;
+    let mut lines = 0;
+    while lines < 2_000 {
+        let event = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("lines keep coming")
+            .expect("the stream goes on");
+        if event.event == "line" {
+            let line: Value = serde_json::from_str(&event.data).unwrap();
+            let seq = line["seq"].as_u64().unwrap();
+            assert!(seq > last_seq, "lines out of order: {seq} after {last_seq}");
+            assert_eq!(event.id, seq.to_string());
+            last_seq = seq;
+            lines += 1;
+            assert!(line["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("a chatty service"));
+        }
+    }
+
+    drop(stream);
+
+    // A reader that stalls loses the oldest lines and is told how many. Its socket has a
+    // small receive buffer, so that what the kernel holds for it stays far below what
+    // the service prints meanwhile.
+    let stalled = stalled_follower(&hosted, &name).await;
+    let produced = |hosted: &Hosted| {
+        let name = name.clone();
+        let api = hosted.control.clone();
+        async move {
+            let tail = api
+                .get(&format!("/api/v1/services/{name}/logs?tail=1"))
+                .await;
+            tail.json["lines"][0]["seq"].as_u64().unwrap_or(0)
+        }
+    };
+    let from = produced(&hosted).await;
+    // Far more than the follower may lag (4 096 lines) plus what the sockets hold.
+    let enough = from + 15_000;
+    assert!(
+        eventually(Duration::from_secs(120), || async {
+            (produced(&hosted).await >= enough).then_some(())
+        })
+        .await
+        .is_some(),
+        "the chatty service did not print 15 000 lines in 2 minutes"
+    );
+    let missed = stalled.read_missed().await;
+    assert!(missed > 0);
+
+    // Meanwhile the buffer stays within its bounds, and so does ashtray.
+    let limit_bytes = 2 * 1024 * 1024;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut peak_rss_kb = 0;
+    while Instant::now() < deadline {
+        let metrics = hosted.control.get("/metrics").await.text;
+        let buffered: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("ashtray_log_buffer_bytes "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            buffered <= limit_bytes as f64,
+            "the log buffer holds {buffered} bytes"
+        );
+        let tail = hosted
+            .control
+            .get(&format!("/api/v1/services/{name}/logs?tail=1000000"))
+            .await;
+        assert!(
+            tail.json["lines"].as_array().unwrap().len() <= 5_000,
+            "the buffer keeps more lines than its bound"
+        );
+        peak_rss_kb = peak_rss_kb.max(rss_kb(hosted.daemon.pid()));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        peak_rss_kb < 200 * 1024,
+        "ashtray grew to {peak_rss_kb} kB while a service floods its output"
+    );
+    let metrics = hosted.control.get("/metrics").await.text;
+    assert!(
+        metrics.contains("ashtray_log_lines_dropped_total{reason=\"slow_follower\"}"),
+        "{metrics}"
+    );
+    // The engine is not stalled by it: the API still answers promptly.
+    let started = Instant::now();
+    assert_eq!(
+        hosted.control.get("/api/v1/host").await.status,
+        StatusCode::OK
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// A log follower on a raw socket with a small receive buffer, reading nothing until asked.
+struct StalledFollower(tokio::net::TcpStream);
+
+async fn stalled_follower(hosted: &Hosted, name: &str) -> StalledFollower {
+    use tokio::io::AsyncWriteExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr = hosted
+        .setup
+        .control_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let mut stream = socket
+        .connect(addr)
+        .await
+        .expect("connecting to the control API");
+    let request = format!(
+        "GET /api/v1/services/{name}/logs?follow=true&tail=0 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\r\n",
+        hosted.setup.token()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    StalledFollower(stream)
+}
+
+impl StalledFollower {
+    /// Reads on until a `missed` event and gives its count.
+    async fn read_missed(mut self) -> u64 {
+        use tokio::io::AsyncReadExt;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        let mut buffer = vec![0; 64 * 1024];
+        let mut total = 0;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "a slow reader is never told it missed lines ({total} bytes read; last: {})",
+                String::from_utf8_lossy(&seen[seen.len().saturating_sub(400)..])
+            );
+            let read = tokio::time::timeout(Duration::from_secs(10), self.0.read(&mut buffer))
+                .await
+                .expect("the stream goes on")
+                .unwrap();
+            assert!(read > 0, "the stream ended");
+            total += read;
+            seen.extend_from_slice(&buffer[..read]);
+            let text = String::from_utf8_lossy(&seen);
+            if let Some(at) = text.find("event: missed\n") {
+                let rest = &text[at..];
+                if let Some(data) = rest.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    if let Ok(value) = serde_json::from_str::<Value>(data) {
+                        return value["missed"].as_u64().unwrap();
+                    }
+                }
+            }
+            // Keep only the tail: an event never spans more than a few hundred bytes.
+            if seen.len() > 256 * 1024 {
+                seen.drain(..seen.len() - 4096);
+            }
+        }
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn events_arrive_in_order_each_followed_by_the_new_state() {
+    let world = World::new("api-events").await;
+    let hosted = Hosted::start(world).await;
+    // As a browser's EventSource would: the token in the query.
+    let token = hosted.setup.token();
+    let mut stream = Api::new(&hosted.setup.control_url(), None)
+        .sse(&format!("/api/v1/events?token={token}"))
+        .await;
+    let first = next_event(&mut stream).await;
+    assert_eq!(first.event, "state");
+    let state: Value = serde_json::from_str(&first.data).unwrap();
+    validate(
+        &hosted.doc,
+        &json!({"$ref": "#/components/schemas/HostState"}),
+        &state,
+    )
+    .unwrap();
+
+    let name = hosted.world.declare("ev", "ticker", json!(null));
+    let mut last_seq = 0;
+    let mut transitions = Vec::new();
+    let mut state_after_running = false;
+    let mut pending_state = false;
+    while !state_after_running {
+        let event = next_event(&mut stream).await;
+        let data: Value = serde_json::from_str(&event.data).unwrap();
+        if event.event == "state" {
+            validate(
+                &hosted.doc,
+                &json!({"$ref": "#/components/schemas/HostState"}),
+                &data,
+            )
+            .unwrap();
+            pending_state = false;
+            if transitions.last().map(String::as_str) == Some("running") {
+                let shown = data["services"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["name"] == name)
+                    .cloned()
+                    .unwrap();
+                assert_eq!(shown["state"], "running");
+                state_after_running = true;
+            }
+            continue;
+        }
+        validate(
+            &hosted.doc,
+            &json!({"$ref": "#/components/schemas/EventEnvelope"}),
+            &data,
+        )
+        .unwrap();
+        assert_eq!(data["type"], event.event);
+        let seq = data["seq"].as_u64().unwrap();
+        assert_eq!(event.id, seq.to_string());
+        assert!(
+            last_seq == 0 || seq == last_seq + 1,
+            "events out of order or lost: {seq} after {last_seq}"
+        );
+        last_seq = seq;
+        pending_state = true;
+        if event.event == "service_state" && data["service"] == name {
+            transitions.push(data["to"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(!pending_state);
+    let first = transitions.first().map(String::as_str);
+    assert!(
+        matches!(first, Some("pending" | "starting")),
+        "a new service is first pending or starting: {transitions:?}"
+    );
+
+    // A local stop shows up as the next transitions, in order.
+    assert_eq!(
+        hosted
+            .control
+            .post(&format!("/api/v1/services/{name}/stop"))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let mut after_stop = Vec::new();
+    while after_stop.last().map(String::as_str) != Some("stopped") {
+        let event = next_event(&mut stream).await;
+        if event.event == "service_state" {
+            let data: Value = serde_json::from_str(&event.data).unwrap();
+            let seq = data["seq"].as_u64().unwrap();
+            assert_eq!(seq, last_seq + 1, "events out of order or lost");
+            last_seq = seq;
+            after_stop.push(data["to"].as_str().unwrap().to_string());
+        } else if event.event != "state" {
+            last_seq = serde_json::from_str::<Value>(&event.data).unwrap()["seq"]
+                .as_u64()
+                .unwrap_or(last_seq);
+        }
+    }
+    assert!(
+        after_stop
+            .iter()
+            .all(|s| ["stopping", "stopped"].contains(&s.as_str())),
+        "{after_stop:?}"
+    );
+}
+
+async fn next_event(
+    stream: &mut (impl futures::Stream<Item = eventsource_stream::Event> + Unpin),
+) -> eventsource_stream::Event {
+    tokio::time::timeout(CONVERGE, stream.next())
+        .await
+        .expect("an event in time")
+        .expect("the stream goes on")
+}
+
+#[tokio::test]
+async fn the_cli_shows_and_controls_the_running_host() {
+    let world = World::new("api-cli").await;
+    let name = world.declare("cli", "ticker", json!(null));
+    let hosted = Hosted::start(world).await;
+    hosted.wait_state(&name, "running").await;
+    let setup = &hosted.setup;
+
+    let token = cli(setup, &["token"]);
+    assert!(token.status.success());
+    assert_eq!(text(&token.stdout).trim(), setup.token());
+
+    let status = cli(setup, &["status", "--json"]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: Value = serde_json::from_slice(&status.stdout).expect("status --json prints JSON");
+    assert_eq!(status["host"]["hostname"], hosted.world.host);
+    assert_eq!(status["services"][0]["name"], name);
+    assert_eq!(status["services"][0]["state"], "running");
+
+    let table = cli(setup, &["status"]);
+    let table_text = text(&table.stdout);
+    assert!(table.status.success());
+    assert!(
+        table_text.contains("NAME") && table_text.contains(&name) && table_text.contains("running"),
+        "{table_text}"
+    );
+    assert!(table_text.contains(&hosted.world.host), "{table_text}");
+
+    eventually(CONVERGE, || async {
+        let logs = hosted
+            .control
+            .get(&format!("/api/v1/services/{name}/logs?tail=3"))
+            .await;
+        (logs.json["lines"].as_array()?.len() == 3).then_some(())
+    })
+    .await
+    .expect("three lines of output");
+    let logs = cli(setup, &["logs", &name, "--tail", "3"]);
+    let logs_text = text(&logs.stdout);
+    assert_eq!(logs_text.lines().count(), 3, "{logs_text}");
+    assert!(
+        logs_text.lines().all(|l| l.starts_with("tick ")),
+        "{logs_text}"
+    );
+
+    // logs -f keeps printing new lines.
+    let mut follow = std::process::Command::new(ashtray_bin())
+        .args(["logs", &name, "-f", "--tail", "0", "--json"])
+        .env("ASHTRAY_CONFIG_DIR", &setup.config_dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take(3)
+            .collect::<Vec<String>>()
+    });
+    let followed = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(followed.len(), 3);
+    assert!(followed
+        .iter()
+        .all(|l| serde_json::from_str::<Value>(l).unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("tick ")));
+
+    let stop = cli(setup, &["stop", &name]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    assert!(text(&stop.stdout).contains("ashtray start"));
+    assert!(hosted.world.wait_running(&[]).await);
+    let start = cli(setup, &["start", &name, "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&start.stdout).unwrap(),
+        json!({"service": name, "action": "start"})
+    );
+    assert!(hosted.world.wait_running(&[&name]).await);
+    let restart = cli(setup, &["restart", &name]);
+    assert!(restart.status.success());
+
+    let unknown = cli(setup, &["stop", "nobody-here"]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("nobody-here"),
+        "{}",
+        text(&unknown.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_cli_says_in_one_line_when_ashtray_is_not_running() {
+    let config = tempfile::tempdir().unwrap();
+    let setup = ApiSetup::new(config.path().to_path_buf());
+    let output = Command::new(ashtray_bin())
+        .args([
+            "status",
+            "--listen",
+            &format!("127.0.0.1:{}", setup.control_port),
+        ])
+        .env("ASHTRAY_CONFIG_DIR", &setup.config_dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+    assert!(said.contains("not running"), "{said}");
+    assert!(output.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn listening_beyond_loopback_warns_and_the_cli_follows_listen() {
+    let world = World::new("api-wide").await;
+    let config = tempfile::tempdir().unwrap();
+    let setup = ApiSetup::new(config.path().to_path_buf());
+    let daemon = setup
+        .apply(world.launch())
+        .env("ASHTRAY_LISTEN", &format!("0.0.0.0:{}", setup.control_port))
+        .spawn();
+    assert!(Api::new(&setup.control_url(), None).wait_up(&daemon).await);
+    assert!(
+        daemon
+            .wait_for_output("listens beyond this machine", CONVERGE)
+            .await,
+        "{}",
+        daemon.output()
+    );
+    let status = Command::new(ashtray_bin())
+        .args([
+            "status",
+            "--json",
+            "--listen",
+            &format!("0.0.0.0:{}", setup.control_port),
+        ])
+        .env("ASHTRAY_CONFIG_DIR", &setup.config_dir)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["host"]["hostname"], world.host);
+    // The token file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(setup.config_dir.join("token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+/// Random requests over every route of the document, with and without the right token:
+/// no answer may be a server error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzing_the_api_never_gets_a_server_error() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let world = World::new("api-fuzz").await;
+    let name = world.declare("fz", "ticker", json!(null));
+    let hosted = Hosted::start(world).await;
+    hosted.wait_state(&name, "running").await;
+    let service_token = hosted.service_env(&name, "ASHTRAY_SERVICE_TOKEN").await;
+    let routes: Vec<(String, String)> = hosted.doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (path.clone(), m.clone()))
+        })
+        .collect();
+    assert!(routes.len() >= 12, "{routes:?}");
+
+    let segment = prop_oneof![
+        Just(name.clone()),
+        "[a-zA-Z0-9._~-]{0,40}",
+        "\\PC{0,20}",
+        Just("..%2F..%2Fetc%2Fpasswd".to_string()),
+        Just("%00".to_string()),
+        Just("a%20b".to_string()),
+    ];
+    let query = prop_oneof![
+        Just(String::new()),
+        "(tail=[0-9]{1,25}|tail=-1|tail=x|follow=(true|false|yes|1)|token=[a-z]{0,8}|[a-z]{1,5}=[^&#]{0,10})(&(tail=[0-9]{1,6}|follow=false))?",
+    ];
+    let body = prop_oneof![
+        Just(None),
+        Just(Some("{}".to_string())),
+        Just(Some("not json".to_string())),
+        Just(Some(r#"{"state":"ok","progress":1e308}"#.to_string())),
+        Just(Some(
+            r#"{"state":"busy","progress":-0.0,"message":"x"}"#.to_string()
+        )),
+        Just(Some(r#"{"state":"error","extra":1}"#.to_string())),
+        "\\PC{0,60}".prop_map(Some),
+    ];
+    let strategy = (0..routes.len(), segment, query, body, 0..3usize);
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let handle = tokio::runtime::Handle::current();
+    let control_token = hosted.setup.token();
+    let (control, services) = (hosted.control.base.clone(), hosted.services.base.clone());
+    let result = tokio::task::block_in_place(|| {
+        runner.run(&strategy, |(route, segment, query, body, who)| {
+            let (template, method) = &routes[route];
+            let mut path = template.replace(
+                "{name}",
+                &segment
+                    .replace('/', "%2F")
+                    .replace('?', "%3F")
+                    .replace('#', "%23"),
+            );
+            // `follow=true` answers with an endless stream: only its status is looked at.
+            let query = query.replace("follow=true", "follow=false");
+            if !query.is_empty() {
+                path = format!("{path}?{query}");
+            }
+            let base = if template.starts_with("/api/v1/self") {
+                &services
+            } else {
+                &control
+            };
+            let token = [
+                None,
+                Some(control_token.as_str()),
+                Some(service_token.as_str()),
+            ][who];
+            let status = handle.block_on(async {
+                let mut request = reqwest::Client::new()
+                    .request(
+                        method.to_uppercase().parse().unwrap(),
+                        format!("{base}{path}"),
+                    )
+                    .timeout(Duration::from_secs(10));
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(body) = &body {
+                    request = request
+                        .header("content-type", "application/json")
+                        .body(body.clone());
+                }
+                request.send().await.map(|r| r.status())
+            });
+            let status =
+                status.map_err(|e| TestCaseError::fail(format!("{method} {path}: {e}")))?;
+            prop_assert!(
+                status.as_u16() < 500,
+                "{} {} answered {}",
+                method,
+                path,
+                status
+            );
+            Ok(())
+        })
+    });
+    // The host survived it and still runs its service, unless the fuzz stopped it.
+    let alive = hosted.control.get("/api/v1/host").await;
+    result.unwrap_or_else(|e| panic!("{e}\n{}", hosted.daemon.output()));
+    assert_eq!(alive.status, StatusCode::OK);
+    let _ = template_of(&hosted.doc, "/api/v1/host");
+}
+
+#[tokio::test]
+async fn a_podman_service_reaches_its_own_api_too() {
+    let world = World::new("api-podman").await;
+    let podman = ashtray_tests::harness::Engine::podman().await;
+    let name = world.declare("pod", "ticker", json!(null));
+    let config = tempfile::tempdir().unwrap();
+    let setup = ApiSetup::new(config.path().to_path_buf());
+    let daemon = setup
+        .apply(world.launch())
+        .env("AYON_USE_PODMAN", "1")
+        .spawn();
+    let api = Api::new(&setup.control_url(), None);
+    assert!(api.wait_up(&daemon).await);
+    let api = api.with_token(Some(&setup.token()));
+    let running = eventually(CONVERGE, || async {
+        (api.get(&format!("/api/v1/services/{name}")).await.json["state"] == "running")
+            .then_some(())
+    })
+    .await;
+    let exec = Command::new("podman")
+        .args(["exec", &slug(&name), "sh", "-c"])
+        .arg(r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self""#)
+        .output();
+    let output = daemon.output();
+    // Stop ashtray before cleaning up, or it would start the service again.
+    drop(daemon);
+    podman.clean(&world.prefix).await;
+    assert!(running.is_some(), "{output}");
+    let exec = exec.expect("podman exec");
+    let body = text(&exec.stdout);
+    assert!(
+        exec.status.success(),
+        "{body}{}\n{output}",
+        text(&exec.stderr)
+    );
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["name"], name);
+}
