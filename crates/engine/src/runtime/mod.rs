@@ -346,14 +346,20 @@ impl Runtime {
         }
     }
 
-    /// Exit code, run time and last output of a container that stopped.
-    pub async fn exit_info(&self, id: &str) -> Result<ExitInfo, RuntimeError> {
+    async fn inspect(
+        &self,
+        id: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse, RuntimeError> {
         self.count();
-        let inspect = self
-            .docker
+        self.docker
             .inspect_container(id, None::<InspectContainerOptions>)
             .await
-            .map_err(self.api_error("inspecting container", id))?;
+            .map_err(self.api_error("inspecting container", id))
+    }
+
+    /// Exit code, run time and last output of a container that stopped.
+    pub async fn exit_info(&self, id: &str) -> Result<ExitInfo, RuntimeError> {
+        let inspect = self.inspect(id).await?;
         let state = inspect.state.unwrap_or_default();
         let ran_for = match (state.started_at.as_deref(), state.finished_at.as_deref()) {
             (Some(started), Some(finished)) => observe::duration_between(started, finished),
@@ -392,12 +398,7 @@ impl Runtime {
 
     /// What a running container was given, to decide whether to adopt it as it is.
     pub async fn applied_config(&self, id: &str) -> Result<AppliedConfig, RuntimeError> {
-        self.count();
-        let inspect = self
-            .docker
-            .inspect_container(id, None::<InspectContainerOptions>)
-            .await
-            .map_err(self.api_error("inspecting container", id))?;
+        let inspect = self.inspect(id).await?;
         let config = inspect.config.unwrap_or_default();
         let host = inspect.host_config.unwrap_or_default();
         Ok(AppliedConfig {
