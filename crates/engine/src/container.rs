@@ -47,8 +47,9 @@ pub struct ServiceApiSettings {
     pub extra_hosts: Vec<String>,
 }
 
-/// Everything the engine is told when the container is created.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Everything the engine is told when the container is created. Its `Debug` shows the
+/// environment's keys only: the values hold the API key and the service's token.
+#[derive(Clone, PartialEq, Serialize)]
 pub struct ContainerConfig {
     pub name: String,
     pub hostname: String,
@@ -63,6 +64,27 @@ pub struct ContainerConfig {
     pub user: Option<String>,
     pub network_mode: Option<String>,
     pub extra_hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for ContainerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env_keys: Vec<&str> = self
+            .env
+            .iter()
+            .map(|e| e.split('=').next().unwrap_or(""))
+            .collect();
+        f.debug_struct("ContainerConfig")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("env_keys", &env_keys)
+            .field("labels", &self.labels)
+            .field("binds", &self.binds)
+            .field("ports", &self.ports)
+            .field("memory", &self.memory)
+            .field("user", &self.user)
+            .field("network_mode", &self.network_mode)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The environment enters the hash as a digest per entry so that the hash input, should
@@ -237,6 +259,16 @@ mod tests {
         assert_eq!(config.hostname, "aysvc_ticker_a");
         assert_eq!(config.labels[LABEL_SERVICE_NAME], "ticker-a");
         assert_eq!(config.labels[LABEL_ADDON_VERSION], "1.0.0");
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let config = ContainerConfig::for_service(&spec(json!({})), &host());
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("AYON_API_KEY") && !shown.contains(&"k".repeat(32)),
+            "{shown}"
+        );
     }
 
     #[test]
