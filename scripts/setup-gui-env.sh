@@ -10,10 +10,14 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+# `--runtime-only`: what building and running the app needs, not its tests' tools.
+packages="build-essential pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev"
+if [ "${1:-}" != "--runtime-only" ]; then
+  packages="$packages xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools webkit2gtk-driver
+    chromium chromium-driver imagemagick procps"
+fi
 need_packages=()
-for pkg in build-essential pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev \
-  xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools webkit2gtk-driver \
-  chromium chromium-driver imagemagick procps; do
+for pkg in $packages; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_packages+=("$pkg")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then
@@ -21,6 +25,8 @@ if [ ${#need_packages[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_packages[@]}" >/dev/null
 fi
+
+if [ "${1:-}" = "--runtime-only" ]; then exit 0; fi
 
 if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "setup-gui: cargo install tauri-driver"

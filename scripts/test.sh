@@ -14,6 +14,10 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ashtray-target}"
 export CARGO_TERM_COLOR=never
 
+# The tray app's build needs WebKitGTK; its tests need Xvfb, D-Bus, gnome-keyring and
+# WebDriver servers (before clippy, which builds the `gui` feature).
+bash scripts/setup-gui-env.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -30,6 +34,12 @@ fi
 echo "headless binary links no GTK/WebKit: ok"
 # The daemon's end-to-end tests run this very binary.
 export ASHTRAY_BIN="$CARGO_TARGET_DIR/headless/ashtray"
+echo "== tray app build (feature gui)"
+cargo build -p ashtray --locked
+mkdir -p "$CARGO_TARGET_DIR/gui"
+cp "$CARGO_TARGET_DIR/debug/ashtray" "$CARGO_TARGET_DIR/gui/ashtray"
+# tests/tests/gui.rs drives this one (it brings its own Xvfb, D-Bus and keyring).
+export ASHTRAY_GUI_BIN="$CARGO_TARGET_DIR/gui/ashtray"
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

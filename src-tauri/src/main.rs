@@ -1,0 +1,49 @@
+//! ashtray: the tray app (default) or `--daemon`, and the CLI.
+
+mod cli;
+mod client;
+mod daemon;
+#[cfg(feature = "gui")]
+mod gui;
+mod host;
+mod logging;
+mod settings;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    // `.env` first, without overriding the environment: flags > env > .env.
+    let _ = dotenvy::dotenv();
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ashtray: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    if let Some(command) = cli.command {
+        return client::run(command, &cli.api);
+    }
+    if !cli.daemon {
+        #[cfg(feature = "gui")]
+        return gui::run(cli.host, cli.api, cli.logging, cli.hidden);
+        #[cfg(not(feature = "gui"))]
+        {
+            let _ = cli.hidden;
+            anyhow::bail!(
+                "the tray window is not part of this build yet: run `ashtray --daemon` for the headless service host"
+            );
+        }
+    }
+    logging::init(&cli.logging)?;
+    let config = settings::engine_config(&cli.host)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let api = host::ApiOptions::from_args(&cli.api)?;
+    runtime.block_on(daemon::run(config, api))
+}

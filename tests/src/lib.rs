@@ -1,0 +1,9 @@
+//! Test support for ashtray's end-to-end tests: the fake AYON server, locally built
+//! images and helpers to run the real `ashtray` binary against real dockerd.
+
+pub mod api_client;
+pub mod desktop;
+pub mod fake_ayon;
+pub mod harness;
+pub mod images;
+pub mod world;

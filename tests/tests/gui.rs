@@ -1,0 +1,492 @@
+//! The tray app's window, driven as an artist would through tauri-driver and WebKit's
+//! WebDriver, on a private Xvfb display with its own D-Bus session and unlocked
+//! gnome-keyring, against the fake AYON server and real dockerd.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ashtray_tests::desktop::{attr_of, free_port, text_of, tool, until, Desktop, Driver};
+use ashtray_tests::harness::eventually;
+use ashtray_tests::world::{slug, World, CONVERGE};
+use fantoccini::{Client, Locator};
+use serde_json::{json, Value};
+
+const SEEN: Duration = Duration::from_secs(20);
+const WIDTH: u32 = 1180;
+const HEIGHT: u32 = 760;
+
+/// Where the test is, on stderr, so a hang says where it hangs.
+fn step(what: &str) {
+    eprintln!(
+        "[gui test {:?}] {what}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            % 3600
+    );
+}
+
+/// The GUI build of `ashtray` (`ASHTRAY_GUI_BIN`, else the one cargo built next to the tests).
+fn gui_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("ASHTRAY_GUI_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("ashtray");
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo build -p ashtray",
+        bin.display()
+    );
+    bin
+}
+
+/// Everything the app gets: the desktop, scratch directories, and no AYON_* settings,
+/// so that it is a first run.
+fn app_env(desktop: &Desktop, world: &World, dirs: &AppDirs) -> Vec<(String, String)> {
+    let mut env = desktop.env();
+    env.extend([
+        (
+            "ASHTRAY_CONFIG_DIR".into(),
+            dirs.config.display().to_string(),
+        ),
+        ("ASHTRAY_LOG_DIR".into(), dirs.logs.display().to_string()),
+        (
+            "ASHTRAY_STATE_DIR".into(),
+            world.state.path().display().to_string(),
+        ),
+        ("RUST_LOG".into(), "info".into()),
+        // Let the window render without GPU paths Xvfb does not have.
+        ("WEBKIT_DISABLE_COMPOSITING_MODE".into(), "1".into()),
+    ]);
+    if let Ok(host) = std::env::var("ASHTEST_DOCKER_HOST") {
+        env.push(("DOCKER_HOST".into(), host));
+    }
+    env
+}
+
+const CLEARED: &[&str] = &[
+    "AYON_SERVER_URL",
+    "AYON_API_KEY",
+    "AYON_HOSTNAME",
+    "AYON_NETWORK",
+    "AYON_NETWORK_MODE",
+    "AYON_USE_PODMAN",
+    "CONTAINER_HOST",
+    "ASHTRAY_POLL_INTERVAL",
+    "WAYLAND_DISPLAY",
+];
+
+struct AppDirs {
+    _root: tempfile::TempDir,
+    config: PathBuf,
+    logs: PathBuf,
+    workdir: PathBuf,
+}
+
+impl AppDirs {
+    fn new() -> AppDirs {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = AppDirs {
+            config: root.path().join("config"),
+            logs: root.path().join("logs"),
+            workdir: root.path().join("work"),
+            _root: root,
+        };
+        std::fs::create_dir_all(&dirs.workdir).unwrap();
+        dirs
+    }
+}
+
+/// Clicks `css`, finding it again if the live list redrew it in between.
+async fn click(client: &Client, css: &str) {
+    let mut last = None;
+    for _ in 0..5 {
+        match client.find(Locator::Css(css)).await {
+            Ok(element) => match element.click().await {
+                Ok(()) => return,
+                Err(error) => last = Some(error.to_string()),
+            },
+            Err(error) => last = Some(error.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot click {css}: {last:?}");
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn view(client: &Client) -> Option<String> {
+    attr_of(client, "body", "data-view").await
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+fn highest_tick(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| l.rsplit("tick ").next()?.trim().parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instance() {
+    let (desktop, tauri_driver, webkit_driver) = match (
+        Desktop::start(),
+        tool("tauri-driver"),
+        tool("WebKitWebDriver"),
+    ) {
+        (Ok(desktop), Ok(t), Ok(w)) => (desktop, t, w),
+        (desktop, t, w) => {
+            let missing: Vec<String> = [desktop.err(), t.err(), w.err()]
+                .into_iter()
+                .flatten()
+                .map(|m| m.to_string())
+                .collect();
+            eprintln!(
+                "SKIPPED: the GUI test needs its tools: {}",
+                missing.join("; ")
+            );
+            return;
+        }
+    };
+    ashtray_tests::images::ensure_images().expect("test images");
+    step("desktop up; building test images");
+    let world = World::new("gui").await;
+    let names = [
+        world.declare("alpha", "ticker", Value::Null),
+        world.declare("bravo", "ticker", Value::Null),
+        world.declare("charlie", "ticker", Value::Null),
+    ];
+    let dirs = AppDirs::new();
+    let env = app_env(&desktop, &world, &dirs);
+
+    let (port, native_port) = (free_port(), free_port());
+    let mut command = Command::new(&tauri_driver);
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .arg("--native-driver")
+        .arg(&webkit_driver)
+        .current_dir(&dirs.workdir)
+        .envs(env.iter().cloned());
+    for key in CLEARED {
+        command.env_remove(key);
+    }
+    let driver = Driver::spawn(command, port);
+    step("tauri-driver listens");
+    let client = driver
+        .session(json!({"tauri:options": {"application": gui_bin()}}))
+        .await;
+    let _ = client.set_window_size(WIDTH, HEIGHT).await;
+    step("the app runs");
+
+    // First run: no configuration, so the window opens on Settings.
+    until("the Settings page on first run", SEEN, || async {
+        (view(&client).await.as_deref() == Some("settings")).then_some(())
+    })
+    .await;
+    let keyring = text_of(&client, "#keyring-status")
+        .await
+        .unwrap_or_default();
+    assert!(
+        keyring.contains("keyring"),
+        "Settings says where the key goes: {keyring:?}"
+    );
+
+    type_into(&client, "#set-server-url", &world.fake.url()).await;
+    type_into(&client, "#set-api-key", &world.fake.service_key()).await;
+    type_into(&client, "#set-hostname", &world.host).await;
+    type_into(&client, "#set-poll-interval", "0.5").await;
+    click(&client, "#settings-test").await;
+    let result = until("the test connection's answer", SEEN, || async {
+        let text = text_of(&client, "#settings-result").await?;
+        (!text.contains("Testing")).then_some(text)
+    })
+    .await;
+    assert!(
+        result.contains("service-user"),
+        "Test connection names the service user: {result:?}"
+    );
+    desktop.screenshot("gui-settings.png", WIDTH, HEIGHT);
+    step("settings tested");
+
+    // Saving starts the engine in place: three running rows.
+    click(&client, "#settings-save").await;
+    until("the service list", CONVERGE, || async {
+        (view(&client).await.as_deref() == Some("services")).then_some(())
+    })
+    .await;
+    for name in &names {
+        let css = format!("tr[data-service=\"{name}\"] [data-role=\"state\"]");
+        until(&format!("{name} shown running"), CONVERGE, || async {
+            (text_of(&client, &css).await.as_deref() == Some("Running")).then_some(())
+        })
+        .await;
+    }
+    assert!(
+        world.wait_running(&[&names[0], &names[1], &names[2]]).await,
+        "three containers run"
+    );
+    desktop.screenshot("gui-services.png", WIDTH, HEIGHT);
+    step("three running");
+
+    // Stop on one: its container goes away and its row says stopped.
+    click(
+        &client,
+        &format!(
+            "tr[data-service=\"{}\"] button[data-action=\"stop\"]",
+            names[0]
+        ),
+    )
+    .await;
+    assert!(
+        world.wait_running(&[&names[1], &names[2]]).await,
+        "running: {:?}",
+        world.running_names().await
+    );
+    let gone = eventually(CONVERGE, || async {
+        let all = world.engine.containers(&world.prefix).await;
+        (!all.iter().any(|c| c.name == slug(&names[0]))).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the stopped service's container is removed");
+    let row = format!("tr[data-service=\"{}\"] [data-role=\"state\"]", names[0]);
+    until("the stopped row", SEEN, || async {
+        (text_of(&client, &row).await.as_deref() == Some("Stopped")).then_some(())
+    })
+    .await;
+    step("stopped");
+
+    // The log pane follows a ticker: new lines within seconds.
+    click(
+        &client,
+        &format!(
+            "tr[data-service=\"{}\"] button[data-action=\"logs\"]",
+            names[1]
+        ),
+    )
+    .await;
+    let first = until("the ticker's lines in the log pane", SEEN, || async {
+        let text = text_of(&client, "#log-lines").await?;
+        let tick = highest_tick(&text);
+        (tick > 0).then_some(tick)
+    })
+    .await;
+    until("newer lines, live", Duration::from_secs(5), || async {
+        let tick = highest_tick(&text_of(&client, "#log-lines").await?);
+        (tick > first + 2).then_some(())
+    })
+    .await;
+    type_into(&client, "#log-search", "tick 1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    desktop.screenshot("gui-logs.png", WIDTH, HEIGHT);
+    step("logs live");
+    let filtered = text_of(&client, "#log-lines").await.unwrap_or_default();
+    assert!(
+        filtered.lines().all(|l| l.contains("tick 1")),
+        "search filters the lines: {filtered:?}"
+    );
+
+    // The key is in the keyring, and in no file of the config or log directory.
+    let key = world.fake.service_key();
+    assert_eq!(
+        desktop
+            .secret_lookup(&["service", "ashtray", "username", "ayon-api-key"])
+            .as_deref(),
+        Some(key.as_str())
+    );
+    let files: Vec<PathBuf> = files_under(&dirs.config)
+        .into_iter()
+        .chain(files_under(&dirs.logs))
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with("settings.json")),
+        "settings were saved: {files:?}"
+    );
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&key),
+            "{} holds the API key",
+            file.display()
+        );
+    }
+
+    // A second launch hands over to the first and exits; no second engine starts.
+    let before = world.running_ids().await;
+    step("keyring checked; second launch");
+    let mut second = Command::new(gui_bin());
+    second
+        .current_dir(&dirs.workdir)
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for key in CLEARED {
+        second.env_remove(key);
+    }
+    let mut second = second.spawn().unwrap();
+    let exited = eventually(SEEN, || {
+        let status = second.try_wait().ok().flatten();
+        async move { status }
+    })
+    .await;
+    if exited.is_none() {
+        let _ = second.kill();
+    }
+    assert!(exited.is_some(), "the second launch is still running");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        world.running_ids().await,
+        before,
+        "the services' containers are untouched by the second launch"
+    );
+    assert_eq!(
+        view(&client).await.as_deref(),
+        Some("services"),
+        "the first window still serves"
+    );
+
+    let _ = client.close().await;
+    drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_keyring_settings_says_so_and_the_key_goes_nowhere() {
+    let (desktop, tauri_driver, webkit_driver) = match (
+        Desktop::start_without_keyring(),
+        tool("tauri-driver"),
+        tool("WebKitWebDriver"),
+    ) {
+        (Ok(desktop), Ok(t), Ok(w)) => (desktop, t, w),
+        (desktop, t, w) => {
+            let missing: Vec<String> = [desktop.err(), t.err(), w.err()]
+                .into_iter()
+                .flatten()
+                .map(|m| m.to_string())
+                .collect();
+            eprintln!(
+                "SKIPPED: the GUI test needs its tools: {}",
+                missing.join("; ")
+            );
+            return;
+        }
+    };
+    let fake = ashtray_tests::fake_ayon::FakeAyon::start().await;
+    let dirs = AppDirs::new();
+    let state = tempfile::tempdir().unwrap();
+    let mut env = desktop.env();
+    env.extend([
+        (
+            "ASHTRAY_CONFIG_DIR".to_string(),
+            dirs.config.display().to_string(),
+        ),
+        (
+            "ASHTRAY_LOG_DIR".to_string(),
+            dirs.logs.display().to_string(),
+        ),
+        (
+            "ASHTRAY_STATE_DIR".to_string(),
+            state.path().display().to_string(),
+        ),
+        (
+            "WEBKIT_DISABLE_COMPOSITING_MODE".to_string(),
+            "1".to_string(),
+        ),
+    ]);
+    let (port, native_port) = (free_port(), free_port());
+    let mut command = Command::new(&tauri_driver);
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .arg("--native-driver")
+        .arg(&webkit_driver)
+        .current_dir(&dirs.workdir)
+        .envs(env.iter().cloned());
+    for key in CLEARED {
+        command.env_remove(key);
+    }
+    let driver = Driver::spawn(command, port);
+    let client = driver
+        .session(json!({"tauri:options": {"application": gui_bin()}}))
+        .await;
+
+    until("the Settings page", SEEN, || async {
+        (view(&client).await.as_deref() == Some("settings")).then_some(())
+    })
+    .await;
+    let status = until("the keyring's status", SEEN, || async {
+        let text = text_of(&client, "#keyring-status").await?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert!(status.contains("No OS keyring is available"), "{status:?}");
+    assert_eq!(
+        attr_of(&client, "#keyring-status", "data-tone")
+            .await
+            .as_deref(),
+        Some("bad")
+    );
+
+    type_into(&client, "#set-server-url", &fake.url()).await;
+    type_into(&client, "#set-api-key", &fake.service_key()).await;
+    click(&client, "#settings-save").await;
+    let result = until("the refusal to save", SEEN, || async {
+        let text = text_of(&client, "#settings-result").await?;
+        (!text.contains("Saving")).then_some(text)
+    })
+    .await;
+    assert!(
+        result.contains("was not saved") && result.contains("keyring"),
+        "{result:?}"
+    );
+    assert_eq!(
+        view(&client).await.as_deref(),
+        Some("settings"),
+        "nothing starts without a key"
+    );
+    for file in files_under(&dirs.config)
+        .into_iter()
+        .chain(files_under(&dirs.logs))
+    {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+        assert!(
+            !text.contains(&fake.service_key()),
+            "{} holds the API key",
+            file.display()
+        );
+    }
+    let _ = client.close().await;
+}

@@ -1,0 +1,187 @@
+// Starts the UI: in the Tauri window it asks the app for the API's URL and token (and
+// owns Settings); in a browser it asks for the token and keeps it for the session only.
+// After that everything comes from the service API, live from `/api/v1/events`.
+
+import { ApiClient, Unauthorized } from "./api.js";
+import { renderHost, renderOverall } from "./host.js";
+import { LogPane } from "./logs.js";
+import { ServiceList } from "./services.js";
+import { SettingsPage } from "./settings.js";
+
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = "ashtray.token";
+const tauri = window.__TAURI__;
+
+const state = { api: null, events: null, host: null, list: null, logs: null, settings: null };
+
+function show(view) {
+  document.body.dataset.view = view;
+  for (const button of document.querySelectorAll("[data-nav]")) {
+    if (button.dataset.nav === view) button.setAttribute("aria-current", "page");
+    else button.removeAttribute("aria-current");
+  }
+}
+
+function toast(text) {
+  const el = $("toast");
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+function setLive(on) { $("live").dataset.live = on ? "on" : "off"; }
+
+function render(host) {
+  state.host = host;
+  renderHost(host);
+  state.list.render(host.services || []);
+}
+
+/** Connects to the API and follows its events; throws Unauthorized for a bad token. */
+async function connect(baseUrl, token) {
+  state.events?.close();
+  state.logs?.close();
+  const api = new ApiClient(baseUrl, token);
+  const host = await api.host();
+  state.api = api;
+  state.logs.api = api;
+  render(host);
+  follow(api);
+  return host;
+}
+
+function follow(api) {
+  const events = api.events();
+  state.events = events;
+  events.addEventListener("open", () => setLive(true));
+  events.addEventListener("state", (event) => render(JSON.parse(event.data)));
+  events.addEventListener("error", async () => {
+    setLive(false);
+    if (events.readyState !== EventSource.CLOSED) return; // it reconnects by itself
+    // Closed for good: the token may be gone (browser) or ashtray restarted.
+    try {
+      await api.host();
+      if (state.events === events) follow(api);
+    } catch (error) {
+      if (error instanceof Unauthorized && !tauri) return signOut("Your token is no longer accepted.");
+      renderOverall("offline");
+      setTimeout(() => { if (state.events === events) follow(api); }, 2000);
+    }
+  });
+}
+
+async function act(name, action) {
+  try {
+    await state.api.act(name, action);
+  } catch (error) {
+    toast(`${action} ${name}: ${error.message}`);
+  }
+}
+
+// ---- The Tauri window --------------------------------------------------------------
+
+async function startWindow() {
+  const invoke = tauri.core.invoke;
+  $("nav-settings").hidden = false;
+  state.settings = new SettingsPage(invoke, { onSaved: () => connectWindow(true) });
+  await tauri.event.listen("host-changed", () => connectWindow(false));
+  await tauri.event.listen("show-settings", () => openSettings());
+  const settings = await state.settings.load();
+  if (!settings.configured) {
+    renderOverall("unconfigured");
+    return openSettings();
+  }
+  await connectWindow(false);
+}
+
+async function connectWindow(afterSave) {
+  const connection = await tauri.core.invoke("connection");
+  if (!connection) return openSettings();
+  try {
+    await connect(connection.api_url, connection.token);
+    if (afterSave || document.body.dataset.view !== "settings") show("services");
+  } catch (error) {
+    toast(error.message);
+    openSettings();
+  }
+}
+
+async function openSettings() {
+  show("settings");
+  await state.settings.load();
+  $("set-server-url").focus();
+}
+
+// ---- The browser dashboard ---------------------------------------------------------
+
+async function startBrowser() {
+  $("sign-out").hidden = false;
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const token = $("login-token").value.trim();
+    $("login-error").hidden = true;
+    try {
+      await connect(location.origin, token);
+      sessionStorage.setItem(TOKEN_KEY, token);
+      $("login-token").value = "";
+      show("services");
+    } catch (error) {
+      $("login-error").textContent = error instanceof Unauthorized
+        ? "This token is not accepted. `ashtray token` on the host prints the right one."
+        : error.message;
+      $("login-error").hidden = false;
+      $("login-token").select();
+    }
+  });
+  $("sign-out").addEventListener("click", () => signOut());
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return signOut();
+  try {
+    await connect(location.origin, token);
+    show("services");
+  } catch {
+    signOut();
+  }
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.events?.close();
+  state.logs?.close();
+  setLive(false);
+  show("login");
+  $("login-error").hidden = !message;
+  $("login-error").textContent = message || "";
+  $("login-token").focus();
+}
+
+// ---- Both --------------------------------------------------------------------------
+
+function wire() {
+  state.logs = new LogPane($("logs"), null);
+  state.list = new ServiceList($("services-body"), $("services-empty"), $("services-count"), {
+    onAction: act,
+    onSelect: (name) => state.logs.open(name),
+  });
+  $("nav-services").addEventListener("click", () => {
+    if (state.api) show("services");
+  });
+  $("nav-settings").addEventListener("click", () => openSettings());
+  $("pause-all").addEventListener("click", async () => {
+    try {
+      if (state.host?.paused) await state.api.resume(); else await state.api.pause();
+    } catch (error) { toast(error.message); }
+  });
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.matches("input, textarea");
+    if (event.key === "/" && !typing && !$("logs").hidden) { event.preventDefault(); $("log-search").focus(); }
+    if (event.key === "Escape" && !typing && !$("logs").hidden) state.logs.close();
+  });
+}
+
+wire();
+(tauri ? startWindow() : startBrowser()).catch((error) => {
+  console.error(error);
+  toast(error.message || String(error));
+});

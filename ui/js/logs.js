@@ -1,0 +1,176 @@
+// The log pane of one service: the recent lines, then live lines as they come (SSE), with
+// pause, search as you type, copy, and a marker where lines were dropped.
+//
+// It keeps at most MAX_LINES lines in memory and in the page, so a chatty service cannot
+// grow the window without bound; while paused, new lines wait in the same bounded buffer.
+
+import { clock, h } from "./format.js";
+
+const MAX_LINES = 2000;
+const BACKLOG = 500;
+
+export class LogPane {
+  constructor(root, api) {
+    this.root = root;
+    this.api = api;
+    this.el = {
+      title: root.querySelector("#log-service"),
+      lines: root.querySelector("#log-lines"),
+      search: root.querySelector("#log-search"),
+      matches: root.querySelector("#log-matches"),
+      pause: root.querySelector("#log-pause"),
+      copy: root.querySelector("#log-copy"),
+      close: root.querySelector("#log-close"),
+      status: root.querySelector("#log-status"),
+    };
+    this.entries = []; // {kind: "line"|"dropped", ...}
+    this.paused = false;
+    this.pending = 0;
+    this.source = null;
+    this.service = null;
+    this.el.search.addEventListener("input", () => this.redraw());
+    this.el.search.addEventListener("keydown", (e) => { if (e.key === "Escape") { this.el.search.value = ""; this.redraw(); } });
+    this.el.pause.addEventListener("click", () => this.setPaused(!this.paused));
+    this.el.copy.addEventListener("click", () => this.copy());
+    this.el.close.addEventListener("click", () => this.close());
+  }
+
+  open(service) {
+    if (this.service === service && this.source) return;
+    this.close();
+    this.service = service;
+    this.entries = [];
+    this.pending = 0;
+    this.root.hidden = false;
+    this.root.dataset.service = service;
+    this.el.title.textContent = service;
+    this.el.lines.replaceChildren();
+    this.setPaused(false);
+    this.setStatus("connecting…");
+    const source = this.api.followLogs(service, BACKLOG);
+    this.source = source;
+    source.addEventListener("open", () => this.setStatus("following live"));
+    source.addEventListener("line", (event) => this.add({ kind: "line", ...JSON.parse(event.data) }));
+    source.addEventListener("missed", (event) => {
+      const { count } = JSON.parse(event.data);
+      this.add({ kind: "dropped", count });
+    });
+    source.addEventListener("error", () => {
+      if (this.source === source) this.setStatus("reconnecting…");
+    });
+  }
+
+  close() {
+    this.source?.close();
+    this.source = null;
+    this.service = null;
+    this.root.hidden = true;
+  }
+
+  add(entry) {
+    this.entries.push(entry);
+    let trimmed = false;
+    if (this.entries.length > MAX_LINES) {
+      this.entries.splice(0, this.entries.length - MAX_LINES);
+      trimmed = true;
+    }
+    if (this.paused) {
+      this.pending += 1;
+      this.setStatus(`paused · ${this.pending} new line${this.pending === 1 ? "" : "s"} waiting`);
+      return;
+    }
+    if (trimmed) { this.redraw(); return; }
+    const node = this.render(entry, this.query());
+    if (node) {
+      const atBottom = this.atBottom();
+      this.el.lines.append(node);
+      if (atBottom) this.el.lines.scrollTop = this.el.lines.scrollHeight;
+      this.updateMatches();
+    }
+  }
+
+  query() { return this.el.search.value.trim().toLowerCase(); }
+
+  atBottom() {
+    const l = this.el.lines;
+    return l.scrollHeight - l.scrollTop - l.clientHeight < 40;
+  }
+
+  /** One entry as a node, or null when the search hides it. */
+  render(entry, query) {
+    if (entry.kind === "dropped") {
+      return h("div", { class: "log-dropped", "data-role": "dropped" },
+        `⋯ ${entry.count} line${entry.count === 1 ? "" : "s"} dropped (the log went faster than this pane could read) ⋯`);
+    }
+    const text = entry.text ?? "";
+    if (query && !text.toLowerCase().includes(query)) return null;
+    const line = h("div", { class: "log-line", "data-seq": String(entry.seq), "data-stderr": String(!!entry.stderr) },
+      h("span", { class: "ts" }, clock(entry.at_ms)));
+    if (query) {
+      const lower = text.toLowerCase();
+      let from = 0;
+      for (let at = lower.indexOf(query); at !== -1; at = lower.indexOf(query, from)) {
+        line.append(text.slice(from, at), h("mark", {}, text.slice(at, at + query.length)));
+        from = at + query.length;
+      }
+      line.append(text.slice(from));
+    } else {
+      line.append(text);
+    }
+    return line;
+  }
+
+  redraw() {
+    const query = this.query();
+    const nodes = this.entries.map((e) => this.render(e, query)).filter(Boolean);
+    this.el.lines.replaceChildren(...nodes);
+    this.el.lines.scrollTop = this.el.lines.scrollHeight;
+    this.updateMatches();
+  }
+
+  updateMatches() {
+    const query = this.query();
+    if (!query) { this.el.matches.textContent = ""; return; }
+    const n = this.el.lines.querySelectorAll(".log-line").length;
+    this.el.matches.textContent = `${n} match${n === 1 ? "" : "es"}`;
+  }
+
+  setPaused(paused) {
+    this.paused = paused;
+    this.el.pause.setAttribute("aria-pressed", String(paused));
+    this.el.pause.textContent = paused ? "Resume" : "Pause";
+    if (!paused) {
+      if (this.pending) this.redraw();
+      this.pending = 0;
+      if (this.source) this.setStatus("following live");
+    } else {
+      this.setStatus("paused");
+    }
+  }
+
+  setStatus(text) { this.el.status.textContent = text; }
+
+  /** Copies the lines shown (after the search), as plain text. */
+  async copy() {
+    const query = this.query();
+    const text = this.entries
+      .filter((e) => e.kind === "line" && (!query || e.text.toLowerCase().includes(query)))
+      .map((e) => e.text)
+      .join("\n");
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      copied = true;
+    } catch {
+      // Some webviews refuse the async clipboard: the old way still works there.
+      const area = h("textarea", { style: "position:fixed;opacity:0" });
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      copied = document.execCommand("copy");
+      area.remove();
+    }
+    this.el.copy.textContent = copied ? "Copied" : "Copy failed";
+    setTimeout(() => { this.el.copy.textContent = "Copy"; }, 1500);
+  }
+}
