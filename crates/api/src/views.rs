@@ -2,7 +2,6 @@
 //! for one endpoint each. Nothing here holds the AYON API key or a token.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,12 +16,7 @@ use ashtray_engine::spec::ServiceSpec;
 /// spec repeats them.
 const SECRET_ENV: &[&str] = &["AYON_API_KEY", "ASHTRAY_SERVICE_TOKEN"];
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
+pub use ashtray_engine::host_state::now_ms;
 
 /// The host: who it is, its connections, health and whether everything is paused.
 #[derive(Debug, Serialize, ToSchema)]

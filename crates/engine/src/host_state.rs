@@ -10,6 +10,14 @@ use utoipa::ToSchema;
 
 use crate::spec::ServiceSpec;
 
+/// Unix time in milliseconds, as every `*_ms` field of the host state counts it.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
 /// The whole host at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct HostState {

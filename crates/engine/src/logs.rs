@@ -8,7 +8,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -97,10 +96,7 @@ impl LogHub {
 
     /// Adds a line; the oldest lines make room when a bound is reached.
     pub fn push(&self, service: &str, stderr: bool, text: String) {
-        let at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
+        let at_ms = crate::host_state::now_ms();
         let limits = self.limits;
         let evicted = self.with_service(service, |log| {
             let line = Arc::new(LogLine {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use tokio::sync::{broadcast, mpsc, watch, Semaphore};
@@ -23,8 +23,8 @@ use crate::ayon::{AyonClient, AyonError};
 use crate::container::{ContainerConfig, HostSettings, ServiceApiSettings};
 use crate::health::HealthProbe;
 use crate::host_state::{
-    changes, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState, ReportedStatus,
-    ServerConnection, ServerState,
+    changes, now_ms, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState,
+    ReportedStatus, ServerConnection, ServerState,
 };
 use crate::logs::{LogHub, LogLimits};
 use crate::overrides::{Overrides, OverridesError};
@@ -151,13 +151,6 @@ struct Engine {
     event_seq: u64,
     logs: LogHub,
     metrics: Arc<Metrics>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }
 
 /// Starts the engine on the current tokio runtime. It runs until `cancel` fires; the
