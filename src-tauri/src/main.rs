@@ -35,7 +35,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         {
             let _ = cli.hidden;
             anyhow::bail!(
-                "the tray window is not part of this build yet: run `ashtray --daemon` for the headless service host"
+                "this is the headless build (without the `gui` feature), which has no tray window: run `ashtray --daemon`"
             );
         }
     }
