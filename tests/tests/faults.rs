@@ -413,11 +413,16 @@ async fn a_crashing_service_backs_off_exponentially_and_keeps_its_exit_code() {
     );
     // The steady one was never disturbed.
     assert_eq!(world.running_names().await, [slug(&steady)]);
-    // The crashed container is kept until its restart, so its code and output can be read.
-    assert!(
-        output.contains("[") && output.contains("fatal: boom"),
-        "{output}"
-    );
+    // Its exit code and last output are kept in the host state, and it is marked.
+    let api = Api::new(&setup.control_url(), Some(&setup.token()));
+    let view = api.get(&format!("/api/v1/services/{crasher}")).await.json;
+    assert_eq!(view["state"], json!("crash_looping"), "{view}");
+    assert_eq!(view["last_exit_code"], json!(3), "{view}");
+    let last_output = view["last_output"]
+        .as_array()
+        .expect("last_output is a list");
+    assert!(last_output.contains(&json!("fatal: boom")), "{view}");
+    assert!(view["restarts"].as_u64().unwrap() >= 2, "{view}");
 }
 
 /// 6. dockerd stops and comes back: ashtray says the engine is down meanwhile, then
@@ -426,7 +431,8 @@ async fn a_crashing_service_backs_off_exponentially_and_keeps_its_exit_code() {
 async fn the_engine_restarting_is_survived_without_duplicates() {
     let world = World::alone("dockerd").await;
     let names = ["a", "b"].map(|s| world.declare(s, "ticker", Value::Null));
-    let daemon = world.launch().spawn();
+    let setup = ApiSetup::new(world.state.path().join("api"));
+    let daemon = setup.apply(world.launch()).spawn();
     assert!(
         world
             .wait_running(&names.each_ref().map(String::as_str))
@@ -434,6 +440,7 @@ async fn the_engine_restarting_is_survived_without_duplicates() {
         "{}",
         daemon.output()
     );
+    let api = Api::new(&setup.control_url(), Some(&setup.token()));
 
     restart_dockerd(|| async {
         assert!(
@@ -443,6 +450,8 @@ async fn the_engine_restarting_is_survived_without_duplicates() {
             "{}",
             daemon.output()
         );
+        let host = api.get("/api/v1/host").await.json;
+        assert_eq!(host["engine"]["state"], json!("down"), "{host}");
     })
     .await;
     assert!(
@@ -465,6 +474,37 @@ async fn the_engine_restarting_is_survived_without_duplicates() {
         2,
         "{}",
         daemon.output()
+    );
+    assert_eq!(
+        api.get("/api/v1/host").await.json["engine"]["state"],
+        json!("up")
+    );
+    // The bridge came back with dockerd: a service reaches its own API again.
+    let container = &world.engine.running(&world.prefix).await[0];
+    let url = world
+        .engine
+        .env(&container.id)
+        .await
+        .into_iter()
+        .find_map(|e| e.strip_prefix("ASHTRAY_API_URL=").map(str::to_string))
+        .expect("the container knows the services' API");
+    let reached = eventually(CONVERGE, || async {
+        let out = docker_cli()
+            .args([
+                "exec",
+                &container.id,
+                "wget",
+                "-qO-",
+                &format!("{url}/healthz"),
+            ])
+            .output()
+            .unwrap();
+        out.status.success().then_some(())
+    })
+    .await;
+    assert!(
+        reached.is_some(),
+        "{url} is not reachable from a service after dockerd restarted"
     );
 }
 
