@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ashtray_tests::desktop::{attr_of, free_port, text_of, tool, until, Desktop, Driver};
+use ashtray_tests::desktop::{attr_of, free_port, text_of, tool, until, Desktop, Driver, Missing};
 use ashtray_tests::harness::eventually;
 use ashtray_tests::world::{slug, World, CONVERGE};
 use fantoccini::{Client, Locator};
@@ -153,13 +153,10 @@ fn highest_tick(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instance() {
-    let (desktop, tauri_driver, webkit_driver) = match (
-        Desktop::start(),
-        tool("tauri-driver"),
-        tool("WebKitWebDriver"),
-    ) {
+/// The desktop and both WebDriver servers, or a failure naming what is missing: never a
+/// silent pass, since scripts/test.sh installs them.
+fn gui_tools(desktop: Result<Desktop, Missing>) -> (Desktop, PathBuf, PathBuf) {
+    match (desktop, tool("tauri-driver"), tool("WebKitWebDriver")) {
         (Ok(desktop), Ok(t), Ok(w)) => (desktop, t, w),
         (desktop, t, w) => {
             let missing: Vec<String> = [desktop.err(), t.err(), w.err()]
@@ -167,13 +164,17 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
                 .flatten()
                 .map(|m| m.to_string())
                 .collect();
-            // Never a silent pass: scripts/test.sh installs these.
             panic!(
                 "the GUI test needs its tools ({}): run scripts/setup-gui-env.sh",
                 missing.join("; ")
             );
         }
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instance() {
+    let (desktop, tauri_driver, webkit_driver) = gui_tools(Desktop::start());
     ashtray_tests::images::ensure_images().expect("test images");
     step("desktop up; building test images");
     let world = World::new("gui").await;
@@ -381,25 +382,7 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_keyring_settings_says_so_and_the_key_goes_nowhere() {
-    let (desktop, tauri_driver, webkit_driver) = match (
-        Desktop::start_without_keyring(),
-        tool("tauri-driver"),
-        tool("WebKitWebDriver"),
-    ) {
-        (Ok(desktop), Ok(t), Ok(w)) => (desktop, t, w),
-        (desktop, t, w) => {
-            let missing: Vec<String> = [desktop.err(), t.err(), w.err()]
-                .into_iter()
-                .flatten()
-                .map(|m| m.to_string())
-                .collect();
-            // Never a silent pass: scripts/test.sh installs these.
-            panic!(
-                "the GUI test needs its tools ({}): run scripts/setup-gui-env.sh",
-                missing.join("; ")
-            );
-        }
-    };
+    let (desktop, tauri_driver, webkit_driver) = gui_tools(Desktop::start_without_keyring());
     let fake = ashtray_tests::fake_ayon::FakeAyon::start().await;
     let dirs = AppDirs::new();
     let state = tempfile::tempdir().unwrap();
