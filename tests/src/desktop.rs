@@ -300,6 +300,9 @@ impl Drop for Driver {
     }
 }
 
+/// How long one WebDriver session request may take (it launches the app or browser).
+const SESSION_LIMIT: Duration = Duration::from_secs(60);
+
 impl Driver {
     pub fn spawn(mut command: Command, port: u16) -> Driver {
         use std::os::unix::process::CommandExt;
@@ -334,13 +337,18 @@ impl Driver {
         for _ in 0..5 {
             // Plain HTTP to a local driver: no TLS stack needed.
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(capabilities.clone())
-                .connect(&self.url)
-                .await
-            {
-                Ok(client) => return client,
-                Err(error) => last = Some(error),
+            // Bounded: a binary that never opens a window (say, the headless build)
+            // would otherwise keep the session request waiting for ever.
+            let mut builder = ClientBuilder::new(connector);
+            builder.capabilities(capabilities.clone());
+            match tokio::time::timeout(SESSION_LIMIT, builder.connect(&self.url)).await {
+                Ok(Ok(client)) => return client,
+                Ok(Err(error)) => last = Some(format!("{error:?}")),
+                Err(_) => panic!(
+                    "no WebDriver session at {} within {} s: does the app open a window? (ASHTRAY_GUI_BIN must be the GUI build)",
+                    self.url,
+                    SESSION_LIMIT.as_secs()
+                ),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

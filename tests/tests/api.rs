@@ -14,10 +14,12 @@ use serde_json::{json, Value};
 
 /// A world with a running ashtray and clients of both its listeners.
 struct Hosted {
+    // Fields drop in this order: ashtray must be gone before the world removes its
+    // containers, or it would start them again.
+    daemon: Ashtray,
     world: World,
     setup: ApiSetup,
     _config: tempfile::TempDir,
-    daemon: Ashtray,
     /// The control API with the right token, checked against the OpenAPI document.
     control: Api,
     doc: Value,
