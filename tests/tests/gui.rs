@@ -153,6 +153,33 @@ fn highest_tick(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// tauri-driver on free ports, in front of WebKit's WebDriver, launching the app with
+/// `env` (and none of the variables in `CLEARED`).
+fn spawn_tauri_driver(
+    tauri_driver: &Path,
+    webkit_driver: &Path,
+    workdir: &Path,
+    env: &[(String, String)],
+) -> Driver {
+    let (port, native_port) = (free_port(), free_port());
+    let mut command = Command::new(tauri_driver);
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .arg("--native-driver")
+        .arg(webkit_driver)
+        .current_dir(workdir)
+        .envs(env.iter().cloned());
+    for key in CLEARED {
+        command.env_remove(key);
+    }
+    Driver::spawn(command, port)
+}
+
 /// The desktop and both WebDriver servers, or a failure naming what is missing: never a
 /// silent pass, since scripts/test.sh installs them.
 fn gui_tools(desktop: Result<Desktop, Missing>) -> (Desktop, PathBuf, PathBuf) {
@@ -186,23 +213,7 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     let dirs = AppDirs::new();
     let env = app_env(&desktop, &world, &dirs);
 
-    let (port, native_port) = (free_port(), free_port());
-    let mut command = Command::new(&tauri_driver);
-    command
-        .args([
-            "--port",
-            &port.to_string(),
-            "--native-port",
-            &native_port.to_string(),
-        ])
-        .arg("--native-driver")
-        .arg(&webkit_driver)
-        .current_dir(&dirs.workdir)
-        .envs(env.iter().cloned());
-    for key in CLEARED {
-        command.env_remove(key);
-    }
-    let driver = Driver::spawn(command, port);
+    let driver = spawn_tauri_driver(&tauri_driver, &webkit_driver, &dirs.workdir, &env);
     step("tauri-driver listens");
     let client = driver
         .session(json!({"tauri:options": {"application": gui_bin()}}))
@@ -405,23 +416,7 @@ async fn without_a_keyring_settings_says_so_and_the_key_goes_nowhere() {
             "1".to_string(),
         ),
     ]);
-    let (port, native_port) = (free_port(), free_port());
-    let mut command = Command::new(&tauri_driver);
-    command
-        .args([
-            "--port",
-            &port.to_string(),
-            "--native-port",
-            &native_port.to_string(),
-        ])
-        .arg("--native-driver")
-        .arg(&webkit_driver)
-        .current_dir(&dirs.workdir)
-        .envs(env.iter().cloned());
-    for key in CLEARED {
-        command.env_remove(key);
-    }
-    let driver = Driver::spawn(command, port);
+    let driver = spawn_tauri_driver(&tauri_driver, &webkit_driver, &dirs.workdir, &env);
     let client = driver
         .session(json!({"tauri:options": {"application": gui_bin()}}))
         .await;
