@@ -2,6 +2,7 @@
 //! images and helpers to run the real `ashtray` binary against real dockerd.
 
 pub mod api_client;
+pub mod ash;
 pub mod desktop;
 pub mod fake_ayon;
 pub mod harness;

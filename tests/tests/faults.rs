@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ashtray_tests::api_client::{Api, ApiSetup};
+use ashtray_tests::ash::{run_like_ash, AshService};
 use ashtray_tests::fake_ayon::Fault;
 use ashtray_tests::harness::eventually;
 use ashtray_tests::images::{self, docker_cli};
@@ -272,36 +273,17 @@ async fn containers_started_by_ash_are_adopted_or_replaced() {
     let same = world.declare("same", "ticker", json!({"env": {"N": 2}}));
     let differs = world.declare("differs", "ticker", json!({"env": {"N": 2}}));
     let ash_run = |name: &str, n: &str| {
-        let slug = slug(name);
-        let output = docker_cli()
-            .args(["run", "-d", "--rm", "--name", &slug, "--hostname", &slug])
-            .args(["--label", &format!("io.ayon.service.service_name={name}")])
-            .args(["--label", "io.ayon.service.service=ticker"])
-            .args(["--label", "io.ayon.service.addon_name=ticker"])
-            .args(["--label", "io.ayon.service.addon_version=1.0.0"])
-            .args(["-e", &format!("AYON_SERVER_URL={}", world.fake.url())])
-            .args(["-e", &format!("AYON_API_KEY={}", world.fake.service_key())])
-            .args([
-                "-e",
-                "AYON_ADDON_NAME=ticker",
-                "-e",
-                "AYON_ADDON_VERSION=1.0.0",
-            ])
-            .args([
-                "-e",
-                &format!("AYON_SERVICE_NAME={name}"),
-                "-e",
-                &format!("N={n}"),
-            ])
-            .arg(images::TICKER)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
+        run_like_ash(
+            &world.fake,
+            &AshService {
+                name,
+                addon_name: "ticker",
+                addon_version: "1.0.0",
+                service: "ticker",
+                image: images::TICKER,
+                env: &[("N", n)],
+            },
+        )
     };
     let same_id = ash_run(&same, "2");
     let differs_id = ash_run(&differs, "1");
@@ -518,11 +500,16 @@ where
         nix_is_root(),
         "this test restarts dockerd and must run as root"
     );
-    let stopped = std::process::Command::new("pkill")
-        .args(["-TERM", "-x", "dockerd"])
+    // Only the engine the tests use (its pid file): a second dockerd on this machine,
+    // another test's or a developer's, is none of this test's business.
+    let pid = std::fs::read_to_string(DOCKERD_PID_FILE)
+        .unwrap_or_else(|e| panic!("reading {DOCKERD_PID_FILE}: {e}: is dockerd running?"));
+    let pid = pid.trim().to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
         .status()
         .unwrap();
-    assert!(stopped.success(), "no dockerd to stop");
+    assert!(stopped.success(), "no dockerd with pid {pid} to stop");
     let down = eventually(Duration::from_secs(30), || async {
         (!docker_cli().arg("info").output().unwrap().status.success()).then_some(())
     })
@@ -530,13 +517,7 @@ where
     assert!(down.is_some(), "dockerd did not stop");
     // Let it finish exiting before a new one takes its pid file.
     eventually(Duration::from_secs(30), || async {
-        (!std::process::Command::new("pgrep")
-            .args(["-x", "dockerd"])
-            .output()
-            .unwrap()
-            .status
-            .success())
-        .then_some(())
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
     })
     .await
     .expect("dockerd exits");
@@ -561,6 +542,9 @@ where
     .await;
     assert!(up.is_some(), "dockerd did not come back");
 }
+
+/// Where the system's dockerd (the one `scripts/setup-test-env.sh` starts) keeps its pid.
+const DOCKERD_PID_FILE: &str = "/var/run/docker.pid";
 
 fn nix_is_root() -> bool {
     std::process::Command::new("id")

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use ashtray_engine::host_state::{
     EngineConnection, HostHealth, HostState, Overall, ReportedState, ServerConnection, ServiceView,
+    UnclaimedView,
 };
 use ashtray_engine::logs::LogLine;
 use ashtray_engine::spec::ServiceSpec;
@@ -29,6 +30,8 @@ pub struct HostView {
     pub paused: bool,
     pub overall: Overall,
     pub problems: Vec<String>,
+    /// Containers with ash's labels that are not this host's, and what is done about each.
+    pub unclaimed: Vec<UnclaimedView>,
     /// How many services the host shows (see `/api/v1/services`).
     pub service_count: usize,
     /// ashtray's version.
@@ -46,6 +49,7 @@ impl HostView {
             paused: state.paused,
             overall: state.overall,
             problems: state.problems.clone(),
+            unclaimed: state.unclaimed.clone(),
             service_count: state.services.len(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }

@@ -35,6 +35,10 @@ pub struct HostState {
     pub services: Vec<ServiceView>,
     /// Entries of the server's answer that were not services at all.
     pub problems: Vec<String>,
+    /// Containers with ash's labels that this host did not start and its server's answer
+    /// does not assign to it (another host's, most likely), and what this host does
+    /// about each.
+    pub unclaimed: Vec<UnclaimedView>,
     /// Validated specs by service name, for the services' own API. Not serialised: the
     /// spec's env may hold what a service alone should see.
     #[serde(skip)]
@@ -154,6 +158,22 @@ pub enum ServiceState {
     Skipped,
     /// Wanted, not running yet (for example while the server cannot be heard).
     Pending,
+}
+
+/// A container this host does not count as its own (see [`HostState::unclaimed`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UnclaimedView {
+    /// Its `io.ayon.service.service_name` label.
+    pub service: String,
+    pub container_id: String,
+    pub container_name: String,
+    /// The AYON host the server assigns the service to, when that is another host.
+    pub owner_host: Option<String>,
+    /// Whether this host removes it (the server no longer has the service, or has it
+    /// here with `shouldRun` false); otherwise it is left alone.
+    pub removing: bool,
+    /// What is done and why, in words: "left alone: ash runs it for host sw-07".
+    pub reason: String,
 }
 
 /// A service's own word on how it is doing (`POST /api/v1/self/status`).
@@ -367,6 +387,7 @@ mod tests {
             overall: Overall::Ok,
             services,
             problems: vec![],
+            unclaimed: vec![],
             specs: BTreeMap::new(),
         }
     }

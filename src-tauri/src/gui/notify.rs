@@ -170,6 +170,7 @@ mod tests {
                 })
                 .collect(),
             problems: vec![],
+            unclaimed: vec![],
             specs: Default::default(),
         }
     }

@@ -33,6 +33,9 @@ pub enum Fault {
     Slow(Duration),
     /// 401 {"code":401,"detail":"Invalid API key"} for every authenticated route
     Unauthorized,
+    /// `GET /api/services` alone answers HTTP 500; heartbeats are answered normally (a
+    /// server whose service list cannot be read, while it still takes heartbeats)
+    ServicesListFails,
     /// heartbeat answers carry these raw entries after the real services (entries that
     /// are not service objects); other routes answer normally
     ExtraEntries(Vec<serde_json::Value>),
@@ -46,7 +49,7 @@ pub struct SendLate(pub Duration);
 /// The answer a fault gives in place of the route's; None when the route should run.
 fn replacement(fault: &Fault) -> Option<Response> {
     match fault {
-        Fault::None | Fault::Slow(_) | Fault::ExtraEntries(_) => None,
+        Fault::None | Fault::Slow(_) | Fault::ExtraEntries(_) | Fault::ServicesListFails => None,
         Fault::ServerError => Some(
             ApiError::plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
                 .into_response(),
@@ -77,6 +80,12 @@ pub async fn apply(State(app): State<Arc<Shared>>, request: Request, next: Next)
     let fault = app.fault();
     if let Some(response) = replacement(&fault) {
         return response;
+    }
+    if fault == Fault::ServicesListFails
+        && request.method() == axum::http::Method::GET
+        && request.uri().path() == "/api/services"
+    {
+        return replacement(&Fault::ServerError).expect("a server error replaces the route");
     }
     let mut response = next.run(request).await;
     if let Fault::Slow(delay) = fault {

@@ -238,6 +238,28 @@ async fn bad_json_is_refused_before_credentials() {
 }
 
 #[tokio::test]
+async fn a_failing_service_list_leaves_heartbeats_answered() {
+    let fake = FakeAyon::start().await;
+    let key = fake.service_key();
+    fake.add_host("h");
+    fake.set_fault(Fault::ServicesListFails);
+    let list = call(&fake, Method::GET, "/api/services", Some(&key), None).await;
+    assert_eq!(list.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let beat = call(
+        &fake,
+        Method::POST,
+        "/api/hosts/heartbeat",
+        Some(&key),
+        Some(beat("h", &[])),
+    )
+    .await;
+    assert_eq!(beat.status, StatusCode::OK);
+    fake.set_fault(Fault::None);
+    let list = call(&fake, Method::GET, "/api/services", Some(&key), None).await;
+    assert_eq!(list.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn each_fault_hits_authenticated_routes_but_not_info() {
     let fake = FakeAyon::start().await;
     let key = fake.service_key();

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use super::wire::{ErrorBody, HeartbeatRequest, HeartbeatResponse, UserMe};
+use super::wire::{
+    ErrorBody, HeartbeatRequest, HeartbeatResponse, ServiceOwner, ServiceOwners, ServicesList,
+    UserMe,
+};
 use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +106,27 @@ impl AyonClient {
             what: "the heartbeat",
             reason: error.to_string(),
         })
+    }
+
+    /// Who owns each service the server knows (`GET /api/services`): asked only when
+    /// this host finds a container it cannot place by its labels. Entries that cannot be
+    /// read are counted, not dropped: a list with holes cannot prove a service is gone.
+    pub async fn service_owners(&self) -> Result<ServiceOwners, AyonError> {
+        let response = self.send(self.http.get(self.url("/api/services"))).await?;
+        let body = self.body_of(response).await?;
+        let list: ServicesList =
+            serde_json::from_slice(&body).map_err(|error| AyonError::BadAnswer {
+                what: "GET /api/services",
+                reason: error.to_string(),
+            })?;
+        let mut owners = ServiceOwners::default();
+        for entry in list.services {
+            match serde_json::from_value::<ServiceOwner>(entry) {
+                Ok(owner) => owners.owners.push(owner),
+                Err(_) => owners.unreadable += 1,
+            }
+        }
+        Ok(owners)
     }
 
     fn url(&self, path: &str) -> String {

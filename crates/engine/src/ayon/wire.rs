@@ -32,6 +32,32 @@ pub struct HeartbeatResponse {
     pub services: Vec<Value>,
 }
 
+/// `GET /api/services` answer: every service of every host, whatever its `shouldRun`.
+/// Entries stay raw for the same reason as in [`HeartbeatResponse`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServicesList {
+    pub services: Vec<Value>,
+}
+
+/// Who a service belongs to, read from a `GET /api/services` entry: all a host needs to
+/// know about a service that is not its own.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceOwner {
+    pub name: String,
+    pub hostname: String,
+    #[serde(default = "default_true")]
+    pub should_run: bool,
+}
+
+/// The server's whole service list, reduced to ownership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceOwners {
+    pub owners: Vec<ServiceOwner>,
+    /// Entries without a readable name, host or `shouldRun`.
+    pub unreadable: usize,
+}
+
 /// One service as the server describes it (`ServiceModel`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,6 +156,20 @@ mod tests {
         assert_eq!(me.data.is_service, Some(true));
         let admin: UserMe = serde_json::from_str(&sample("users-me-admin-response.json")).unwrap();
         assert_ne!(admin.data.is_service, Some(true));
+    }
+
+    #[test]
+    fn services_list_sample_names_each_services_host() {
+        let list: ServicesList =
+            serde_json::from_str(&sample("services-list-after-should-run-false.json")).unwrap();
+        let owners: Vec<ServiceOwner> = list
+            .services
+            .into_iter()
+            .map(|entry| serde_json::from_value(entry).unwrap())
+            .collect();
+        assert!(!owners.is_empty());
+        assert!(owners.iter().all(|o| !o.hostname.is_empty()));
+        assert!(owners.iter().any(|o| !o.should_run));
     }
 
     #[test]

@@ -34,6 +34,12 @@ impl Engine {
             } => {
                 let why = match reason {
                     RemoveReason::Orphan => "the server no longer wants it on this host",
+                    RemoveReason::DeletedOnServer => {
+                        "the server no longer has this service (a container started by ash)"
+                    }
+                    RemoveReason::StoppedOnServer => {
+                        "the server has it on this host with shouldRun false (a container started by ash)"
+                    }
                     RemoveReason::Paused => "it is stopped on this host",
                     RemoveReason::Duplicate => "a second container of the same service",
                 };
@@ -160,6 +166,11 @@ impl Engine {
             return;
         };
         if event.action != "die" || event.made_by_ashtray || self.in_flight.contains_key(&service) {
+            return;
+        }
+        // Another host's ash container dying is that host's business.
+        let ours = self.desired.iter().flatten().any(|d| d.name() == service);
+        if !ours {
             return;
         }
         let record = self.records.entry(service.clone()).or_default();

@@ -17,9 +17,14 @@ use crate::spec::{read_answer, Desired};
 
 impl Engine {
     pub(super) fn running_services(&self) -> Vec<String> {
+        // Before the first answer, label-less containers cannot be placed yet: reported
+        // too, so a host switching from ash keeps `isRunning` true (the server ignores
+        // names that are not this host's services).
+        let unplaced = self.desired.is_none().then_some(&self.unclaimed);
         let mut names: Vec<String> = self
             .observed
             .iter()
+            .chain(unplaced.into_iter().flatten())
             .filter(|c| c.status == ContainerStatus::Running)
             .map(|c| c.service_name.clone())
             .collect();
@@ -89,6 +94,11 @@ impl Engine {
                 self.desired = Some(desired);
                 self.answer_fresh = true;
                 self.recompute_wanted();
+                let containers: Vec<_> = std::mem::take(&mut self.observed)
+                    .into_iter()
+                    .chain(std::mem::take(&mut self.unclaimed))
+                    .collect();
+                self.place(containers);
             }
             Err(error) => {
                 self.metrics

@@ -30,12 +30,15 @@ use crate::logs::{LogHub, LogLimits};
 use crate::overrides::{Overrides, OverridesError};
 use crate::reconcile::backoff::CrashBackoff;
 use crate::reconcile::executor::Outcome;
-use crate::reconcile::plan::{plan, PlanInput};
+use crate::reconcile::ownership::Me;
+use crate::reconcile::plan::{plan, unclaimed_verdicts, PlanInput};
 use crate::runtime::{ContainerEvent, Endpoint, ObservedContainer, Runtime, RuntimeError};
 use crate::secret::Secret;
 use crate::spec::Desired;
+use catalog::{CatalogReply, ServerCatalog};
 
 mod actions;
+mod catalog;
 mod commands;
 mod handle;
 mod heartbeat;
@@ -124,6 +127,9 @@ struct Engine {
     problems: Vec<String>,
     // What runs.
     observed: Vec<ObservedContainer>,
+    /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
+    unclaimed: Vec<ObservedContainer>,
+    catalog: ServerCatalog,
     adopted_hashes: HashMap<String, String>,
     exits_recorded: HashSet<String>,
     started_by_us: HashSet<String>,
@@ -164,6 +170,7 @@ pub fn spawn(
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
     let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
+    let (catalog_tx, catalog_rx) = mpsc::unbounded_channel();
     let (events_tx, _) = broadcast::channel(1024);
     let logs = LogHub::new(config.log_limits);
     let metrics = Arc::new(Metrics::default());
@@ -205,6 +212,8 @@ pub fn spawn(
         answer_fresh: false,
         problems: Vec::new(),
         observed: Vec::new(),
+        unclaimed: Vec::new(),
+        catalog: ServerCatalog::new(catalog_tx),
         adopted_hashes: HashMap::new(),
         exits_recorded: HashSet::new(),
         started_by_us: HashSet::new(),
@@ -240,7 +249,7 @@ pub fn spawn(
         metrics,
         token_key: config.service_api.as_ref().map(|api| api.token_key.clone()),
     };
-    let task = tokio::spawn(engine.run(cancel, commands_rx, outcomes_rx, heartbeat_rx));
+    let task = tokio::spawn(engine.run(cancel, commands_rx, outcomes_rx, heartbeat_rx, catalog_rx));
     Ok((handle, task))
 }
 
@@ -267,6 +276,7 @@ fn placeholder_state(config: &EngineConfig) -> HostState {
         overall: crate::host_state::Overall::Starting,
         services: Vec::new(),
         problems: Vec::new(),
+        unclaimed: Vec::new(),
         specs: BTreeMap::new(),
     }
 }
@@ -290,6 +300,7 @@ impl Engine {
         mut commands: mpsc::Receiver<Command>,
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
         mut heartbeats: mpsc::UnboundedReceiver<(Result<HeartbeatResponse, AyonError>, Duration)>,
+        mut catalog_replies: mpsc::UnboundedReceiver<CatalogReply>,
     ) {
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -310,6 +321,7 @@ impl Engine {
                     }
                 }
                 Some(command) = commands.recv() => self.on_command(command),
+                Some(reply) = catalog_replies.recv() => self.catalog.on_reply(reply),
                 event = next_event(&mut events) => match event {
                     Some(Ok(event)) => {
                         self.on_container_event(event);
@@ -369,10 +381,14 @@ impl Engine {
             .filter(|(_, record)| !record.backoff.may_start(now))
             .map(|(name, _)| name.clone())
             .collect();
-        let actions = plan(&PlanInput {
+        let input = PlanInput {
             desired: self.desired.as_deref(),
             answer_fresh: self.answer_fresh,
             observed: &self.observed,
+            unclaimed: &self.unclaimed,
+            me: self.me(),
+            catalog: self.catalog.list(),
+            catalog_failure: self.catalog.failure(),
             wanted: &self.wanted,
             adopted_hashes: &self.adopted_hashes,
             paused: &self.overrides.stopped,
@@ -381,7 +397,17 @@ impl Engine {
             exits_recorded: &self.exits_recorded,
             start_blocked: &start_blocked,
             restart_requested: &self.restart_requested,
-        });
+        };
+        let actions = plan(&input);
+        let verdicts: Vec<_> = unclaimed_verdicts(&input)
+            .map(|(container, verdict)| (container.clone(), verdict))
+            .collect();
+        self.catalog
+            .say(verdicts.iter().map(|(c, v)| (c, v.clone())));
+        if let (true, Some(runtime)) = (self.answer_fresh, &self.runtime) {
+            self.catalog
+                .refresh_if_needed(&self.ayon, runtime, &self.unclaimed, now);
+        }
         for action in actions {
             self.dispatch(action);
         }
@@ -389,6 +415,13 @@ impl Engine {
         self.metrics
             .reconcile_micros_total
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn me(&self) -> Me<'_> {
+        Me {
+            hostname: &self.config.hostname,
+            server_url: &self.config.server_url,
+        }
     }
 
     fn publish(&mut self) {

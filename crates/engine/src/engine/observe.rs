@@ -9,7 +9,9 @@ use tokio::time::Instant;
 
 use super::{Engine, EventStream};
 use crate::host_state::EngineState;
-use crate::runtime::{ContainerStatus, Runtime, RuntimeError};
+use crate::reconcile::ownership::{claim, Claim};
+use crate::runtime::{ContainerStatus, ObservedContainer, Runtime, RuntimeError};
+use crate::spec::Desired;
 
 impl Engine {
     pub(super) async fn connect(&mut self) -> bool {
@@ -46,6 +48,7 @@ impl Engine {
         self.engine_conn.state = EngineState::Down;
         self.engine_conn.reason = Some(error.to_string());
         self.observed.clear();
+        self.unclaimed.clear();
     }
 
     /// One engine call: the list of this host's service containers.
@@ -65,11 +68,7 @@ impl Engine {
                     self.engine_conn.state = EngineState::Up;
                     self.engine_conn.reason = None;
                 }
-                let hostname = &self.config.hostname;
-                self.observed = containers
-                    .into_iter()
-                    .filter(|c| c.belongs_to(hostname))
-                    .collect();
+                self.place(containers);
                 self.settling.clear();
                 let present: HashSet<&str> = self.observed.iter().map(|c| c.id.as_str()).collect();
                 self.adopted_hashes
@@ -100,6 +99,26 @@ impl Engine {
         self.metrics
             .engine_api_calls
             .store(runtime.api_calls(), Ordering::Relaxed);
+    }
+
+    /// Sorts the engine's service containers into this host's own and the unclaimed
+    /// ones ([`crate::reconcile::ownership::claim`]); another ashtray host's are dropped.
+    /// Done again whenever the answer changes: it decides which label-less ones are ours.
+    pub(super) fn place(&mut self, containers: Vec<ObservedContainer>) {
+        let answer: Option<HashSet<&str>> = self
+            .desired
+            .as_ref()
+            .map(|desired| desired.iter().map(Desired::name).collect());
+        let (mut ours, mut unclaimed) = (Vec::new(), Vec::new());
+        for container in containers {
+            match claim(&container, &self.config.hostname, answer.as_ref()) {
+                Claim::Ours => ours.push(container),
+                Claim::Unclaimed => unclaimed.push(container),
+                Claim::Theirs => {}
+            }
+        }
+        self.observed = ours;
+        self.unclaimed = unclaimed;
     }
 
     /// One follower per running container feeds the LogHub (and the daemon's log).

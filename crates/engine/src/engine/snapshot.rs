@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use tokio::time::Instant;
 
 use super::Engine;
-use crate::host_state::{DesiredState, HostHealth, HostState, ServiceState, ServiceView};
+use crate::host_state::{
+    DesiredState, HostHealth, HostState, ServiceState, ServiceView, UnclaimedView,
+};
+use crate::reconcile::ownership::verdict;
 use crate::runtime::{ContainerStatus, ObservedContainer};
 use crate::spec::Desired;
 
@@ -123,6 +126,27 @@ impl Engine {
             ),
             services,
             problems: self.problems.clone(),
+            unclaimed: self
+                .unclaimed
+                .iter()
+                .map(|container| {
+                    let verdict = verdict(
+                        container,
+                        self.me(),
+                        self.desired.is_some(),
+                        self.catalog.list(),
+                        self.catalog.failure(),
+                    );
+                    UnclaimedView {
+                        service: container.service_name.clone(),
+                        container_id: container.id.clone(),
+                        container_name: container.name.clone(),
+                        owner_host: verdict.owner_host().map(String::from),
+                        removing: verdict.removes(),
+                        reason: verdict.to_string(),
+                    }
+                })
+                .collect(),
             specs: self
                 .desired
                 .iter()

@@ -1,3 +1,4 @@
 pub mod backoff;
 pub mod executor;
+pub mod ownership;
 pub mod plan;

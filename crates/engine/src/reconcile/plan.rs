@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::ownership::{verdict, Catalog, Me, Verdict};
 use crate::container::ContainerConfig;
 use crate::runtime::{ContainerStatus, ObservedContainer};
 use crate::spec::Desired;
@@ -20,6 +21,15 @@ pub struct PlanInput<'a> {
     pub answer_fresh: bool,
     /// This host's service containers.
     pub observed: &'a [ObservedContainer],
+    /// Containers with ash's labels and no host label, for services this host's answer
+    /// does not name: another host's, or this host's to remove ([`super::ownership`]).
+    pub unclaimed: &'a [ObservedContainer],
+    /// This host's AYON host name and server.
+    pub me: Me<'a>,
+    /// The server's whole service list, when it was read.
+    pub catalog: Option<&'a Catalog>,
+    /// Why the last read of that list failed, if it did.
+    pub catalog_failure: Option<&'a str>,
     /// The container each runnable service should have.
     pub wanted: &'a BTreeMap<String, ContainerConfig>,
     /// Spec hashes worked out for containers that carry none (started by `ash`).
@@ -87,6 +97,10 @@ pub enum RecreateReason {
 pub enum RemoveReason {
     /// The server no longer wants it on this host.
     Orphan,
+    /// Started by ash for a service the server no longer has.
+    DeletedOnServer,
+    /// Started by ash for a service the server has for this host with `shouldRun` false.
+    StoppedOnServer,
     /// Stopped on this host by the user.
     Paused,
     /// A second container of the same service.
@@ -156,8 +170,41 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                 });
             }
         }
+        for (container, verdict) in unclaimed_verdicts(input) {
+            let reason = match verdict {
+                Verdict::DeletedOnServer => RemoveReason::DeletedOnServer,
+                Verdict::StoppedOnServer => RemoveReason::StoppedOnServer,
+                Verdict::OtherHost { .. } | Verdict::OtherServer { .. } | Verdict::Unknown(_) => {
+                    continue
+                }
+            };
+            if input.in_flight.contains(&container.service_name) {
+                continue;
+            }
+            actions.push(Action::Remove {
+                service: container.service_name.clone(),
+                container_id: container.id.clone(),
+                reason,
+            });
+        }
     }
     actions
+}
+
+/// What becomes of each unclaimed container, as the plan decides it.
+pub fn unclaimed_verdicts<'a>(
+    input: &'a PlanInput<'_>,
+) -> impl Iterator<Item = (&'a ObservedContainer, Verdict)> + 'a {
+    input.unclaimed.iter().map(move |container| {
+        let verdict = verdict(
+            container,
+            input.me,
+            input.desired.is_some(),
+            input.catalog,
+            input.catalog_failure,
+        );
+        (container, verdict)
+    })
 }
 
 fn plan_service(
@@ -324,6 +371,9 @@ mod tests {
         blocked: HashSet<String>,
         restart: HashSet<String>,
         adopted: HashMap<String, String>,
+        unclaimed: Vec<ObservedContainer>,
+        catalog: Option<Catalog>,
+        catalog_failure: Option<String>,
     }
 
     impl World {
@@ -340,6 +390,9 @@ mod tests {
                 blocked: Default::default(),
                 restart: Default::default(),
                 adopted: Default::default(),
+                unclaimed: vec![],
+                catalog: None,
+                catalog_failure: None,
             }
         }
         fn hash(&self, service: &str) -> String {
@@ -350,6 +403,10 @@ mod tests {
                 desired: Some(&self.desired),
                 answer_fresh: self.fresh,
                 observed: &self.observed,
+                unclaimed: &self.unclaimed,
+                me: ME,
+                catalog: self.catalog.as_ref(),
+                catalog_failure: self.catalog_failure.as_deref(),
                 wanted: &self.wanted,
                 adopted_hashes: &self.adopted,
                 paused: &self.paused,
@@ -410,6 +467,10 @@ mod tests {
             desired: None,
             answer_fresh: false,
             observed: &observed,
+            unclaimed: &observed,
+            me: ME,
+            catalog: None,
+            catalog_failure: None,
             wanted: &BTreeMap::new(),
             adopted_hashes: &HashMap::new(),
             paused: &BTreeSet::new(),
@@ -531,6 +592,105 @@ mod tests {
         assert!(world.plan().is_empty());
         world.restart.insert("a".into());
         assert_eq!(kinds(&world.plan()), ["create a"]);
+    }
+
+    const ME: Me<'static> = Me {
+        hostname: "h",
+        server_url: "http://s",
+    };
+
+    fn ash_container(id: &str, service: &str) -> ObservedContainer {
+        ObservedContainer {
+            host: None,
+            spec_hash: None,
+            ..container(id, service, ContainerStatus::Running, None)
+        }
+    }
+
+    fn server_list(owners: &[(&str, &str, bool)], covers: &[&str]) -> Catalog {
+        use crate::ayon::wire::{ServiceOwner, ServiceOwners};
+        Catalog::new(
+            ServiceOwners {
+                owners: owners
+                    .iter()
+                    .map(|(name, host, should_run)| ServiceOwner {
+                        name: name.to_string(),
+                        hostname: host.to_string(),
+                        should_run: *should_run,
+                    })
+                    .collect(),
+                unreadable: 0,
+            },
+            covers
+                .iter()
+                .map(|id| (id.to_string(), Some(ME.server_url.to_string())))
+                .collect(),
+        )
+    }
+
+    fn removals(actions: &[Action]) -> Vec<(String, RemoveReason)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Remove {
+                    container_id,
+                    reason,
+                    ..
+                } => Some((container_id.clone(), *reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ash_containers_of_other_hosts_are_left_alone() {
+        let mut world = World::new(vec![spec_for("a", "img")]);
+        world.unclaimed = vec![ash_container("x1", "theirs")];
+        // Before the service list is read, and when it cannot be: nothing is touched.
+        assert_eq!(kinds(&world.plan()), ["create a"]);
+        world.catalog_failure = Some("the AYON server failed (500)".into());
+        assert_eq!(kinds(&world.plan()), ["create a"]);
+        // The server runs it on another host: never touched.
+        world.catalog = Some(server_list(
+            &[("a", "h", true), ("theirs", "sw-07", true)],
+            &["x1"],
+        ));
+        world.catalog_failure = None;
+        assert_eq!(kinds(&world.plan()), ["create a"]);
+    }
+
+    #[test]
+    fn ash_containers_of_services_gone_or_stopped_here_are_removed() {
+        let mut world = World::new(vec![spec_for("a", "img")]);
+        world.unclaimed = vec![ash_container("x1", "deleted"), ash_container("x2", "off")];
+        world.catalog = Some(server_list(
+            &[("a", "h", true), ("off", "h", false)],
+            &["x1", "x2"],
+        ));
+        assert_eq!(
+            removals(&world.plan()),
+            [
+                ("x1".to_string(), RemoveReason::DeletedOnServer),
+                ("x2".to_string(), RemoveReason::StoppedOnServer)
+            ]
+        );
+        // Not while the server cannot be heard, nor while a removal is under way.
+        world.fresh = false;
+        assert!(removals(&world.plan()).is_empty());
+        world.fresh = true;
+        world.in_flight.insert("deleted".into());
+        assert_eq!(
+            removals(&world.plan()),
+            [("x2".to_string(), RemoveReason::StoppedOnServer)]
+        );
+    }
+
+    #[test]
+    fn a_list_read_before_the_container_appeared_decides_nothing() {
+        let mut world = World::new(vec![spec_for("a", "img")]);
+        world.unclaimed = vec![ash_container("new", "declared-since")];
+        world.catalog = Some(server_list(&[("a", "h", true)], &["older"]));
+        assert!(removals(&world.plan()).is_empty());
     }
 
     fn arb_status() -> impl Strategy<Value = ContainerStatus> {

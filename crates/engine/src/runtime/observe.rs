@@ -65,12 +65,6 @@ impl ObservedContainer {
             created: summary.created.unwrap_or_default(),
         })
     }
-
-    /// Whether this container belongs to the AYON host `hostname`: ours carry the host
-    /// label; one without it was started by `ash`, which labels no host, and is adopted.
-    pub fn belongs_to(&self, hostname: &str) -> bool {
-        self.host.as_deref().is_none_or(|host| host == hostname)
-    }
 }
 
 /// Time between two RFC 3339 timestamps as the engine writes them.
