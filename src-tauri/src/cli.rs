@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "ashtray",
-    version,
+    version = ashtray_engine::build_info::LONG_VERSION,
     about = "A service host for the AYON pipeline server: runs the services the server assigns to this machine as Docker or Podman containers."
 )]
 pub struct Cli {

@@ -235,7 +235,14 @@ async fn every_control_endpoint_answers_as_the_openapi_document_says() {
     assert_eq!(resume.json, json!({"paused": false}));
     assert!(hosted.world.wait_running(&[&name]).await);
 
-    // Metrics, in Prometheus' text format.
+    // Metrics, in Prometheus' text format, naming the build as the host view does.
+    let host = api.get("/api/v1/host").await.json;
+    let commit = host["commit"].as_str().expect("the host names its commit");
+    assert_eq!(host["version"], env!("CARGO_PKG_VERSION"));
+    let build_info = format!(
+        "ashtray_build_info{{version=\"{}\",commit=\"{commit}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
     let metrics = api.get("/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(metrics.headers["content-type"]
@@ -250,6 +257,7 @@ async fn every_control_endpoint_answers_as_the_openapi_document_says() {
         "ashtray_heartbeat_latency_seconds_sum",
         "ashtray_reconcile_duration_seconds_count",
         "ashtray_log_lines_dropped_total{reason=\"evicted\"}",
+        &build_info,
     ] {
         assert!(
             metrics.text.contains(series),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ashtray_tests::harness::eventually;
+use ashtray_tests::harness::{ashtray_bin, eventually};
 use ashtray_tests::world::{slug, World, CONVERGE};
 use serde_json::{json, Value};
 
@@ -252,4 +252,45 @@ async fn a_service_without_image_is_skipped_and_its_spec_applied_otherwise() {
             .await
     );
     assert!(world.engine.containers(&bare).await.is_empty());
+}
+
+/// `ashtray --version` names the version and the git commit it was built from, and the
+/// heartbeat's User-Agent says the same: what runs on a host can be told from the server.
+#[tokio::test]
+async fn the_version_and_commit_are_printed_and_sent_to_the_server() {
+    let output = std::process::Command::new(ashtray_bin())
+        .arg("--version")
+        .output()
+        .expect("running ashtray --version");
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let commit = printed
+        .trim()
+        .strip_prefix(&format!("ashtray {version} (commit "))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("--version printed {printed:?}"))
+        .to_string();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running git");
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
+    assert_eq!(
+        commit, head,
+        "the binary names another commit than the checkout's"
+    );
+
+    let world = World::new("version").await;
+    let _daemon = world.launch().spawn();
+    let record = world
+        .fake
+        .wait_for_heartbeat(CONVERGE, |hb| hb.status == 200)
+        .await
+        .expect("a heartbeat");
+    assert_eq!(
+        record.user_agent.as_deref(),
+        Some(format!("ashtray/{version} ({commit})").as_str())
+    );
 }

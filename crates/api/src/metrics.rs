@@ -41,6 +41,17 @@ pub fn render(handle: &Handle) -> String {
     let state = handle.state();
     let logs = handle.logs();
     let mut text = Text(String::with_capacity(2048));
+    let build = format!(
+        "{{version=\"{}\",commit=\"{}\"}}",
+        ashtray_engine::build_info::VERSION,
+        ashtray_engine::build_info::COMMIT
+    );
+    text.metric(
+        "ashtray_build_info",
+        "gauge",
+        "The version and git commit of this ashtray (always 1).",
+        &[(build.as_str(), 1.0)],
+    );
 
     let by_state: Vec<(String, f64)> = STATES
         .iter()

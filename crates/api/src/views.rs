@@ -36,6 +36,8 @@ pub struct HostView {
     pub service_count: usize,
     /// ashtray's version.
     pub version: String,
+    /// The git commit it was built from (`unknown` when built without git).
+    pub commit: String,
 }
 
 impl HostView {
@@ -51,7 +53,8 @@ impl HostView {
             problems: state.problems.clone(),
             unclaimed: state.unclaimed.clone(),
             service_count: state.services.len(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: ashtray_engine::build_info::VERSION.to_string(),
+            commit: ashtray_engine::build_info::COMMIT.to_string(),
         }
     }
 }

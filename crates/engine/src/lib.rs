@@ -2,6 +2,7 @@
 //! Podman containers. No GUI and no HTTP server here: the binary and the API crate wrap it.
 
 pub mod ayon;
+pub mod build_info;
 pub mod container;
 pub mod engine;
 pub mod health;

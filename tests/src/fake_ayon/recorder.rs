@@ -29,6 +29,8 @@ pub struct HeartbeatRecord {
     pub status: u16,
     /// `X-Api-Key`, or the key of `Authorization: ApiKey <key>`.
     pub api_key: Option<String>,
+    /// The `User-Agent` header, as sent.
+    pub user_agent: Option<String>,
     /// When the request arrived.
     pub at: Instant,
 }
@@ -98,6 +100,11 @@ pub async fn record_heartbeats(
     }
     let at = Instant::now();
     let api_key = presented_api_key(request.headers());
+    let user_agent = request
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(String::from);
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         // The client went away mid-body: there is nobody to answer.
@@ -112,6 +119,7 @@ pub async fn record_heartbeats(
         body: recorded,
         status: response.status().as_u16(),
         api_key,
+        user_agent,
         at,
     });
     response
@@ -135,6 +143,7 @@ mod tests {
             body: json!({}),
             status,
             api_key: None,
+            user_agent: None,
             at: Instant::now(),
         }
     }

@@ -59,7 +59,7 @@ impl AyonClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .user_agent(concat!("ashtray/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::build_info::user_agent())
             .build()
             .expect("the HTTP client builds with static settings");
         AyonClient {

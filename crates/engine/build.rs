@@ -1,0 +1,41 @@
+//! Bakes the git commit into the build, so `ashtray --version`, the API, `/metrics` and
+//! the heartbeat's User-Agent say exactly what runs. A build without git (from a source
+//! archive, or a container build context without `.git`) takes `ASHTRAY_COMMIT` from the
+//! environment, else says `unknown`.
+
+use std::path::Path;
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=ASHTRAY_COMMIT");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // A new commit or checkout moves HEAD or the index. Uncommitted changes are not
+    // tracked: a developer's build names the commit its tree started from.
+    // `--git-path` finds them in a worktree too, where `.git` is a file.
+    for file in ["HEAD", "index"] {
+        if let Some(path) = git(&root, &["rev-parse", "--git-path", file]) {
+            let path = root.join(path);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+        }
+    }
+    let commit = std::env::var("ASHTRAY_COMMIT")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .or_else(|| git(&root, &["rev-parse", "--short=12", "HEAD"]))
+        .unwrap_or_else(|| "unknown".to_string());
+    println!("cargo:rustc-env=ASHTRAY_COMMIT={}", commit.trim());
+}
+
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    Some(String::from_utf8(output.stdout).ok()?.trim().to_string())
+}
