@@ -8,7 +8,9 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_packages=()
-for pkg in docker.io podman curl busybox-static python3 ca-certificates; do
+# debootstrap and systemd: the package tests install into a clean Debian root and verify
+# the unit with systemd-analyze.
+for pkg in docker.io podman curl busybox-static python3 ca-certificates debootstrap systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_packages+=("$pkg")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then

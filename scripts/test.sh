@@ -40,6 +40,11 @@ mkdir -p "$CARGO_TARGET_DIR/gui"
 cp "$CARGO_TARGET_DIR/debug/ashtray" "$CARGO_TARGET_DIR/gui/ashtray"
 # tests/tests/gui.rs drives this one (it brings its own Xvfb, D-Bus and keyring).
 export ASHTRAY_GUI_BIN="$CARGO_TARGET_DIR/gui/ashtray"
+echo "== server package (cargo-deb)"
+# tests/tests/install.rs installs it into a clean Debian root.
+ASHTRAY_DAEMON_DEB="$(bash scripts/package-daemon.sh)"
+export ASHTRAY_DAEMON_DEB
+echo "built $ASHTRAY_DAEMON_DEB ($(du -h "$ASHTRAY_DAEMON_DEB" | cut -f1))"
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
