@@ -264,7 +264,7 @@ impl Engine {
     /// over from Docker (`docker save | podman load`).
     pub async fn podman() -> Engine {
         crate::images::ensure_images().expect("building the test images");
-        crate::images::copy_to_podman(&[crate::images::TICKER])
+        crate::images::copy_to(crate::images::Store::Podman, &[crate::images::TICKER])
             .expect("copying the test images to Podman");
         let docker = Docker::connect_with_host(PODMAN_SOCKET)
             .expect("a Podman client")
