@@ -326,6 +326,22 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// `key` in the environment of the running container of service `service`, as the
+    /// service itself reads it.
+    pub async fn service_env(&self, service: &str, key: &str) -> Option<String> {
+        let container_name = ashtray_engine::slug::container_name(service);
+        let container = self
+            .running(service)
+            .await
+            .into_iter()
+            .find(|c| c.name == container_name)?;
+        let prefix = format!("{key}=");
+        self.env(&container.id)
+            .await
+            .into_iter()
+            .find_map(|e| e.strip_prefix(&prefix).map(str::to_string))
+    }
+
     pub async fn inspect(&self, id: &str) -> bollard::models::ContainerInspectResponse {
         self.docker
             .inspect_container(id, None::<InspectContainerOptions>)
