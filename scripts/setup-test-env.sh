@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what ashtray's tests need on a Debian/Ubuntu machine: the Docker
-# engine, Debian's static busybox (the test images' base) and python3 (conformance.py).
+# engine, Debian's static busybox (the test images' base), python3 (conformance.py) and
+# schemathesis (PyPI, in its own venv: the API contract test).
 # Idempotent: safe to run again. Needs root (or sudo).
 set -euo pipefail
 
@@ -9,8 +10,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_packages=()
 # debootstrap and systemd: the package tests install into a clean Debian root and verify
-# the unit with systemd-analyze.
-for pkg in docker.io podman curl busybox-static python3 ca-certificates debootstrap systemd; do
+# the unit with systemd-analyze; python3-venv: schemathesis.
+for pkg in docker.io podman curl busybox-static python3 python3-venv ca-certificates debootstrap systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_packages+=("$pkg")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then
@@ -52,3 +53,16 @@ if [ ! -S /run/podman/podman.sock ] || ! curl -sf --unix-socket /run/podman/podm
   done
 fi
 echo "setup: podman $(podman --version | awk '{print $3}') on /run/podman/podman.sock"
+
+# schemathesis fuzzes both API listeners against their OpenAPI documents
+# (tests/tests/contract.rs). Pinned, so its checks change only when we choose; in a venv
+# outside the clone, so a fresh clone reuses it. Only PyPI is asked, and only when the
+# pinned version is not there yet.
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_VENV="${ASHTEST_SCHEMATHESIS_VENV:-/var/tmp/ashtray-schemathesis}"
+if ! "$SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null | grep -qx "schemathesis, version $SCHEMATHESIS_VERSION"; then
+  echo "setup: installing schemathesis $SCHEMATHESIS_VERSION into $SCHEMATHESIS_VENV"
+  python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+echo "setup: $("$SCHEMATHESIS_VENV/bin/schemathesis" --version)"

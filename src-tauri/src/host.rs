@@ -118,11 +118,12 @@ pub async fn start(
         .or_else(|| read_port(&port_file))
         .unwrap_or(DEFAULT_SERVICES_PORT);
     let services = match gateway(&config.endpoint).await {
-        Some(ip) => Some(bind_services(ip, preferred, options.services_port.is_some()).await?),
-        None => None,
+        Ok(ip) => Ok(bind_services(ip, preferred, options.services_port.is_some()).await?),
+        Err(why) => Err(why),
     };
     let services_port = services
         .as_ref()
+        .ok()
         .and_then(|l| l.local_addr().ok())
         .map_or(preferred, |a| a.port());
     if let Err(error) = std::fs::create_dir_all(&config.state_dir)
@@ -160,13 +161,13 @@ pub async fn start(
     )];
     let router = ashtray_api::services_router(handle.clone());
     match services {
-        Some(listener) => {
+        Ok(listener) => {
             tracing::info!(url = %format!("http://{}", listener.local_addr()?), "the services' API listens (containers: {services_url})");
             servers.push(serve("services' API", listener, router, cancel.clone()));
         }
-        None => {
+        Err(why) => {
             tracing::warn!(
-                "the container engine does not tell its bridge gateway yet: the services' API opens on port {services_port} once it does"
+                "the services' API cannot listen yet, it opens on port {services_port} once the container engine tells where its containers reach this machine: {why:#}"
             );
             servers.push(tokio::spawn(serve_services_later(
                 endpoint,
@@ -247,14 +248,23 @@ fn read_port(path: &std::path::Path) -> Option<u16> {
         .filter(|port| *port != 0)
 }
 
-/// The address containers reach the host on: the default bridge network's gateway.
-async fn gateway(endpoint: &Endpoint) -> Option<IpAddr> {
+/// The address containers reach the host on, on the default network (the engine crate
+/// decides how: `Runtime::network_gateway`). Why not, when it cannot be told.
+async fn gateway(endpoint: &Endpoint) -> anyhow::Result<IpAddr> {
     let network = if endpoint.podman { "podman" } else { "bridge" };
     let ask = async {
-        let runtime = Runtime::connect(endpoint).await.ok()?;
+        let runtime = Runtime::connect(endpoint).await?;
         runtime.network_gateway(network).await
     };
-    tokio::time::timeout(GATEWAY_WAIT, ask).await.ok().flatten()
+    match tokio::time::timeout(GATEWAY_WAIT, ask).await {
+        Ok(found) => Ok(found?),
+        Err(_) => anyhow::bail!(
+            "the {} engine at {} did not answer within {} s",
+            endpoint.kind(),
+            endpoint.uri,
+            GATEWAY_WAIT.as_secs()
+        ),
+    }
 }
 
 async fn bind_services(ip: IpAddr, port: u16, explicit: bool) -> anyhow::Result<TcpListener> {
@@ -290,7 +300,8 @@ fn serve(
     })
 }
 
-/// Opens the services' listener once the container engine tells its gateway.
+/// Opens the services' listener once the container engine tells where its containers
+/// reach this machine (it was down when ashtray started).
 async fn serve_services_later(
     endpoint: Endpoint,
     port: u16,
@@ -302,7 +313,7 @@ async fn serve_services_later(
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(GATEWAY_RETRY) => {}
         }
-        let Some(ip) = gateway(&endpoint).await else {
+        let Ok(ip) = gateway(&endpoint).await else {
             continue;
         };
         match ashtray_api::listener::bind_gateway(SocketAddr::new(ip, port)) {

@@ -22,7 +22,9 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Docker's bridge gateway: where the services' listener is, seen from this machine.
+/// Where containers on Docker's `bridge` network reach this machine, found as ashtray
+/// finds it (so also on a first-started dockerd, whose inspect shows no gateway): where
+/// the services' listener is, seen from this machine.
 pub async fn bridge_gateway(world: &World) -> String {
     let network = world
         .engine
@@ -33,13 +35,12 @@ pub async fn bridge_gateway(world: &World) -> String {
         )
         .await
         .expect("inspecting the bridge network");
-    network
-        .ipam
-        .and_then(|i| i.config)
-        .into_iter()
-        .flatten()
-        .find_map(|c| c.gateway)
-        .expect("the bridge network has a gateway")
+    let interfaces = ashtray_engine::runtime::interface_addresses();
+    ashtray_engine::runtime::host_address(&network, &interfaces)
+        .unwrap_or_else(|| {
+            panic!("the bridge network shows no address of this machine: {network:?}")
+        })
+        .to_string()
 }
 
 /// Where a test's ashtray keeps its token and listens.

@@ -264,7 +264,7 @@ impl Engine {
     /// over from Docker (`docker save | podman load`).
     pub async fn podman() -> Engine {
         crate::images::ensure_images().expect("building the test images");
-        crate::images::copy_to_podman(&[crate::images::TICKER])
+        crate::images::copy_to(crate::images::Store::Podman, &[crate::images::TICKER])
             .expect("copying the test images to Podman");
         let docker = Docker::connect_with_host(PODMAN_SOCKET)
             .expect("a Podman client")
@@ -324,6 +324,22 @@ impl Engine {
             .config
             .and_then(|c| c.env)
             .unwrap_or_default()
+    }
+
+    /// `key` in the environment of the running container of service `service`, as the
+    /// service itself reads it.
+    pub async fn service_env(&self, service: &str, key: &str) -> Option<String> {
+        let container_name = ashtray_engine::slug::container_name(service);
+        let container = self
+            .running(service)
+            .await
+            .into_iter()
+            .find(|c| c.name == container_name)?;
+        let prefix = format!("{key}=");
+        self.env(&container.id)
+            .await
+            .into_iter()
+            .find_map(|e| e.strip_prefix(&prefix).map(str::to_string))
     }
 
     pub async fn inspect(&self, id: &str) -> bollard::models::ContainerInspectResponse {

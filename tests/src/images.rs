@@ -1,13 +1,21 @@
 //! Test images, built on this machine: no registry is reachable. The base is Debian's
 //! static busybox in an empty root file system (`docker import`), and each test image is
-//! a `docker build FROM` it. Built once per engine and reused; safe to call from tests
-//! running in parallel processes (a file lock serialises the builds).
+//! a `docker build FROM` it. Safe to call from tests running in parallel processes (a
+//! file lock serialises the builds).
+//!
+//! An image is trusted by its recipe, never by its tag: each carries a label with a hash
+//! of what made it (the busybox binary, its applets and files; a Dockerfile and the base's
+//! hash), and is built again when the label differs or is missing. An image left on the
+//! machine by an older build (say a busybox with fewer applets) is therefore replaced, not
+//! used. Copies into other stores (Podman, a second dockerd) compare the same label.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
 
 pub const BUSYBOX: &str = "ashtest/busybox:1";
 /// Prints `tick N` five times a second; exits 0 on SIGTERM.
@@ -21,9 +29,41 @@ pub const CRASHER: &str = "ashtest/crasher:1";
 /// Prints as fast as it can.
 pub const CHATTY: &str = "ashtest/chatty:1";
 
+/// The label holding an image's recipe hash.
+pub const RECIPE_LABEL: &str = "io.ashtest.recipe";
+
+const BUSYBOX_BIN: &str = "/bin/busybox";
+
 const APPLETS: &[&str] = &[
     "sh", "echo", "sleep", "yes", "cat", "env", "wget", "true", "false", "printf", "date", "seq",
     "head", "ls",
+];
+const PASSWD: &str = "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n";
+const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
+const BUSYBOX_ENV: &str = "ENV PATH=/bin";
+
+/// The images built `FROM` busybox, each with the rest of its Dockerfile.
+const DERIVED: &[(&str, &str)] = &[
+    (
+        TICKER,
+        r#"CMD ["sh", "-c", "trap 'echo bye; exit 0' TERM; i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 0.2; done"]"#,
+    ),
+    (
+        TICKER_2,
+        r#"CMD ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo \"tick2 $i\"; sleep 0.2; done"]"#,
+    ),
+    (
+        NOTERM,
+        r#"CMD ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]"#,
+    ),
+    (
+        CRASHER,
+        r#"CMD ["sh", "-c", "echo starting; echo 'fatal: boom' >&2; exit 3"]"#,
+    ),
+    (
+        CHATTY,
+        r#"CMD ["yes", "a chatty service says something rather long to fill the buffer quickly"]"#,
+    ),
 ];
 
 /// The Debian client: another one first on PATH may speak an API version the daemon refuses.
@@ -40,19 +80,126 @@ pub fn docker_cli() -> Command {
     command
 }
 
-fn image_exists(image: &str) -> bool {
-    docker_cli()
-        .args(["image", "inspect", image])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Where images live: the tests' Docker (`docker_cli`), another dockerd, or Podman.
+#[derive(Debug, Clone, Copy)]
+pub enum Store<'a> {
+    Docker,
+    /// A dockerd on this socket URI, e.g. `unix:///tmp/x/docker.sock`.
+    DockerAt(&'a str),
+    Podman,
 }
 
-/// Builds every test image that is missing.
+impl Store<'_> {
+    fn cli(&self) -> Command {
+        match self {
+            Store::Docker => docker_cli(),
+            Store::DockerAt(host) => {
+                let mut command = docker_cli();
+                command.env("DOCKER_HOST", host);
+                command
+            }
+            Store::Podman => Command::new("podman"),
+        }
+    }
+
+    /// The image's recipe label here; `None` if the image (or its label) is missing.
+    fn recipe_of(&self, image: &str) -> Option<String> {
+        // Docker keeps labels under Config; Podman's inspect has them at the top too.
+        let format = match self {
+            Store::Podman => format!("{{{{ index .Labels \"{RECIPE_LABEL}\" }}}}"),
+            _ => format!("{{{{ index .Config.Labels \"{RECIPE_LABEL}\" }}}}"),
+        };
+        let output = self
+            .cli()
+            .args(["image", "inspect", "--format", &format, image])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let label = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (output.status.success() && !label.is_empty() && label != "<no value>").then_some(label)
+    }
+
+    fn is_current(&self, image: &str, recipe: &str) -> bool {
+        self.recipe_of(image).as_deref() == Some(recipe)
+    }
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        // Length-prefixed, so that moving a byte from one part to the next changes it.
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    hex::encode(hash.finalize())
+}
+
+/// The base image's recipe: the busybox binary, its applets, its files and its ENV.
+fn busybox_recipe() -> anyhow::Result<&'static str> {
+    static RECIPE: OnceLock<String> = OnceLock::new();
+    if let Some(recipe) = RECIPE.get() {
+        return Ok(recipe);
+    }
+    let binary = std::fs::read(BUSYBOX_BIN).with_context(|| {
+        format!("reading {BUSYBOX_BIN}: install Debian's busybox-static (apt-get install busybox-static)")
+    })?;
+    let applets = APPLETS.join(" ");
+    let recipe = sha256_hex(&[
+        &binary,
+        applets.as_bytes(),
+        PASSWD.as_bytes(),
+        GROUP.as_bytes(),
+        BUSYBOX_ENV.as_bytes(),
+    ]);
+    Ok(RECIPE.get_or_init(|| recipe))
+}
+
+/// A derived image's recipe and Dockerfile: its own text and its base's recipe, so a new
+/// base rebuilds everything on it.
+fn derived_recipe(body: &str) -> anyhow::Result<(String, String)> {
+    Ok(derived_recipe_on(busybox_recipe()?, body))
+}
+
+fn derived_recipe_on(base: &str, body: &str) -> (String, String) {
+    let text = format!("FROM {BUSYBOX}\n{body}\n");
+    let recipe = sha256_hex(&[base.as_bytes(), text.as_bytes()]);
+    let dockerfile = format!("{text}LABEL {RECIPE_LABEL}={recipe}\n");
+    (recipe, dockerfile)
+}
+
+/// The recipe every test image should carry, by tag.
+fn recipe_of(image: &str) -> anyhow::Result<String> {
+    if image == BUSYBOX {
+        return Ok(busybox_recipe()?.to_string());
+    }
+    let (_, body) = DERIVED
+        .iter()
+        .find(|(tag, _)| *tag == image)
+        .with_context(|| format!("{image} is not one of the test images"))?;
+    Ok(derived_recipe(body)?.0)
+}
+
+fn all_current(store: Store) -> anyhow::Result<bool> {
+    if !store.is_current(BUSYBOX, busybox_recipe()?) {
+        return Ok(false);
+    }
+    for (tag, body) in DERIVED {
+        if !store.is_current(tag, &derived_recipe(body)?.0) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Builds every test image that is missing or not made by today's recipe, in the tests'
+/// Docker.
 pub fn ensure_images() -> anyhow::Result<()> {
-    let all = [BUSYBOX, TICKER, TICKER_2, NOTERM, CRASHER, CHATTY];
-    if all.iter().all(|image| image_exists(image)) {
+    ensure_images_in(Store::Docker)
+}
+
+/// The same in a Docker store of choice.
+pub fn ensure_images_in(store: Store) -> anyhow::Result<()> {
+    if all_current(store)? {
         return Ok(());
     }
     let lock_path = std::env::temp_dir().join("ashtest-images.lock");
@@ -63,53 +210,31 @@ pub fn ensure_images() -> anyhow::Result<()> {
         .open(&lock_path)
         .with_context(|| format!("opening {}", lock_path.display()))?;
     lock.lock().context("locking the image build")?;
-    if !image_exists(BUSYBOX) {
-        import_busybox()?;
+    // Another process may have built them while this one waited for the lock.
+    if !store.is_current(BUSYBOX, busybox_recipe()?) {
+        import_busybox(store)?;
     }
-    build(
-        TICKER,
-        r#"CMD ["sh", "-c", "trap 'echo bye; exit 0' TERM; i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 0.2; done"]"#,
-    )?;
-    build(
-        TICKER_2,
-        r#"CMD ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo \"tick2 $i\"; sleep 0.2; done"]"#,
-    )?;
-    build(
-        NOTERM,
-        r#"CMD ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]"#,
-    )?;
-    build(
-        CRASHER,
-        r#"CMD ["sh", "-c", "echo starting; echo 'fatal: boom' >&2; exit 3"]"#,
-    )?;
-    build(
-        CHATTY,
-        r#"CMD ["yes", "a chatty service says something rather long to fill the buffer quickly"]"#,
-    )?;
+    for (tag, body) in DERIVED {
+        let (recipe, dockerfile) = derived_recipe(body)?;
+        if !store.is_current(tag, &recipe) {
+            build(store, tag, &dockerfile)?;
+        }
+    }
     Ok(())
 }
 
-fn import_busybox() -> anyhow::Result<()> {
-    let busybox = Path::new("/bin/busybox");
-    if !busybox.exists() {
-        bail!("/bin/busybox is missing: install Debian's busybox-static (apt-get install busybox-static)");
-    }
+fn import_busybox(store: Store) -> anyhow::Result<()> {
+    let recipe = busybox_recipe()?;
     let root = tempfile::tempdir()?;
     for dir in ["bin", "tmp", "etc"] {
         std::fs::create_dir_all(root.path().join(dir))?;
     }
-    std::fs::copy(busybox, root.path().join("bin/busybox"))?;
+    std::fs::copy(BUSYBOX_BIN, root.path().join("bin/busybox"))?;
     for applet in APPLETS {
         std::os::unix::fs::symlink("busybox", root.path().join("bin").join(applet))?;
     }
-    std::fs::write(
-        root.path().join("etc/passwd"),
-        "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
-    )?;
-    std::fs::write(
-        root.path().join("etc/group"),
-        "root:x:0:\nnogroup:x:65534:\n",
-    )?;
+    std::fs::write(root.path().join("etc/passwd"), PASSWD)?;
+    std::fs::write(root.path().join("etc/group"), GROUP)?;
     let tar = Command::new("tar")
         .args(["-C"])
         .arg(root.path())
@@ -117,25 +242,32 @@ fn import_busybox() -> anyhow::Result<()> {
         .stdout(Stdio::piped())
         .spawn()
         .context("running tar")?;
-    let status = docker_cli()
-        .args(["import", "--change", "ENV PATH=/bin", "-", BUSYBOX])
+    let label = format!("LABEL {RECIPE_LABEL}={recipe}");
+    let status = store
+        .cli()
+        .args([
+            "import",
+            "--change",
+            BUSYBOX_ENV,
+            "--change",
+            &label,
+            "-",
+            BUSYBOX,
+        ])
         .stdin(tar.stdout.context("tar's output")?)
         .stdout(Stdio::null())
         .status()
         .context("running docker import")?;
     if !status.success() {
-        bail!("docker import of {BUSYBOX} failed");
+        bail!("docker import of {BUSYBOX} into {store:?} failed");
     }
     Ok(())
 }
 
-fn build(tag: &str, cmd: &str) -> anyhow::Result<()> {
-    if image_exists(tag) {
-        return Ok(());
-    }
+fn build(store: Store, tag: &str, dockerfile: &str) -> anyhow::Result<()> {
     let context = tempfile::tempdir()?;
-    let dockerfile = format!("FROM {BUSYBOX}\n{cmd}\n");
-    let mut child = docker_cli()
+    let mut child = store
+        .cli()
         .args(["build", "-q", "-t", tag, "-f", "-"])
         .arg(context.path())
         .stdin(Stdio::piped())
@@ -151,21 +283,20 @@ fn build(tag: &str, cmd: &str) -> anyhow::Result<()> {
     let output = child.wait_with_output()?;
     if !output.status.success() {
         bail!(
-            "docker build of {tag} failed: {}",
+            "docker build of {tag} in {store:?} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
     Ok(())
 }
 
-/// Copies images from Docker into Podman's local storage, unless already there.
-pub fn copy_to_podman(images: &[&str]) -> anyhow::Result<()> {
+/// Copies test images from the tests' Docker into `to` (`docker save | load`), unless
+/// `to` has them by today's recipe already. Builds them first if needed.
+pub fn copy_to(to: Store, images: &[&str]) -> anyhow::Result<()> {
+    ensure_images()?;
     for image in images {
-        let present = Command::new("podman")
-            .args(["image", "exists", image])
-            .status()
-            .context("running podman")?;
-        if present.success() {
+        let recipe = recipe_of(image)?;
+        if to.is_current(image, &recipe) {
             continue;
         }
         let save = docker_cli()
@@ -173,15 +304,36 @@ pub fn copy_to_podman(images: &[&str]) -> anyhow::Result<()> {
             .stdout(Stdio::piped())
             .spawn()
             .context("running docker save")?;
-        let load = Command::new("podman")
+        let load = to
+            .cli()
             .args(["load", "-q"])
             .stdin(save.stdout.context("docker save's output")?)
             .stdout(Stdio::null())
             .status()
-            .context("running podman load")?;
+            .with_context(|| format!("loading {image} into {to:?}"))?;
         if !load.success() {
-            bail!("podman load of {image} failed");
+            bail!("loading {image} into {to:?} failed");
+        }
+        if !to.is_current(image, &recipe) {
+            bail!("{image} was loaded into {to:?} but does not carry recipe {recipe}");
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipe_follows_its_dockerfile_and_its_base() {
+        let (ticker, dockerfile) = derived_recipe_on("base-1", DERIVED[0].1);
+        assert!(dockerfile.ends_with(&format!("LABEL {RECIPE_LABEL}={ticker}\n")));
+        assert_eq!(derived_recipe_on("base-1", DERIVED[0].1).0, ticker);
+        // A base built anew (say with more applets) makes every image on it stale.
+        assert_ne!(derived_recipe_on("base-2", DERIVED[0].1).0, ticker);
+        assert_ne!(derived_recipe_on("base-1", DERIVED[1].1).0, ticker);
+        // Parts are delimited: moving a byte between them is another recipe.
+        assert_ne!(sha256_hex(&[b"ab", b"c"]), sha256_hex(&[b"a", b"bc"]));
+    }
 }

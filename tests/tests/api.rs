@@ -20,11 +20,14 @@ struct Hosted {
     world: World,
     setup: ApiSetup,
     _config: tempfile::TempDir,
-    /// The control API with the right token, checked against the OpenAPI document.
+    /// The control API with the right token, checked against its OpenAPI document.
     control: Api,
+    /// The control listener's document.
     doc: Value,
-    /// The services' listener (no token).
+    /// The services' listener (no token), checked against its own document.
     services: Api,
+    /// The services' listener's document.
+    services_doc: Value,
 }
 
 impl Hosted {
@@ -42,8 +45,13 @@ impl Hosted {
         let control =
             Api::new(&setup.control_url(), Some(&setup.token())).checked_against(doc.clone());
         let gateway = bridge_gateway(&world).await;
-        let services = Api::new(&format!("http://{gateway}:{}", setup.services_port), None)
-            .checked_against(doc.clone());
+        let services = Api::new(&format!("http://{gateway}:{}", setup.services_port), None);
+        let services_doc = services.get("/api/v1/openapi.json").await.json;
+        assert!(
+            services_doc["paths"].is_object(),
+            "no OpenAPI document on the services' listener: {services_doc}"
+        );
+        let services = services.checked_against(services_doc.clone());
         Hosted {
             world,
             setup,
@@ -52,6 +60,7 @@ impl Hosted {
             control,
             doc,
             services,
+            services_doc,
         }
     }
 
@@ -93,22 +102,11 @@ impl Hosted {
 
     /// A service's token, read from its container like the service itself would.
     async fn service_env(&self, name: &str, key: &str) -> String {
-        let container = self
-            .world
-            .engine
-            .running(name)
-            .await
-            .into_iter()
-            .find(|c| c.name == slug(name))
-            .expect("its container runs");
-        let prefix = format!("{key}=");
         self.world
             .engine
-            .env(&container.id)
+            .service_env(name, key)
             .await
-            .into_iter()
-            .find_map(|e| e.strip_prefix(&prefix).map(str::to_string))
-            .unwrap_or_else(|| panic!("{key} is not in {name}'s environment"))
+            .unwrap_or_else(|| panic!("{key} is not in the environment of {name}'s container"))
     }
 }
 
@@ -461,11 +459,14 @@ async fn every_auth_rule_holds_on_both_listeners() {
         .await
         .json;
     assert!(seen_b["reported"].is_null(), "{seen_b}");
-    // The healthz of both needs no token; the OpenAPI document either.
-    assert_eq!(
-        services.with_token(None).get("/healthz").await.status,
-        StatusCode::OK
-    );
+    // The healthz of both needs no token; their OpenAPI documents either.
+    for path in ["/healthz", "/api/v1/openapi.json"] {
+        assert_eq!(
+            services.with_token(None).get(path).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
     assert_eq!(
         hosted
             .control
@@ -511,9 +512,9 @@ async fn a_service_reads_its_spec_and_reports_its_status_from_inside_its_contain
         hosted.daemon.output()
     );
     let me: Value = serde_json::from_str(&body).expect("JSON");
-    let schema = &hosted.doc["paths"]["/api/v1/self"]["get"]["responses"]["200"]["content"]
-        ["application/json"]["schema"];
-    validate(&hosted.doc, schema, &me).unwrap();
+    let schema = &hosted.services_doc["paths"]["/api/v1/self"]["get"]["responses"]["200"]
+        ["content"]["application/json"]["schema"];
+    validate(&hosted.services_doc, schema, &me).unwrap();
     assert_eq!(me["name"], name);
     assert_eq!(me["spec"]["image"], images::TICKER);
     assert_eq!(
@@ -1081,10 +1082,9 @@ async fn fuzzing_the_api_never_gets_a_server_error() {
     let hosted = Hosted::start(world).await;
     hosted.wait_state(&name, "running").await;
     let service_token = hosted.service_env(&name, "ASHTRAY_SERVICE_TOKEN").await;
-    let routes: Vec<(String, String)> = hosted.doc["paths"]
-        .as_object()
-        .unwrap()
-        .iter()
+    let routes: Vec<(String, String)> = [&hosted.doc, &hosted.services_doc]
+        .into_iter()
+        .flat_map(|doc| doc["paths"].as_object().unwrap())
         .flat_map(|(path, ops)| {
             ops.as_object()
                 .unwrap()

@@ -490,6 +490,44 @@ async fn the_engine_restarting_is_survived_without_duplicates() {
     );
 }
 
+/// Where the machine's dockerd (started as plain `dockerd`) writes its pid.
+const DOCKERD_PIDFILE: &str = "/var/run/docker.pid";
+
+/// The dockerd the tests use: its pid, and how to start it again. Found by its pid file,
+/// or, with ASHTEST_DOCKER_HOST, as the dockerd whose command line names that socket;
+/// never by name alone: other dockerds may run beside it (a test's own, another user's),
+/// and stopping them all would break what they serve.
+fn tested_dockerd() -> (String, Vec<String>) {
+    let Some(host) = std::env::var_os("ASHTEST_DOCKER_HOST") else {
+        let pid = std::fs::read_to_string(DOCKERD_PIDFILE)
+            .unwrap_or_else(|e| panic!("reading {DOCKERD_PIDFILE}: {e}: is dockerd running?"));
+        return (pid.trim().to_string(), vec!["dockerd".to_string()]);
+    };
+    let host = host.to_string_lossy().into_owned();
+    let socket = host.trim_start_matches("unix://").to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_dockerd = args.first()?.rsplit('/').next() == Some("dockerd");
+            let serves = args.iter().any(|a| a.ends_with(&socket));
+            (is_dockerd && serves).then_some((pid, args))
+        })
+        .unwrap_or_else(|| panic!("no dockerd serves ASHTEST_DOCKER_HOST={host}"))
+}
+
+/// A shell word for `sh -c`.
+fn quoted(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}
+
 /// Stops dockerd, runs `while_down`, starts it again and waits until it answers.
 async fn restart_dockerd<F, Fut>(while_down: F)
 where
@@ -500,11 +538,7 @@ where
         nix_is_root(),
         "this test restarts dockerd and must run as root"
     );
-    // Only the engine the tests use (its pid file): a second dockerd on this machine,
-    // another test's or a developer's, is none of this test's business.
-    let pid = std::fs::read_to_string(DOCKERD_PID_FILE)
-        .unwrap_or_else(|e| panic!("reading {DOCKERD_PID_FILE}: {e}: is dockerd running?"));
-    let pid = pid.trim().to_string();
+    let (pid, command) = tested_dockerd();
     let stopped = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -516,17 +550,20 @@ where
     .await;
     assert!(down.is_some(), "dockerd did not stop");
     // Let it finish exiting before a new one takes its pid file.
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
     eventually(Duration::from_secs(30), || async {
-        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+        (!proc_dir.exists()).then_some(())
     })
     .await
     .expect("dockerd exits");
     while_down().await;
+    let words: Vec<String> = command.iter().map(|a| quoted(a)).collect();
     let started = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "setsid nohup dockerd >>/tmp/ashtray-dockerd.log 2>&1 &",
-        ])
+        .arg("-c")
+        .arg(format!(
+            "setsid nohup {} >>/tmp/ashtray-dockerd.log 2>&1 &",
+            words.join(" ")
+        ))
         .status()
         .unwrap();
     assert!(started.success());
@@ -542,9 +579,6 @@ where
     .await;
     assert!(up.is_some(), "dockerd did not come back");
 }
-
-/// Where the system's dockerd (the one `scripts/setup-test-env.sh` starts) keeps its pid.
-const DOCKERD_PID_FILE: &str = "/var/run/docker.pid";
 
 fn nix_is_root() -> bool {
     std::process::Command::new("id")

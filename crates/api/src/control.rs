@@ -13,7 +13,7 @@ use ashtray_engine::Handle;
 use crate::error::{ApiError, ErrorBody};
 use crate::streams;
 use crate::views::{
-    now_ms, Accepted, HostView, LogLineView, LogsQuery, LogsView, PauseView, ServiceInfo,
+    now_ms, Accepted, HostView, LogLineView, LogsQuery, LogsView, PauseView, ServiceInfo, MAX_TAIL,
 };
 
 /// Lines `logs` gives when `tail` is not said.
@@ -132,8 +132,9 @@ pub async fn resume(
     Ok((StatusCode::ACCEPTED, Json(PauseView { paused: false })))
 }
 
+// The event stream's schema (one event) is written by `openapi::sse`.
 #[utoipa::path(get, path = "/api/v1/services/{name}/logs", tag = "control", security(("bearer" = [])),
-    description = "The last lines of the service's output, or with `follow=true` the last `tail` lines and every new one as Server-Sent Events: `line` (data: a LogLineView, id: its seq) and `missed` (data: Missed) when the reader was too slow.",
+    description = "The last lines of the service's output, or with `follow=true` the last `tail` lines and every new one as Server-Sent Events: `line` (data: a LogLineView, id: its seq) and `missed` (data: Missed) when the reader was too slow. A `tail` beyond its maximum gets 400.",
     params(("name" = String, Path, description = "The service's name"), LogsQuery),
     responses((status = 200, content((LogsView = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "No or a wrong token")))]
@@ -144,8 +145,13 @@ pub async fn logs(
 ) -> Result<Response, ApiError> {
     let Query(query) =
         query.map_err(|e| ApiError::BadRequest(format!("{e}: use ?tail=N&follow=true")))?;
-    known(&handle, &name)?;
     let tail = query.tail.unwrap_or(DEFAULT_TAIL);
+    if tail > MAX_TAIL {
+        return Err(ApiError::BadRequest(format!(
+            "tail {tail} is more than {MAX_TAIL} lines: ask for {MAX_TAIL} or fewer"
+        )));
+    }
+    known(&handle, &name)?;
     if query.follow.unwrap_or(false) {
         return Ok(streams::follow_logs(&handle, &name, tail).into_response());
     }
@@ -162,6 +168,7 @@ pub async fn logs(
     .into_response())
 }
 
+// The event stream's schema (one event) is written by `openapi::sse`.
 #[utoipa::path(get, path = "/api/v1/events", tag = "control", security(("bearer" = [])),
     description = "Server-Sent Events: first `state` (data: the whole HostState), then every change as an event named after its type (`service_state`, `service_restarted`, `service_status`, `service_removed`, `server_connection`, `engine_connection`, `paused`; id: its seq; data: the EventEnvelope) followed by `state` with the new snapshot; `missed` (data: Missed) if this reader fell behind.",
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, description = "No or a wrong token")))]

@@ -55,10 +55,10 @@ pub async fn post_status(
     if report
         .message
         .as_ref()
-        .is_some_and(|m| m.len() > MAX_STATUS_MESSAGE)
+        .is_some_and(|m| m.chars().count() > MAX_STATUS_MESSAGE)
     {
         return Err(ApiError::BadRequest(format!(
-            "message is longer than {MAX_STATUS_MESSAGE} bytes: shorten it"
+            "message is longer than {MAX_STATUS_MESSAGE} characters: shorten it"
         )));
     }
     let status = ReportedStatus {

@@ -27,6 +27,17 @@ fn state_event(state: &Arc<HostState>) -> Event {
     json_event("state", state.as_ref())
 }
 
+/// Every name [`event_name`] gives, for the OpenAPI document.
+pub const HOST_EVENT_NAMES: [&str; 7] = [
+    "service_state",
+    "service_restarted",
+    "service_status",
+    "service_removed",
+    "server_connection",
+    "engine_connection",
+    "paused",
+];
+
 /// The SSE name of an event: its type, as in its JSON.
 pub fn event_name(event: &HostEvent) -> &'static str {
     match event {

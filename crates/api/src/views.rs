@@ -127,10 +127,16 @@ pub struct LogsView {
     pub lines: Vec<LogLineView>,
 }
 
+/// The most lines `tail` may ask for: far beyond what a service's buffer keeps (5 000
+/// lines by default), so "all of it" can be asked for, but a plain number for every client.
+pub const MAX_TAIL: usize = 1_000_000;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
-    /// How many of the last lines (default 100; the buffer keeps at most a few thousand).
+    /// How many of the last lines (default 100, at most 1 000 000; a service's buffer keeps
+    /// 5 000 by default, so more gives all it has).
+    #[param(minimum = 0, maximum = 1000000)]
     pub tail: Option<usize>,
     /// Stream new lines as Server-Sent Events (`line` and `missed` events).
     pub follow: Option<bool>,
@@ -141,12 +147,15 @@ pub struct LogsQuery {
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
     pub state: ReportedState,
+    /// At most 2 000 characters.
+    #[schema(max_length = 2000)]
     pub message: Option<String>,
     /// 0 to 100.
+    #[schema(minimum = 0, maximum = 100)]
     pub progress: Option<f64>,
 }
 
-/// The longest status message kept.
+/// The longest status message kept, in characters (as JSON Schema's `maxLength` counts).
 pub const MAX_STATUS_MESSAGE: usize = 2_000;
 
 #[derive(Debug, Serialize, ToSchema)]

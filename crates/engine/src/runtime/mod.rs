@@ -4,6 +4,7 @@
 //! This module only translates: it decides nothing about which container should run.
 //! Every request is counted, so a benchmark can show how many calls a tick costs.
 
+mod gateway;
 mod observe;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use futures::{Stream, StreamExt};
 
 use crate::container::{AppliedConfig, ContainerConfig, LABEL_SERVICE_NAME};
 
+pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
 pub use observe::{ContainerStatus, ObservedContainer};
 
 /// Where the engine listens and which kind it is.
@@ -71,6 +73,12 @@ pub enum RuntimeError {
     },
     #[error("image {image:?} is not on this host and could not be pulled: {reason}")]
     ImageMissing { image: String, reason: String },
+    #[error("the {kind} network {network:?} shows no address of this machine (no address on its bridge interface, no gateway, no IPv4 subnet): see what `{cli} network inspect {network}` shows")]
+    NoHostAddress {
+        kind: &'static str,
+        cli: &'static str,
+        network: String,
+    },
     #[error("{operation} {target}: {source}")]
     Api {
         operation: &'static str,
@@ -86,7 +94,7 @@ impl RuntimeError {
         match self {
             RuntimeError::Unreachable { .. } => true,
             RuntimeError::Api { source, .. } => is_connection_error(source),
-            RuntimeError::ImageMissing { .. } => false,
+            RuntimeError::ImageMissing { .. } | RuntimeError::NoHostAddress { .. } => false,
         }
     }
 }
@@ -427,22 +435,25 @@ impl Runtime {
         names.into_iter().next()
     }
 
-    /// The gateway address of a network (`bridge` by default): where containers on it
-    /// reach this machine, so where the services' own API must listen.
-    pub async fn network_gateway(&self, network: &str) -> Option<std::net::IpAddr> {
+    /// Where containers on `network` reach this machine, so where the services' own API
+    /// must listen (see [`host_address`] for how it is found).
+    pub async fn network_gateway(&self, network: &str) -> Result<std::net::IpAddr, RuntimeError> {
         use bollard::query_parameters::InspectNetworkOptions;
         self.count();
         let inspect = self
             .docker
             .inspect_network(network, None::<InspectNetworkOptions>)
             .await
-            .ok()?;
-        inspect
-            .ipam?
-            .config?
-            .into_iter()
-            .filter_map(|config| config.gateway?.parse().ok())
-            .next()
+            .map_err(self.api_error("inspecting network", network))?;
+        host_address(&inspect, &interface_addresses()).ok_or_else(|| RuntimeError::NoHostAddress {
+            kind: self.endpoint.kind(),
+            cli: if self.endpoint.podman {
+                "podman"
+            } else {
+                "docker"
+            },
+            network: network.to_string(),
+        })
     }
 
     /// Container events of service containers, to wake the loop early.
