@@ -16,5 +16,8 @@ pub mod slug;
 pub mod spec;
 pub mod tokens;
 
-pub use engine::{spawn, CommandError, EngineConfig, Handle, Metrics};
+#[cfg(test)]
+mod testing;
+
+pub use engine::{spawn, spawn_with, CommandError, Connections, EngineConfig, Handle, Metrics};
 pub use secret::Secret;

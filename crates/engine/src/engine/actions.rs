@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{short, Engine};
-use crate::reconcile::executor::{execute, Outcome};
+use crate::reconcile::executor::{execute, Adoption, Outcome};
 use crate::reconcile::plan::{Action, RemoveReason};
 use crate::runtime::ContainerEvent;
 
@@ -66,7 +66,7 @@ impl Engine {
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            let _ = outcomes.send(execute(&runtime, action, grace).await);
+            let _ = outcomes.send(execute(runtime.as_ref(), action, grace).await);
         });
     }
 
@@ -80,6 +80,13 @@ impl Engine {
         }
         self.settling.insert(service.clone());
         self.observe_soon(Duration::ZERO);
+        // The engine going away is not the service's fault: no backoff, no error of its
+        // own; the loop waits for the engine and plans again once it is back.
+        if let Some(error) = outcome.engine_down() {
+            tracing::warn!(service = %service, "the container engine went away during an action: {error}");
+            self.engine_down(error);
+            return;
+        }
         let now = Instant::now();
         let record = self.records.entry(service.clone()).or_default();
         match outcome {
@@ -91,6 +98,7 @@ impl Engine {
                 record.last_error = None;
                 if let Some(why) = replaced {
                     record.restarts += 1;
+                    record.last_restart_reason = Some(why);
                     self.metrics.restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(service = %service, container = %short(&container_id), "restarted: {why}");
                 } else {
@@ -101,12 +109,12 @@ impl Engine {
             Outcome::StartFailed { error, .. } => {
                 let delay = record.backoff.record_failure(now, None);
                 tracing::error!(service = %service, "could not start: {error}; next try in {} s", delay.as_secs());
-                record.last_error = Some(error);
+                record.last_error = Some(error.to_string());
             }
             Outcome::Removed { .. } => tracing::info!(service = %service, "stopped"),
             Outcome::RemoveFailed { error, .. } => {
                 tracing::error!(service = %service, "could not stop: {error}");
-                record.last_error = Some(error);
+                record.last_error = Some(error.to_string());
             }
             Outcome::ExitRecorded {
                 container_id, exit, ..
@@ -143,13 +151,16 @@ impl Engine {
                 result,
                 ..
             } => match result {
-                Ok((true, hash)) => {
-                    tracing::info!(service = %service, container = %short(&container_id), "adopted a running container started by ash: its setup matches");
-                    self.adopted_hashes.insert(container_id, hash);
-                }
-                Ok((false, _)) => {
-                    tracing::info!(service = %service, container = %short(&container_id), "a container started by ash differs from the server's spec: replacing it");
-                    self.adopted_hashes.insert(container_id, "differs".into());
+                Ok(adoption) => {
+                    match adoption {
+                        Adoption::Matches { .. } => {
+                            tracing::info!(service = %service, container = %short(&container_id), "adopted a running container started by ash: its setup matches")
+                        }
+                        Adoption::Differs => {
+                            tracing::info!(service = %service, container = %short(&container_id), "a container started by ash differs from the server's spec: replacing it")
+                        }
+                    }
+                    self.adoptions.insert(container_id, adoption);
                 }
                 Err(error) => {
                     tracing::warn!(service = %service, "cannot inspect {}: {error}", short(&container_id))

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::ayon::wire::{Health, HeartbeatResponse};
-use crate::ayon::{AyonClient, AyonError};
+use crate::ayon::{AyonClient, AyonError, ServerApi};
 use crate::container::{ContainerConfig, HostSettings, ServiceApiSettings};
 use crate::health::HealthProbe;
 use crate::host_state::{
@@ -29,10 +29,12 @@ use crate::host_state::{
 use crate::logs::{LogHub, LogLimits};
 use crate::overrides::{Overrides, OverridesError};
 use crate::reconcile::backoff::CrashBackoff;
-use crate::reconcile::executor::Outcome;
+use crate::reconcile::executor::{Adoption, Outcome, RestartReason};
 use crate::reconcile::ownership::Me;
 use crate::reconcile::plan::{plan, unclaimed_verdicts, PlanInput};
-use crate::runtime::{ContainerEvent, Endpoint, ObservedContainer, Runtime, RuntimeError};
+use crate::runtime::{
+    Connect, ContainerEvent, ContainerRuntime, Endpoint, ObservedContainer, RuntimeError,
+};
 use crate::secret::Secret;
 use crate::spec::Desired;
 use catalog::{CatalogReply, ServerCatalog};
@@ -44,6 +46,8 @@ mod handle;
 mod heartbeat;
 mod observe;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
 use handle::Command;
 pub use handle::{CommandError, Handle, Metrics};
@@ -109,6 +113,8 @@ struct ServiceRecord {
     restarts: u32,
     last_exit_code: Option<i64>,
     last_error: Option<String>,
+    /// Why ashtray last replaced its container.
+    last_restart_reason: Option<RestartReason>,
     last_output: Vec<String>,
     reported: Option<ReportedStatus>,
 }
@@ -117,8 +123,9 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError
 
 struct Engine {
     config: EngineConfig,
-    ayon: AyonClient,
-    runtime: Option<Runtime>,
+    ayon: Arc<dyn ServerApi>,
+    connector: Arc<dyn Connect>,
+    runtime: Option<Arc<dyn ContainerRuntime>>,
     host: HostSettings,
     // What the server wants.
     desired: Option<Vec<Desired>>,
@@ -130,7 +137,7 @@ struct Engine {
     /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
     unclaimed: Vec<ObservedContainer>,
     catalog: ServerCatalog,
-    adopted_hashes: HashMap<String, String>,
+    adoptions: HashMap<String, Adoption>,
     exits_recorded: HashSet<String>,
     started_by_us: HashSet<String>,
     followers: HashMap<String, tokio::task::JoinHandle<()>>,
@@ -165,6 +172,32 @@ pub fn spawn(
     config: EngineConfig,
     cancel: CancellationToken,
 ) -> Result<(Handle, tokio::task::JoinHandle<()>), OverridesError> {
+    let ayon = AyonClient::new(
+        &config.server_url,
+        config.api_key.clone(),
+        config.request_timeout,
+    );
+    let connections = Connections {
+        container_engine: Arc::new(config.endpoint.clone()),
+        server: Arc::new(ayon),
+    };
+    spawn_with(config, connections, cancel)
+}
+
+/// What the loop talks to: a container engine and an AYON server. [`spawn`] uses
+/// bollard at `config.endpoint` and reqwest at `config.server_url`; tests hand in the
+/// in-memory engine and a scripted server.
+pub struct Connections {
+    pub container_engine: Arc<dyn Connect>,
+    pub server: Arc<dyn ServerApi>,
+}
+
+/// [`spawn`] with the connections given.
+pub fn spawn_with(
+    config: EngineConfig,
+    connections: Connections,
+    cancel: CancellationToken,
+) -> Result<(Handle, tokio::task::JoinHandle<()>), OverridesError> {
     let overrides_path = Overrides::path(&config.state_dir, &config.hostname);
     let overrides = Overrides::load(&overrides_path)?;
     let (commands_tx, commands_rx) = mpsc::channel(64);
@@ -174,11 +207,6 @@ pub fn spawn(
     let (events_tx, _) = broadcast::channel(1024);
     let logs = LogHub::new(config.log_limits);
     let metrics = Arc::new(Metrics::default());
-    let ayon = AyonClient::new(
-        &config.server_url,
-        config.api_key.clone(),
-        config.request_timeout,
-    );
     let host = HostSettings {
         server_url: config.server_url.clone(),
         api_key: config.api_key.clone(),
@@ -204,7 +232,8 @@ pub fn spawn(
         reason: None,
     };
     let engine = Engine {
-        ayon,
+        ayon: connections.server,
+        connector: connections.container_engine,
         runtime: None,
         host,
         desired: None,
@@ -214,7 +243,7 @@ pub fn spawn(
         observed: Vec::new(),
         unclaimed: Vec::new(),
         catalog: ServerCatalog::new(catalog_tx),
-        adopted_hashes: HashMap::new(),
+        adoptions: HashMap::new(),
         exits_recorded: HashSet::new(),
         started_by_us: HashSet::new(),
         followers: HashMap::new(),
@@ -390,7 +419,7 @@ impl Engine {
             catalog: self.catalog.list(),
             catalog_failure: self.catalog.failure(),
             wanted: &self.wanted,
-            adopted_hashes: &self.adopted_hashes,
+            adoptions: &self.adoptions,
             paused: &self.overrides.stopped,
             paused_all: self.overrides.paused_all,
             in_flight: &busy,
@@ -405,8 +434,12 @@ impl Engine {
         self.catalog
             .say(verdicts.iter().map(|(c, v)| (c, v.clone())));
         if let (true, Some(runtime)) = (self.answer_fresh, &self.runtime) {
-            self.catalog
-                .refresh_if_needed(&self.ayon, runtime, &self.unclaimed, now);
+            self.catalog.refresh_if_needed(
+                self.ayon.clone(),
+                runtime.clone(),
+                &self.unclaimed,
+                now,
+            );
         }
         for action in actions {
             self.dispatch(action);

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::{Engine, EventStream};
 use crate::host_state::EngineState;
 use crate::reconcile::ownership::{claim, Claim};
-use crate::runtime::{ContainerStatus, ObservedContainer, Runtime, RuntimeError};
+use crate::runtime::{ContainerRuntime, ContainerStatus, ObservedContainer, RuntimeError};
 use crate::spec::Desired;
 
 impl Engine {
@@ -18,7 +18,7 @@ impl Engine {
         if self.runtime.is_some() {
             return true;
         }
-        match Runtime::connect(&self.config.endpoint).await {
+        match self.connector.connect().await {
             Ok(runtime) => {
                 if self.config.network.is_none() && self.config.network_mode.is_none() {
                     if let Some(network) = runtime.own_network().await {
@@ -71,8 +71,7 @@ impl Engine {
                 self.place(containers);
                 self.settling.clear();
                 let present: HashSet<&str> = self.observed.iter().map(|c| c.id.as_str()).collect();
-                self.adopted_hashes
-                    .retain(|id, _| present.contains(id.as_str()));
+                self.adoptions.retain(|id, _| present.contains(id.as_str()));
                 self.exits_recorded
                     .retain(|id| present.contains(id.as_str()));
                 let now = Instant::now();
@@ -85,9 +84,9 @@ impl Engine {
                             .note_running(now);
                     }
                 }
-                self.follow_outputs(&runtime);
+                self.follow_outputs(runtime.as_ref());
                 if events.is_none() {
-                    *events = Some(Box::pin(runtime.events()));
+                    *events = Some(runtime.events());
                 }
             }
             Err(error) if error.engine_down() => {
@@ -122,7 +121,7 @@ impl Engine {
     }
 
     /// One follower per running container feeds the LogHub (and the daemon's log).
-    pub(super) fn follow_outputs(&mut self, runtime: &Runtime) {
+    pub(super) fn follow_outputs(&mut self, runtime: &dyn ContainerRuntime) {
         self.followers.retain(|_, task| !task.is_finished());
         for container in &self.observed {
             if container.status != ContainerStatus::Running
@@ -136,7 +135,7 @@ impl Engine {
             } else {
                 Some(100)
             };
-            let mut output = Box::pin(runtime.follow_output(&container.id, tail));
+            let mut output = runtime.follow_output(&container.id, tail);
             let logs = self.logs.clone();
             let service = container.service_name.clone();
             let print = self.config.print_service_output;

@@ -100,6 +100,9 @@ impl Engine {
                     .filter(|k| k.status == ContainerStatus::Running)
                     .map(|k| (k.created.max(0) as u64) * 1000),
                 restarts: record.map_or(0, |r| r.restarts),
+                last_restart_reason: record
+                    .and_then(|r| r.last_restart_reason)
+                    .map(|reason| reason.to_string()),
                 last_exit_code: record.and_then(|r| r.last_exit_code),
                 last_error,
                 last_output: record.map(|r| r.last_output.clone()).unwrap_or_default(),

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::executor::Adoption;
 use super::ownership::{verdict, Catalog, Me, Verdict};
 use crate::container::ContainerConfig;
 use crate::runtime::{ContainerStatus, ObservedContainer};
@@ -32,8 +33,8 @@ pub struct PlanInput<'a> {
     pub catalog_failure: Option<&'a str>,
     /// The container each runnable service should have.
     pub wanted: &'a BTreeMap<String, ContainerConfig>,
-    /// Spec hashes worked out for containers that carry none (started by `ash`).
-    pub adopted_hashes: &'a HashMap<String, String>,
+    /// What inspection found of containers that carry no spec hash (started by `ash`).
+    pub adoptions: &'a HashMap<String, Adoption>,
     /// Services stopped on this host by the user.
     pub paused: &'a BTreeSet<String>,
     pub paused_all: bool,
@@ -226,16 +227,20 @@ fn plan_service(
     let restart_requested = input.restart_requested.contains(service);
     let may_start = !input.start_blocked.contains(service) || restart_requested;
 
-    // The keeper: running before stopped, the current spec before a stale one, newest.
-    let hash_of = |c: &ObservedContainer| {
-        c.spec_hash
-            .clone()
-            .or_else(|| input.adopted_hashes.get(&c.id).cloned())
+    // Whether a container is what the current spec starts: `None` while it is not known
+    // (a container `ash` started, not inspected yet).
+    let current = |c: &ObservedContainer| match (&c.spec_hash, input.adoptions.get(&c.id)) {
+        (Some(hash), _) | (None, Some(Adoption::Matches { spec_hash: hash })) => {
+            Some(hash == config.spec_hash())
+        }
+        (None, Some(Adoption::Differs)) => Some(false),
+        (None, None) => None,
     };
+    // The keeper: running before stopped, the current spec before a stale one, newest.
     containers.sort_by_key(|c| {
         (
             c.status != ContainerStatus::Running,
-            hash_of(c).as_deref() != Some(config.spec_hash()),
+            current(c) != Some(true),
             std::cmp::Reverse(c.created),
         )
     });
@@ -266,17 +271,17 @@ fn plan_service(
                 actions.push(recreate(RecreateReason::Requested));
                 return;
             }
-            match hash_of(keeper) {
+            match current(keeper) {
                 None => actions.push(Action::Inspect {
                     service: service.to_string(),
                     container_id: keeper.id.clone(),
                     config: Box::new(config.clone()),
                 }),
-                Some(hash) if hash == config.spec_hash() => {}
-                Some(_) if input.answer_fresh => {
+                Some(true) => {}
+                Some(false) if input.answer_fresh => {
                     actions.push(recreate(RecreateReason::SpecChanged))
                 }
-                Some(_) => {}
+                Some(false) => {}
             }
         }
         ContainerStatus::Exited => {
@@ -302,31 +307,9 @@ fn plan_service(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::{HostSettings, LABEL_SPEC_HASH};
-    use crate::secret::Secret;
-    use crate::spec::ServiceSpec;
+    use crate::container::LABEL_SPEC_HASH;
+    use crate::testing::{desired as spec_for, host};
     use proptest::prelude::*;
-    use serde_json::json;
-
-    fn spec_for(name: &str, image: &str) -> Desired {
-        let model = serde_json::from_value(json!({
-            "name": name, "hostname": "h", "addonName": "a", "addonVersion": "1", "service": "s",
-            "shouldRun": true, "isRunning": false, "lastSeen": null, "lastSeenDelta": null,
-            "data": {"image": image}
-        }))
-        .unwrap();
-        ServiceSpec::from_wire(&model)
-    }
-
-    fn host() -> HostSettings {
-        HostSettings {
-            server_url: "http://s".into(),
-            api_key: Secret::new("k"),
-            ayon_hostname: "h".into(),
-            network_mode: None,
-            service_api: None,
-        }
-    }
 
     fn wanted_for(desired: &[Desired]) -> BTreeMap<String, ContainerConfig> {
         desired
@@ -370,7 +353,7 @@ mod tests {
         recorded: HashSet<String>,
         blocked: HashSet<String>,
         restart: HashSet<String>,
-        adopted: HashMap<String, String>,
+        adopted: HashMap<String, Adoption>,
         unclaimed: Vec<ObservedContainer>,
         catalog: Option<Catalog>,
         catalog_failure: Option<String>,
@@ -408,7 +391,7 @@ mod tests {
                 catalog: self.catalog.as_ref(),
                 catalog_failure: self.catalog_failure.as_deref(),
                 wanted: &self.wanted,
-                adopted_hashes: &self.adopted,
+                adoptions: &self.adopted,
                 paused: &self.paused,
                 paused_all: self.paused_all,
                 in_flight: &self.in_flight,
@@ -472,7 +455,7 @@ mod tests {
             catalog: None,
             catalog_failure: None,
             wanted: &BTreeMap::new(),
-            adopted_hashes: &HashMap::new(),
+            adoptions: &HashMap::new(),
             paused: &BTreeSet::new(),
             paused_all: false,
             in_flight: &HashSet::new(),
@@ -500,9 +483,19 @@ mod tests {
         let mut world = World::new(vec![spec_for("a", "img")]);
         world.observed = vec![container("1", "a", ContainerStatus::Running, None)];
         assert_eq!(kinds(&world.plan()), ["inspect a"]);
-        world.adopted.insert("1".into(), world.hash("a"));
+        let spec_hash = world.hash("a");
+        world
+            .adopted
+            .insert("1".into(), Adoption::Matches { spec_hash });
         assert!(world.plan().is_empty());
-        world.adopted.insert("1".into(), "foreign".into());
+        world.adopted.insert(
+            "1".into(),
+            Adoption::Matches {
+                spec_hash: "an older spec".into(),
+            },
+        );
+        assert_eq!(kinds(&world.plan()), ["recreate a"]);
+        world.adopted.insert("1".into(), Adoption::Differs);
         assert_eq!(kinds(&world.plan()), ["recreate a"]);
     }
 

@@ -4,6 +4,9 @@
 //! This module only translates: it decides nothing about which container should run.
 //! Every request is counted, so a benchmark can show how many calls a tick costs.
 
+mod container_runtime;
+#[cfg(any(test, feature = "memory-runtime"))]
+pub mod memory;
 mod observe;
 
 use std::collections::HashMap;
@@ -21,6 +24,7 @@ use futures::{Stream, StreamExt};
 
 use crate::container::{AppliedConfig, ContainerConfig, LABEL_SERVICE_NAME};
 
+pub use container_runtime::{Connect, ContainerRuntime};
 pub use observe::{ContainerStatus, ObservedContainer};
 
 /// Where the engine listens and which kind it is.
