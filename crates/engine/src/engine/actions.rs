@@ -48,12 +48,7 @@ impl Engine {
             }
             Action::RecordExit { .. } | Action::Inspect { .. } => false,
         };
-        if starting {
-            self.restart_requested.remove(&service);
-        }
-        let entry = self.in_flight.entry(service).or_insert((0, starting));
-        entry.0 += 1;
-        entry.1 |= starting;
+        self.book.begin(&service, starting);
         let runtime = self
             .runtime
             .clone()
@@ -72,13 +67,7 @@ impl Engine {
 
     pub(super) fn on_outcome(&mut self, outcome: Outcome) {
         let service = outcome.service().to_string();
-        if let Some(entry) = self.in_flight.get_mut(&service) {
-            entry.0 -= 1;
-            if entry.0 == 0 {
-                self.in_flight.remove(&service);
-            }
-        }
-        self.settling.insert(service.clone());
+        self.book.finish(&service);
         self.observe_soon(Duration::ZERO);
         // The engine going away is not the service's fault: no backoff, no error of its
         // own; the loop waits for the engine and plans again once it is back.
@@ -88,7 +77,8 @@ impl Engine {
             return;
         }
         let now = Instant::now();
-        let record = self.records.entry(service.clone()).or_default();
+        let book = &mut self.book;
+        let record = book.records.entry(service.clone()).or_default();
         match outcome {
             Outcome::Started {
                 container_id,
@@ -104,7 +94,7 @@ impl Engine {
                 } else {
                     tracing::info!(service = %service, container = %short(&container_id), "started");
                 }
-                self.started_by_us.insert(container_id);
+                book.started_by_us.insert(container_id);
             }
             Outcome::StartFailed { error, .. } => {
                 let delay = record.backoff.record_failure(now, None);
@@ -119,7 +109,7 @@ impl Engine {
             Outcome::ExitRecorded {
                 container_id, exit, ..
             } => {
-                self.exits_recorded.insert(container_id);
+                book.exits_recorded.insert(container_id);
                 match exit {
                     Ok(exit) => {
                         let delay = record.backoff.record_failure(now, exit.ran_for);
@@ -160,7 +150,7 @@ impl Engine {
                             tracing::info!(service = %service, container = %short(&container_id), "a container started by ash differs from the server's spec: replacing it")
                         }
                     }
-                    self.adoptions.insert(container_id, adoption);
+                    book.adoptions.insert(container_id, adoption);
                 }
                 Err(error) => {
                     tracing::warn!(service = %service, "cannot inspect {}: {error}", short(&container_id))
@@ -176,15 +166,21 @@ impl Engine {
         let (Some(service), Some(exit_code)) = (event.service_name, event.exit_code) else {
             return;
         };
-        if event.action != "die" || event.made_by_ashtray || self.in_flight.contains_key(&service) {
+        if event.action != "die"
+            || event.made_by_ashtray
+            || self.book.in_flight.contains_key(&service)
+        {
             return;
         }
         // Another host's ash container dying is that host's business.
-        let ours = self.desired.iter().flatten().any(|d| d.name() == service);
+        let ours = self
+            .desired
+            .as_ref()
+            .is_some_and(|d| d.get(&service).is_some());
         if !ours {
             return;
         }
-        let record = self.records.entry(service.clone()).or_default();
+        let record = self.book.record(&service);
         let delay = record.backoff.record_failure(Instant::now(), None);
         record.last_exit_code = Some(exit_code);
         record.last_output = self

@@ -6,7 +6,7 @@ use super::{now_ms, Engine};
 
 impl Engine {
     fn knows(&self, name: &str) -> bool {
-        self.desired.iter().flatten().any(|d| d.name() == name)
+        self.desired.as_ref().is_some_and(|d| d.get(name).is_some())
             || self.observed.iter().any(|c| c.service_name == name)
     }
 
@@ -30,7 +30,7 @@ impl Engine {
                 } else {
                     tracing::info!(service = %name, "started on this host by request");
                     self.overrides.stopped.remove(&name);
-                    if let Some(record) = self.records.get_mut(&name) {
+                    if let Some(record) = self.book.records.get_mut(&name) {
                         record.backoff.reset();
                     }
                     self.overrides
@@ -46,10 +46,10 @@ impl Engine {
                     Err(CommandError::StoppedLocally(name))
                 } else {
                     tracing::info!(service = %name, "restart requested");
-                    if let Some(record) = self.records.get_mut(&name) {
+                    if let Some(record) = self.book.records.get_mut(&name) {
                         record.backoff.reset();
                     }
-                    self.restart_requested.insert(name);
+                    self.book.restart_requested.insert(name);
                     Ok(())
                 };
                 (reply, result)
@@ -66,7 +66,7 @@ impl Engine {
             }
             Command::ReportStatus(name, mut status, reply) => {
                 status.at_ms = now_ms();
-                self.records.entry(name).or_default().reported = Some(status);
+                self.book.record(&name).reported = Some(status);
                 (reply, Ok(()))
             }
         };

@@ -1,7 +1,6 @@
 //! Heartbeats: one at a time, in its own task with a timeout, so a slow server never
 //! stalls the loop; and what the engine learns from the answer (or its absence).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -10,10 +9,10 @@ use tokio::time::Instant;
 use super::{now_ms, Engine};
 use crate::ayon::wire::{HeartbeatRequest, HeartbeatResponse};
 use crate::ayon::AyonError;
-use crate::container::ContainerConfig;
 use crate::host_state::{EngineState, ServerState};
+use crate::reconcile::desired::DesiredSet;
 use crate::runtime::ContainerStatus;
-use crate::spec::{read_answer, Desired};
+use crate::spec::Desired;
 
 impl Engine {
     pub(super) fn running_services(&self) -> Vec<String> {
@@ -82,23 +81,8 @@ impl Engine {
                     self.server.since_ms = now_ms();
                 }
                 self.server.last_heartbeat_ms = Some(now_ms());
-                let (desired, malformed) = read_answer(&answer.services);
-                let problems: Vec<String> = malformed.iter().map(ToString::to_string).collect();
-                if problems != self.problems {
-                    for problem in &problems {
-                        tracing::warn!("{problem}");
-                    }
-                }
-                self.problems = problems;
-                self.log_spec_changes(&desired);
-                self.desired = Some(desired);
-                self.answer_fresh = true;
-                self.recompute_wanted();
-                let containers: Vec<_> = std::mem::take(&mut self.observed)
-                    .into_iter()
-                    .chain(std::mem::take(&mut self.unclaimed))
-                    .collect();
-                self.place(containers);
+                let answer = DesiredSet::from_answer(&answer.services, &self.host);
+                self.take_answer(answer);
             }
             Err(error) => {
                 self.metrics
@@ -122,42 +106,40 @@ impl Engine {
         }
     }
 
-    /// Says once when a service's spec becomes invalid, or valid again.
-    pub(super) fn log_spec_changes(&self, desired: &[Desired]) {
-        let before: HashMap<&str, &Desired> = self
-            .desired
-            .iter()
-            .flatten()
-            .map(|d| (d.name(), d))
-            .collect();
-        for item in desired {
-            let previous = before.get(item.name()).copied();
-            match item {
-                Desired::Invalid(error) if previous != Some(item) => {
-                    tracing::error!(
-                        "{error}; the service is not started until its spec is fixed on the server"
-                    )
-                }
-                Desired::NoImage { name } if previous != Some(item) => {
-                    tracing::warn!(service = %name, "the service has no image: skipped")
-                }
-                _ => {}
+    /// A new answer replaces the last one, and decides again which label-less
+    /// containers are this host's.
+    fn take_answer(&mut self, answer: DesiredSet) {
+        let before = self.desired.as_ref();
+        if before.map_or(&[][..], DesiredSet::problems) != answer.problems() {
+            for problem in answer.problems() {
+                tracing::warn!("{problem}");
             }
         }
-    }
-
-    pub(super) fn recompute_wanted(&mut self) {
-        self.wanted = self
-            .desired
-            .iter()
-            .flatten()
-            .filter_map(|d| match d {
-                Desired::Run(spec) => Some((
-                    spec.name.clone(),
-                    ContainerConfig::for_service(spec, &self.host),
-                )),
-                _ => None,
-            })
+        log_spec_changes(before, &answer);
+        self.desired = Some(answer);
+        self.answer_fresh = true;
+        let containers: Vec<_> = std::mem::take(&mut self.observed)
+            .into_iter()
+            .chain(std::mem::take(&mut self.unclaimed))
             .collect();
+        self.place(containers);
+    }
+}
+
+/// Says once when a service's spec becomes invalid, or valid again.
+fn log_spec_changes(before: Option<&DesiredSet>, answer: &DesiredSet) {
+    for item in answer.items() {
+        let previous = before.and_then(|set| set.get(item.name()));
+        match item {
+            Desired::Invalid(error) if previous != Some(item) => {
+                tracing::error!(
+                    "{error}; the service is not started until its spec is fixed on the server"
+                )
+            }
+            Desired::NoImage { name } if previous != Some(item) => {
+                tracing::warn!(service = %name, "the service has no image: skipped")
+            }
+            _ => {}
+        }
     }
 }

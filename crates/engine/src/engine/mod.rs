@@ -6,7 +6,7 @@
 //! hand the actions to the executor, which runs them concurrently under a bound. Docker's
 //! event stream wakes the loop early when a container starts or dies.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -20,26 +20,27 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ayon::wire::{Health, HeartbeatResponse};
 use crate::ayon::{AyonClient, AyonError, ServerApi};
-use crate::container::{ContainerConfig, HostSettings, ServiceApiSettings};
+use crate::container::{HostSettings, ServiceApiSettings};
 use crate::health::HealthProbe;
 use crate::host_state::{
     changes, now_ms, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState,
-    ReportedStatus, ServerConnection, ServerState,
+    ServerConnection, ServerState,
 };
 use crate::logs::{LogHub, LogLimits};
 use crate::overrides::{Overrides, OverridesError};
-use crate::reconcile::backoff::CrashBackoff;
-use crate::reconcile::executor::{Adoption, Outcome, RestartReason};
+use crate::reconcile::desired::DesiredSet;
+use crate::reconcile::executor::Outcome;
 use crate::reconcile::ownership::Me;
 use crate::reconcile::plan::{plan, unclaimed_verdicts, PlanInput};
 use crate::runtime::{
     Connect, ContainerEvent, ContainerRuntime, Endpoint, ObservedContainer, RuntimeError,
 };
 use crate::secret::Secret;
-use crate::spec::Desired;
+use book::ServiceBook;
 use catalog::{CatalogReply, ServerCatalog};
 
 mod actions;
+mod book;
 mod catalog;
 mod commands;
 mod handle;
@@ -106,19 +107,6 @@ impl EngineConfig {
     }
 }
 
-/// Per-service memory of the engine.
-#[derive(Debug, Default)]
-struct ServiceRecord {
-    backoff: CrashBackoff,
-    restarts: u32,
-    last_exit_code: Option<i64>,
-    last_error: Option<String>,
-    /// Why ashtray last replaced its container.
-    last_restart_reason: Option<RestartReason>,
-    last_output: Vec<String>,
-    reported: Option<ReportedStatus>,
-}
-
 type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError>> + Send>>;
 
 struct Engine {
@@ -127,25 +115,17 @@ struct Engine {
     connector: Arc<dyn Connect>,
     runtime: Option<Arc<dyn ContainerRuntime>>,
     host: HostSettings,
-    // What the server wants.
-    desired: Option<Vec<Desired>>,
-    wanted: BTreeMap<String, ContainerConfig>,
+    // What the server wants: its last answer, and whether it is the latest word.
+    desired: Option<DesiredSet>,
     answer_fresh: bool,
-    problems: Vec<String>,
     // What runs.
     observed: Vec<ObservedContainer>,
     /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
     unclaimed: Vec<ObservedContainer>,
     catalog: ServerCatalog,
-    adoptions: HashMap<String, Adoption>,
-    exits_recorded: HashSet<String>,
-    started_by_us: HashSet<String>,
     followers: HashMap<String, tokio::task::JoinHandle<()>>,
-    // What is under way.
-    in_flight: HashMap<String, (usize, bool)>,
-    settling: HashSet<String>,
-    restart_requested: HashSet<String>,
-    records: BTreeMap<String, ServiceRecord>,
+    // What is under way, and what the loop remembers of each service.
+    book: ServiceBook,
     overrides: Overrides,
     overrides_path: PathBuf,
     // Connections.
@@ -237,20 +217,12 @@ pub fn spawn_with(
         runtime: None,
         host,
         desired: None,
-        wanted: BTreeMap::new(),
         answer_fresh: false,
-        problems: Vec::new(),
         observed: Vec::new(),
         unclaimed: Vec::new(),
         catalog: ServerCatalog::new(catalog_tx),
-        adoptions: HashMap::new(),
-        exits_recorded: HashSet::new(),
-        started_by_us: HashSet::new(),
         followers: HashMap::new(),
-        in_flight: HashMap::new(),
-        settling: HashSet::new(),
-        restart_requested: HashSet::new(),
-        records: BTreeMap::new(),
+        book: ServiceBook::default(),
         overrides,
         overrides_path,
         server,
@@ -372,11 +344,7 @@ impl Engine {
 
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
-        let backoff = self
-            .records
-            .values()
-            .filter_map(|r| r.backoff.waiting_until(now))
-            .min();
+        let backoff = self.book.next_start(now);
         [backoff, self.observe_at]
             .into_iter()
             .flatten()
@@ -398,34 +366,23 @@ impl Engine {
         }
         let started = std::time::Instant::now();
         let now = Instant::now();
-        let busy: HashSet<String> = self
-            .in_flight
-            .keys()
-            .chain(self.settling.iter())
-            .cloned()
-            .collect();
-        let start_blocked: HashSet<String> = self
-            .records
-            .iter()
-            .filter(|(_, record)| !record.backoff.may_start(now))
-            .map(|(name, _)| name.clone())
-            .collect();
+        let busy = self.book.busy();
+        let start_blocked = self.book.start_blocked(now);
         let input = PlanInput {
-            desired: self.desired.as_deref(),
+            desired: self.desired.as_ref(),
             answer_fresh: self.answer_fresh,
             observed: &self.observed,
             unclaimed: &self.unclaimed,
             me: self.me(),
             catalog: self.catalog.list(),
             catalog_failure: self.catalog.failure(),
-            wanted: &self.wanted,
-            adoptions: &self.adoptions,
+            adoptions: &self.book.adoptions,
             paused: &self.overrides.stopped,
             paused_all: self.overrides.paused_all,
             in_flight: &busy,
-            exits_recorded: &self.exits_recorded,
+            exits_recorded: &self.book.exits_recorded,
             start_blocked: &start_blocked,
-            restart_requested: &self.restart_requested,
+            restart_requested: &self.book.restart_requested,
         };
         let actions = plan(&input);
         let verdicts: Vec<_> = unclaimed_verdicts(&input)

@@ -11,7 +11,6 @@ use super::{Engine, EventStream};
 use crate::host_state::EngineState;
 use crate::reconcile::ownership::{claim, Claim};
 use crate::runtime::{ContainerRuntime, ContainerStatus, ObservedContainer, RuntimeError};
-use crate::spec::Desired;
 
 impl Engine {
     pub(super) async fn connect(&mut self) -> bool {
@@ -27,7 +26,7 @@ impl Engine {
                             "services join this container's network, as ash does"
                         );
                         self.host.network_mode = Some(network);
-                        self.recompute_wanted();
+                        self.desired = self.desired.take().map(|set| set.for_host(&self.host));
                     }
                 }
                 self.engine_conn.version = runtime.version().await.ok();
@@ -69,21 +68,7 @@ impl Engine {
                     self.engine_conn.reason = None;
                 }
                 self.place(containers);
-                self.settling.clear();
-                let present: HashSet<&str> = self.observed.iter().map(|c| c.id.as_str()).collect();
-                self.adoptions.retain(|id, _| present.contains(id.as_str()));
-                self.exits_recorded
-                    .retain(|id| present.contains(id.as_str()));
-                let now = Instant::now();
-                for container in &self.observed {
-                    if container.status == ContainerStatus::Running {
-                        self.records
-                            .entry(container.service_name.clone())
-                            .or_default()
-                            .backoff
-                            .note_running(now);
-                    }
-                }
+                self.book.observed(&self.observed, Instant::now());
                 self.follow_outputs(runtime.as_ref());
                 if events.is_none() {
                     *events = Some(runtime.events());
@@ -107,7 +92,7 @@ impl Engine {
         let answer: Option<HashSet<&str>> = self
             .desired
             .as_ref()
-            .map(|desired| desired.iter().map(Desired::name).collect());
+            .map(|desired| desired.names().collect());
         let (mut ours, mut unclaimed) = (Vec::new(), Vec::new());
         for container in containers {
             match claim(&container, &self.config.hostname, answer.as_ref()) {
@@ -130,7 +115,7 @@ impl Engine {
                 continue;
             }
             // Ours from their first line; adopted ones from their recent past.
-            let tail = if self.started_by_us.remove(&container.id) {
+            let tail = if self.book.started_by_us.remove(&container.id) {
                 None
             } else {
                 Some(100)

@@ -20,12 +20,12 @@ impl Engine {
         let desired: HashMap<&str, &Desired> = self
             .desired
             .iter()
-            .flatten()
+            .flat_map(|set| set.items())
             .map(|d| (d.name(), d))
             .collect();
         let mut names: std::collections::BTreeSet<&str> = desired.keys().copied().collect();
         names.extend(self.observed.iter().map(|c| c.service_name.as_str()));
-        names.extend(self.in_flight.keys().map(String::as_str));
+        names.extend(self.book.in_flight.keys().map(String::as_str));
         let mut services = Vec::new();
         for name in names {
             let item = desired.get(name).copied();
@@ -39,7 +39,7 @@ impl Engine {
                 .find(|c| c.status == ContainerStatus::Running)
                 .or_else(|| containers.first())
                 .copied();
-            let record = self.records.get(name);
+            let record = self.book.records.get(name);
             let stopped_locally =
                 self.overrides.paused_all || self.overrides.stopped.contains(name);
             let desired_state = match item {
@@ -56,30 +56,15 @@ impl Engine {
             };
             let waiting = record.and_then(|r| r.backoff.waiting_until(now));
             let crash_looping = record.is_some_and(|r| r.backoff.crash_looping());
-            let state = match (self.in_flight.get(name), item, keeper.map(|k| k.status)) {
-                (Some((_, true)), _, _) => ServiceState::Starting,
-                (Some((_, false)), _, Some(ContainerStatus::Running))
-                    if stopped_locally || desired_state == DesiredState::NotWanted =>
-                {
-                    ServiceState::Stopping
-                }
-                (_, Some(Desired::Invalid(_)), _) => ServiceState::Failed,
-                (_, Some(Desired::NoImage { .. }), _) => ServiceState::Skipped,
-                (_, _, Some(ContainerStatus::Running)) if stopped_locally => ServiceState::Stopping,
-                (_, _, Some(ContainerStatus::Running)) => ServiceState::Running,
-                (_, _, Some(ContainerStatus::Starting)) => ServiceState::Starting,
-                (_, _, Some(_)) if stopped_locally => ServiceState::Stopping,
-                (_, _, Some(_)) if crash_looping => ServiceState::CrashLooping,
-                (_, _, Some(_)) => ServiceState::Waiting,
-                (_, _, None) if stopped_locally => ServiceState::Stopped,
-                (_, _, None) if waiting.is_some() && crash_looping => ServiceState::CrashLooping,
-                (_, _, None)
-                    if waiting.is_some() && record.is_some_and(|r| r.last_error.is_some()) =>
-                {
-                    ServiceState::Failed
-                }
-                (_, _, None) => ServiceState::Pending,
-            };
+            let state = service_state(&ServiceFacts {
+                in_flight: self.book.in_flight.get(name).map(|f| f.starting),
+                desired: desired_state,
+                stopped_locally,
+                container: keeper.map(|k| k.status),
+                crash_looping,
+                waiting: waiting.is_some(),
+                failed_before: record.is_some_and(|r| r.last_error.is_some()),
+            });
             let last_error = match item {
                 Some(Desired::Invalid(error)) => Some(error.to_string()),
                 _ => record.and_then(|r| r.last_error.clone()),
@@ -128,7 +113,10 @@ impl Engine {
                 &services,
             ),
             services,
-            problems: self.problems.clone(),
+            problems: self
+                .desired
+                .as_ref()
+                .map_or_else(Vec::new, |set| set.problems().to_vec()),
             unclaimed: self
                 .unclaimed
                 .iter()
@@ -153,12 +141,96 @@ impl Engine {
             specs: self
                 .desired
                 .iter()
-                .flatten()
-                .filter_map(|d| match d {
-                    Desired::Run(spec) => Some((spec.name.clone(), (**spec).clone())),
-                    _ => None,
-                })
+                .flat_map(|set| set.specs())
+                .map(|spec| (spec.name.clone(), spec.clone()))
                 .collect(),
+        }
+    }
+}
+
+/// What the snapshot knows of one service, to say what state it is in.
+#[derive(Debug, Clone, Copy)]
+struct ServiceFacts {
+    /// An action under way: `Some(true)` when one of them starts a container.
+    in_flight: Option<bool>,
+    desired: DesiredState,
+    /// Stopped on this host, or everything paused (whatever the server's spec says).
+    stopped_locally: bool,
+    /// The status of the container that counts (running first), if there is one.
+    container: Option<ContainerStatus>,
+    crash_looping: bool,
+    /// Waiting out a backoff.
+    waiting: bool,
+    /// Its last attempt left an error.
+    failed_before: bool,
+}
+
+/// The one word the tray, the page and the CLI show for a service. Pure: a table test
+/// below covers each row.
+fn service_state(f: &ServiceFacts) -> ServiceState {
+    use ContainerStatus as C;
+    match (f.in_flight, f.container) {
+        (Some(true), _) => ServiceState::Starting,
+        (Some(false), Some(C::Running))
+            if f.stopped_locally || f.desired == DesiredState::NotWanted =>
+        {
+            ServiceState::Stopping
+        }
+        _ if f.desired == DesiredState::Invalid => ServiceState::Failed,
+        _ if f.desired == DesiredState::NoImage => ServiceState::Skipped,
+        (_, Some(C::Running)) if f.stopped_locally => ServiceState::Stopping,
+        (_, Some(C::Running)) => ServiceState::Running,
+        (_, Some(C::Starting)) => ServiceState::Starting,
+        (_, Some(_)) if f.stopped_locally => ServiceState::Stopping,
+        (_, Some(_)) if f.crash_looping => ServiceState::CrashLooping,
+        (_, Some(_)) => ServiceState::Waiting,
+        (_, None) if f.stopped_locally => ServiceState::Stopped,
+        (_, None) if f.waiting && f.crash_looping => ServiceState::CrashLooping,
+        (_, None) if f.waiting && f.failed_before => ServiceState::Failed,
+        (_, None) => ServiceState::Pending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ContainerStatus as C;
+    use DesiredState as D;
+    use ServiceState as S;
+
+    #[test]
+    fn each_combination_of_facts_names_one_state() {
+        let base = ServiceFacts {
+            in_flight: None,
+            desired: D::Run,
+            stopped_locally: false,
+            container: None,
+            crash_looping: false,
+            waiting: false,
+            failed_before: false,
+        };
+        #[rustfmt::skip]
+        let table: Vec<(&str, ServiceFacts, ServiceState)> = vec![
+            ("nothing yet", base, S::Pending),
+            ("a start under way", ServiceFacts { in_flight: Some(true), container: Some(C::Running), ..base }, S::Starting),
+            ("a stop under way here", ServiceFacts { in_flight: Some(false), stopped_locally: true, container: Some(C::Running), ..base }, S::Stopping),
+            ("a stop of one not wanted", ServiceFacts { in_flight: Some(false), desired: D::NotWanted, container: Some(C::Running), ..base }, S::Stopping),
+            ("an inspection of a running one", ServiceFacts { in_flight: Some(false), container: Some(C::Running), ..base }, S::Running),
+            ("an invalid spec, whatever runs", ServiceFacts { desired: D::Invalid, container: Some(C::Running), ..base }, S::Failed),
+            ("no image", ServiceFacts { desired: D::NoImage, ..base }, S::Skipped),
+            ("running", ServiceFacts { container: Some(C::Running), ..base }, S::Running),
+            ("running but stopped here", ServiceFacts { stopped_locally: true, container: Some(C::Running), ..base }, S::Stopping),
+            ("created", ServiceFacts { container: Some(C::Starting), ..base }, S::Starting),
+            ("exited, stopped here", ServiceFacts { stopped_locally: true, container: Some(C::Exited), ..base }, S::Stopping),
+            ("exited, crash-looping", ServiceFacts { crash_looping: true, container: Some(C::Exited), ..base }, S::CrashLooping),
+            ("exited, waiting", ServiceFacts { container: Some(C::Exited), ..base }, S::Waiting),
+            ("gone, stopped here", ServiceFacts { stopped_locally: true, ..base }, S::Stopped),
+            ("gone, crash-looping", ServiceFacts { waiting: true, crash_looping: true, ..base }, S::CrashLooping),
+            ("a start failed, waiting", ServiceFacts { waiting: true, failed_before: true, ..base }, S::Failed),
+            ("an old error, not waiting", ServiceFacts { failed_before: true, ..base }, S::Pending),
+        ];
+        for (case, facts, expected) in table {
+            assert_eq!(service_state(&facts), expected, "{case}: {facts:?}");
         }
     }
 }

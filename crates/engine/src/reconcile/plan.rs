@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::desired::DesiredSet;
 use super::executor::Adoption;
 use super::ownership::{verdict, Catalog, Me, Verdict};
 use crate::container::ContainerConfig;
@@ -15,8 +16,9 @@ use crate::spec::Desired;
 /// What the plan looks at.
 #[derive(Debug)]
 pub struct PlanInput<'a> {
-    /// The last valid answer of the server; `None` until there was one.
-    pub desired: Option<&'a [Desired]>,
+    /// The last valid answer of the server, with each runnable service's container;
+    /// `None` until there was one.
+    pub desired: Option<&'a DesiredSet>,
     /// Whether that answer is the latest word of the server. When the server cannot be
     /// heard, nothing is created, stopped or recreated on its behalf.
     pub answer_fresh: bool,
@@ -31,8 +33,6 @@ pub struct PlanInput<'a> {
     pub catalog: Option<&'a Catalog>,
     /// Why the last read of that list failed, if it did.
     pub catalog_failure: Option<&'a str>,
-    /// The container each runnable service should have.
-    pub wanted: &'a BTreeMap<String, ContainerConfig>,
     /// What inspection found of containers that carry no spec hash (started by `ash`).
     pub adoptions: &'a HashMap<String, Adoption>,
     /// Services stopped on this host by the user.
@@ -140,9 +140,9 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             .push(container);
     }
     let mut actions = Vec::new();
-    let declared: HashSet<&str> = desired.iter().map(Desired::name).collect();
+    let declared: HashSet<&str> = desired.names().collect();
 
-    for item in desired {
+    for item in desired.items() {
         let Desired::Run(spec) = item else {
             // Invalid or imageless: never started, and what runs for it is left alone.
             continue;
@@ -151,7 +151,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         if input.in_flight.contains(service) {
             continue;
         }
-        let Some(config) = input.wanted.get(service) else {
+        let Some(config) = desired.config(service) else {
             continue;
         };
         let containers = by_service.remove(service).unwrap_or_default();
@@ -311,19 +311,6 @@ mod tests {
     use crate::testing::{desired as spec_for, host};
     use proptest::prelude::*;
 
-    fn wanted_for(desired: &[Desired]) -> BTreeMap<String, ContainerConfig> {
-        desired
-            .iter()
-            .filter_map(|d| match d {
-                Desired::Run(spec) => Some((
-                    spec.name.clone(),
-                    ContainerConfig::for_service(spec, &host()),
-                )),
-                _ => None,
-            })
-            .collect()
-    }
-
     fn container(
         id: &str,
         service: &str,
@@ -343,8 +330,7 @@ mod tests {
     }
 
     struct World {
-        desired: Vec<Desired>,
-        wanted: BTreeMap<String, ContainerConfig>,
+        desired: DesiredSet,
         observed: Vec<ObservedContainer>,
         fresh: bool,
         paused: BTreeSet<String>,
@@ -362,8 +348,7 @@ mod tests {
     impl World {
         fn new(desired: Vec<Desired>) -> World {
             World {
-                wanted: wanted_for(&desired),
-                desired,
+                desired: DesiredSet::new(desired, vec![], &host()),
                 observed: vec![],
                 fresh: true,
                 paused: Default::default(),
@@ -379,7 +364,7 @@ mod tests {
             }
         }
         fn hash(&self, service: &str) -> String {
-            self.wanted[service].labels[LABEL_SPEC_HASH].clone()
+            self.desired.config(service).unwrap().labels[LABEL_SPEC_HASH].clone()
         }
         fn plan(&self) -> Vec<Action> {
             plan(&PlanInput {
@@ -390,7 +375,6 @@ mod tests {
                 me: ME,
                 catalog: self.catalog.as_ref(),
                 catalog_failure: self.catalog_failure.as_deref(),
-                wanted: &self.wanted,
                 adoptions: &self.adopted,
                 paused: &self.paused,
                 paused_all: self.paused_all,
@@ -454,7 +438,6 @@ mod tests {
             me: ME,
             catalog: None,
             catalog_failure: None,
-            wanted: &BTreeMap::new(),
             adoptions: &HashMap::new(),
             paused: &BTreeSet::new(),
             paused_all: false,
@@ -706,7 +689,7 @@ mod tests {
             let mut world = World::new(desired);
             world.fresh = fresh;
             world.observed = containers.iter().enumerate().map(|(i, (service, status, current))| {
-                let hash = match (world.wanted.get(service.as_str()), current) {
+                let hash = match (world.desired.config(service.as_str()), current) {
                     (Some(config), true) => config.spec_hash().to_string(),
                     _ => "stale".to_string(),
                 };
@@ -727,7 +710,7 @@ mod tests {
                 // A running container with the current spec is never stopped unless it is a duplicate.
                 if let Action::Remove { container_id, .. } | Action::Recreate { old_id: container_id, .. } = action {
                     let observed = world.observed.iter().find(|c| &c.id == container_id).unwrap();
-                    let current = world.wanted.get(&observed.service_name).is_some_and(|w| Some(w.spec_hash()) == observed.spec_hash.as_deref());
+                    let current = world.desired.config(&observed.service_name).is_some_and(|w| Some(w.spec_hash()) == observed.spec_hash.as_deref());
                     if current && observed.status == ContainerStatus::Running {
                         let duplicate = matches!(action, Action::Remove { reason: RemoveReason::Duplicate, .. });
                         prop_assert!(duplicate, "stopped a current container: {:?}", action);
