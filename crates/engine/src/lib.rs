@@ -3,12 +3,12 @@
 
 pub mod ayon;
 pub mod container;
-pub mod engine;
 pub mod health;
+pub mod host_loop;
 pub mod host_state;
+pub mod local_stops;
 pub mod lock;
 pub mod logs;
-pub mod overrides;
 pub mod reconcile;
 pub mod runtime;
 pub mod secret;
@@ -19,5 +19,5 @@ pub mod tokens;
 #[cfg(test)]
 mod testing;
 
-pub use engine::{spawn, spawn_with, CommandError, Connections, EngineConfig, Handle, Metrics};
+pub use host_loop::{spawn, spawn_with, CommandError, Connections, EngineConfig, Handle, Metrics};
 pub use secret::Secret;

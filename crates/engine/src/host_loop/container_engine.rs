@@ -1,5 +1,7 @@
-//! Looking at the container engine: connecting (and reconnecting), the one list call per
-//! tick, and a follower per running container feeding the LogHub.
+//! The container-engine connection: connecting (and reconnecting), the one list call per
+//! look, sorting what is listed into this host's and unclaimed containers, the engine-down
+//! path, and a follower per running container feeding the LogHub. It never decides what
+//! to do with a container (the plan does) and never keeps another host's.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -7,12 +9,12 @@ use std::sync::atomic::Ordering;
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use super::{Engine, EventStream};
+use super::{EventStream, HostLoop};
 use crate::host_state::EngineState;
 use crate::reconcile::ownership::{claim, Claim};
 use crate::runtime::{ContainerRuntime, ContainerStatus, ObservedContainer, RuntimeError};
 
-impl Engine {
+impl HostLoop {
     pub(super) async fn connect(&mut self) -> bool {
         if self.runtime.is_some() {
             return true;
@@ -29,23 +31,23 @@ impl Engine {
                         self.desired = self.desired.take().map(|set| set.for_host(&self.host));
                     }
                 }
-                self.engine_conn.version = runtime.version().await.ok();
+                self.container_engine.version = runtime.version().await.ok();
                 self.runtime = Some(runtime);
                 true
             }
             Err(error) => {
-                self.engine_down(&error);
+                self.container_engine_down(&error);
                 false
             }
         }
     }
 
-    pub(super) fn engine_down(&mut self, error: &RuntimeError) {
-        if self.engine_conn.state != EngineState::Down {
+    pub(super) fn container_engine_down(&mut self, error: &RuntimeError) {
+        if self.container_engine.state != EngineState::Down {
             tracing::error!("{error}");
         }
-        self.engine_conn.state = EngineState::Down;
-        self.engine_conn.reason = Some(error.to_string());
+        self.container_engine.state = EngineState::Down;
+        self.container_engine.reason = Some(error.to_string());
         self.observed.clear();
         self.unclaimed.clear();
     }
@@ -59,13 +61,13 @@ impl Engine {
         let runtime = self.runtime.clone().expect("connected above");
         match runtime.list_service_containers().await {
             Ok(containers) => {
-                if self.engine_conn.state != EngineState::Up {
-                    if self.engine_conn.state == EngineState::Down {
+                if self.container_engine.state != EngineState::Up {
+                    if self.container_engine.state == EngineState::Down {
                         tracing::info!(engine = %self.config.endpoint.uri, "the container engine is back");
-                        self.engine_conn.version = runtime.version().await.ok();
+                        self.container_engine.version = runtime.version().await.ok();
                     }
-                    self.engine_conn.state = EngineState::Up;
-                    self.engine_conn.reason = None;
+                    self.container_engine.state = EngineState::Up;
+                    self.container_engine.reason = None;
                 }
                 self.place(containers);
                 self.book.observed(&self.observed, Instant::now());
@@ -75,7 +77,7 @@ impl Engine {
                 }
             }
             Err(error) if error.engine_down() => {
-                self.engine_down(&error);
+                self.container_engine_down(&error);
                 *events = None;
             }
             Err(error) => tracing::warn!("{error}"),

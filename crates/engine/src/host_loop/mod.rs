@@ -1,10 +1,18 @@
-//! The Engine owns the loop and every piece of runtime state; the rest of the program
-//! holds a [`Handle`]: commands go in, snapshots ([`HostState`]) and events come out.
+//! The host loop: ashtray's own reconcile loop (not to be confused with the container
+//! engine, Docker or Podman, which it reaches through [`crate::runtime`]). [`HostLoop`]
+//! wires the components that each own one job — the desired set
+//! ([`crate::reconcile::desired`]), the service book (`book.rs`), the server connection
+//! (`heartbeat.rs`, `catalog.rs`), the container-engine connection
+//! (`container_engine.rs`) — and is the only writer of runtime state. The rest of the
+//! program holds a [`Handle`]: commands go in, snapshots ([`HostState`]) and events come
+//! out. It never decides what runs (the plan does) and never waits on the network
+//! inside the loop (heartbeats and actions run in tasks of their own).
 //!
 //! One tick: observe this host's containers (one engine call), heartbeat (in its own task,
 //! with a timeout, so a slow server never stalls the loop), validate the answer, plan, and
 //! hand the actions to the executor, which runs them concurrently under a bound. Docker's
-//! event stream wakes the loop early when a container starts or dies.
+//! event stream wakes the loop early when a container starts or dies. `docs/architecture.md`
+//! lists the hops.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -26,8 +34,8 @@ use crate::host_state::{
     changes, now_ms, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState,
     ServerConnection, ServerState,
 };
+use crate::local_stops::{LocalStops, LocalStopsError};
 use crate::logs::{LogHub, LogLimits};
-use crate::overrides::{Overrides, OverridesError};
 use crate::reconcile::desired::DesiredSet;
 use crate::reconcile::executor::Outcome;
 use crate::reconcile::ownership::Me;
@@ -43,9 +51,9 @@ mod actions;
 mod book;
 mod catalog;
 mod commands;
+mod container_engine;
 mod handle;
 mod heartbeat;
-mod observe;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -65,7 +73,7 @@ pub struct EngineConfig {
     pub endpoint: Endpoint,
     pub network: Option<String>,
     pub network_mode: Option<String>,
-    /// Where the local overrides are kept.
+    /// Where the services stopped on this host are kept.
     pub state_dir: PathBuf,
     /// Containers started or stopped at once, at most.
     pub concurrency: usize,
@@ -109,7 +117,7 @@ impl EngineConfig {
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError>> + Send>>;
 
-struct Engine {
+struct HostLoop {
     config: EngineConfig,
     ayon: Arc<dyn ServerApi>,
     connector: Arc<dyn Connect>,
@@ -126,11 +134,11 @@ struct Engine {
     followers: HashMap<String, tokio::task::JoinHandle<()>>,
     // What is under way, and what the loop remembers of each service.
     book: ServiceBook,
-    overrides: Overrides,
-    overrides_path: PathBuf,
+    local_stops: LocalStops,
+    local_stops_path: PathBuf,
     // Connections.
     server: ServerConnection,
-    engine_conn: EngineConnection,
+    container_engine: EngineConnection,
     health_probe: HealthProbe,
     health: Health,
     heartbeat_in_flight: bool,
@@ -151,7 +159,7 @@ struct Engine {
 pub fn spawn(
     config: EngineConfig,
     cancel: CancellationToken,
-) -> Result<(Handle, tokio::task::JoinHandle<()>), OverridesError> {
+) -> Result<(Handle, tokio::task::JoinHandle<()>), LocalStopsError> {
     let ayon = AyonClient::new(
         &config.server_url,
         config.api_key.clone(),
@@ -177,9 +185,9 @@ pub fn spawn_with(
     config: EngineConfig,
     connections: Connections,
     cancel: CancellationToken,
-) -> Result<(Handle, tokio::task::JoinHandle<()>), OverridesError> {
-    let overrides_path = Overrides::path(&config.state_dir, &config.hostname);
-    let overrides = Overrides::load(&overrides_path)?;
+) -> Result<(Handle, tokio::task::JoinHandle<()>), LocalStopsError> {
+    let local_stops_path = LocalStops::path(&config.state_dir, &config.hostname);
+    let local_stops = LocalStops::load(&local_stops_path)?;
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
     let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
@@ -204,14 +212,14 @@ pub fn spawn_with(
         last_heartbeat_ms: None,
         since_ms: now_ms(),
     };
-    let engine_conn = EngineConnection {
+    let container_engine = EngineConnection {
         state: EngineState::Connecting,
         kind: config.endpoint.kind().to_string(),
         endpoint: config.endpoint.uri.clone(),
         version: None,
         reason: None,
     };
-    let engine = Engine {
+    let host_loop = HostLoop {
         ayon: connections.server,
         connector: connections.container_engine,
         runtime: None,
@@ -223,10 +231,10 @@ pub fn spawn_with(
         catalog: ServerCatalog::new(catalog_tx),
         followers: HashMap::new(),
         book: ServiceBook::default(),
-        overrides,
-        overrides_path,
+        local_stops,
+        local_stops_path,
         server,
-        engine_conn,
+        container_engine,
         health_probe: HealthProbe::new(),
         health: Health::default(),
         heartbeat_in_flight: false,
@@ -241,16 +249,19 @@ pub fn spawn_with(
         metrics: metrics.clone(),
         config: config.clone(),
     };
-    engine.state_tx.send_replace(Arc::new(engine.snapshot()));
+    host_loop
+        .state_tx
+        .send_replace(Arc::new(host_loop.snapshot()));
     let handle = Handle {
         commands: commands_tx,
-        state: engine.state_tx.subscribe(),
+        state: host_loop.state_tx.subscribe(),
         events: events_tx,
         logs,
         metrics,
         token_key: config.service_api.as_ref().map(|api| api.token_key.clone()),
     };
-    let task = tokio::spawn(engine.run(cancel, commands_rx, outcomes_rx, heartbeat_rx, catalog_rx));
+    let task =
+        tokio::spawn(host_loop.run(cancel, commands_rx, outcomes_rx, heartbeat_rx, catalog_rx));
     Ok((handle, task))
 }
 
@@ -294,7 +305,7 @@ async fn next_event(
 /// How soon after a container event the host is looked at again: events come in bursts.
 const EVENT_DEBOUNCE: Duration = Duration::from_millis(50);
 
-impl Engine {
+impl HostLoop {
     async fn run(
         mut self,
         cancel: CancellationToken,
@@ -358,7 +369,7 @@ impl Engine {
     }
 
     fn reconcile(&mut self) {
-        if self.engine_conn.state != EngineState::Up
+        if self.container_engine.state != EngineState::Up
             || self.runtime.is_none()
             || self.observe_at.is_some()
         {
@@ -377,8 +388,8 @@ impl Engine {
             catalog: self.catalog.list(),
             catalog_failure: self.catalog.failure(),
             adoptions: &self.book.adoptions,
-            paused: &self.overrides.stopped,
-            paused_all: self.overrides.paused_all,
+            paused: &self.local_stops.stopped,
+            paused_all: self.local_stops.paused_all,
             in_flight: &busy,
             exits_recorded: &self.book.exits_recorded,
             start_blocked: &start_blocked,

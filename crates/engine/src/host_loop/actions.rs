@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{short, Engine};
+use super::{short, HostLoop};
 use crate::reconcile::executor::{execute, Adoption, Outcome};
 use crate::reconcile::plan::{Action, RemoveReason};
 use crate::runtime::ContainerEvent;
 
-impl Engine {
+impl HostLoop {
     pub(super) fn dispatch(&mut self, action: Action) {
         let service = action.service().to_string();
         let starting = match &action {
@@ -73,7 +73,7 @@ impl Engine {
         // own; the loop waits for the engine and plans again once it is back.
         if let Some(error) = outcome.engine_down() {
             tracing::warn!(service = %service, "the container engine went away during an action: {error}");
-            self.engine_down(error);
+            self.container_engine_down(error);
             return;
         }
         let now = Instant::now();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{now_ms, Engine};
+use super::{now_ms, HostLoop};
 use crate::ayon::wire::{HeartbeatRequest, HeartbeatResponse};
 use crate::ayon::AyonError;
 use crate::host_state::{EngineState, ServerState};
@@ -14,7 +14,7 @@ use crate::reconcile::desired::DesiredSet;
 use crate::runtime::ContainerStatus;
 use crate::spec::Desired;
 
-impl Engine {
+impl HostLoop {
     pub(super) fn running_services(&self) -> Vec<String> {
         // Before the first answer, label-less containers cannot be placed yet: reported
         // too, so a host switching from ash keeps `isRunning` true (the server ignores
@@ -43,7 +43,7 @@ impl Engine {
             hostname: self.config.hostname.clone(),
             health: self.health,
             // While the engine is down nothing can be vouched for.
-            services: if self.engine_conn.state == EngineState::Up {
+            services: if self.container_engine.state == EngineState::Up {
                 self.running_services()
             } else {
                 Vec::new()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use tokio::time::Instant;
 
-use super::Engine;
+use super::HostLoop;
 use crate::host_state::{
     DesiredState, HostHealth, HostState, ServiceState, ServiceView, UnclaimedView,
 };
@@ -14,7 +14,7 @@ use crate::reconcile::ownership::verdict;
 use crate::runtime::{ContainerStatus, ObservedContainer};
 use crate::spec::Desired;
 
-impl Engine {
+impl HostLoop {
     pub(super) fn snapshot(&self) -> HostState {
         let now = Instant::now();
         let desired: HashMap<&str, &Desired> = self
@@ -41,7 +41,7 @@ impl Engine {
                 .copied();
             let record = self.book.records.get(name);
             let stopped_locally =
-                self.overrides.paused_all || self.overrides.stopped.contains(name);
+                self.local_stops.paused_all || self.local_stops.stopped.contains(name);
             let desired_state = match item {
                 Some(Desired::Run(_)) if stopped_locally => DesiredState::StoppedLocally,
                 Some(Desired::Run(_)) => DesiredState::Run,
@@ -95,12 +95,12 @@ impl Engine {
                 reported: record.and_then(|r| r.reported.clone()),
             });
         }
-        let paused = self.overrides.paused_all;
+        let paused = self.local_stops.paused_all;
         HostState {
             hostname: self.config.hostname.clone(),
             server_url: self.config.server_url.clone(),
             server: self.server.clone(),
-            engine: self.engine_conn.clone(),
+            engine: self.container_engine.clone(),
             health: HostHealth {
                 cpu: self.health.cpu,
                 mem: self.health.mem,
@@ -108,7 +108,7 @@ impl Engine {
             paused,
             overall: HostState::overall_of(
                 self.server.state,
-                self.engine_conn.state,
+                self.container_engine.state,
                 paused,
                 &services,
             ),
