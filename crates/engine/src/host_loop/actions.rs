@@ -50,6 +50,7 @@ impl HostLoop {
         };
         self.book.begin(&service, starting);
         let runtime = self
+            .container_engine
             .runtime
             .clone()
             .expect("reconcile runs only when connected");

@@ -7,7 +7,11 @@ use super::{now_ms, HostLoop};
 impl HostLoop {
     fn knows(&self, name: &str) -> bool {
         self.desired.as_ref().is_some_and(|d| d.get(name).is_some())
-            || self.observed.iter().any(|c| c.service_name == name)
+            || self
+                .container_engine
+                .observed
+                .iter()
+                .any(|c| c.service_name == name)
     }
 
     pub(super) fn on_command(&mut self, command: Command) {

@@ -9,47 +9,94 @@ use std::sync::atomic::Ordering;
 use futures::StreamExt;
 use tokio::time::Instant;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use super::{EventStream, HostLoop};
-use crate::host_state::EngineState;
+use crate::host_state::{EngineConnection, EngineState};
 use crate::reconcile::ownership::{claim, Claim};
+use crate::runtime::Connect;
 use crate::runtime::{ContainerRuntime, ContainerStatus, ObservedContainer, RuntimeError};
 
-impl HostLoop {
-    pub(super) async fn connect(&mut self) -> bool {
-        if self.runtime.is_some() {
-            return true;
+/// The container engine as the loop sees it: the way to reach it, the runtime once
+/// reached, the state of the connection, this host's containers as last listed, and the
+/// output followers.
+pub(super) struct ContainerEngineLink {
+    connector: Arc<dyn Connect>,
+    pub(super) runtime: Option<Arc<dyn ContainerRuntime>>,
+    pub(super) connection: EngineConnection,
+    /// This host's service containers.
+    pub(super) observed: Vec<ObservedContainer>,
+    /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
+    pub(super) unclaimed: Vec<ObservedContainer>,
+    pub(super) followers: HashMap<String, tokio::task::JoinHandle<()>>,
+}
+
+impl ContainerEngineLink {
+    pub(super) fn new(connector: Arc<dyn Connect>, connection: EngineConnection) -> Self {
+        ContainerEngineLink {
+            connector,
+            runtime: None,
+            connection,
+            observed: Vec::new(),
+            unclaimed: Vec::new(),
+            followers: HashMap::new(),
+        }
+    }
+
+    /// The runtime, connecting first if it is not reached yet; `true` with it the first
+    /// time. A runtime once reached is kept: bollard reconnects per request.
+    async fn connect(&mut self) -> Option<(Arc<dyn ContainerRuntime>, bool)> {
+        if let Some(runtime) = &self.runtime {
+            return Some((runtime.clone(), false));
         }
         match self.connector.connect().await {
             Ok(runtime) => {
-                if self.config.network.is_none() && self.config.network_mode.is_none() {
-                    if let Some(network) = runtime.own_network().await {
-                        tracing::info!(
-                            network,
-                            "services join this container's network, as ash does"
-                        );
-                        self.host.network_mode = Some(network);
-                        self.desired = self.desired.take().map(|set| set.for_host(&self.host));
-                    }
-                }
-                self.container_engine.version = runtime.version().await.ok();
-                self.runtime = Some(runtime);
-                true
+                self.connection.version = runtime.version().await.ok();
+                self.runtime = Some(runtime.clone());
+                Some((runtime, true))
             }
             Err(error) => {
-                self.container_engine_down(&error);
-                false
+                self.down(&error);
+                None
             }
         }
     }
 
-    pub(super) fn container_engine_down(&mut self, error: &RuntimeError) {
-        if self.container_engine.state != EngineState::Down {
+    /// The engine is gone: said once, shown, and nothing it listed counts any more.
+    pub(super) fn down(&mut self, error: &RuntimeError) {
+        if self.connection.state != EngineState::Down {
             tracing::error!("{error}");
         }
-        self.container_engine.state = EngineState::Down;
-        self.container_engine.reason = Some(error.to_string());
+        self.connection.state = EngineState::Down;
+        self.connection.reason = Some(error.to_string());
         self.observed.clear();
         self.unclaimed.clear();
+    }
+}
+
+impl HostLoop {
+    /// Reaches the container engine; on the first contact, learns the network the
+    /// services join when none is configured.
+    pub(super) async fn connect(&mut self) -> bool {
+        let Some((runtime, first)) = self.container_engine.connect().await else {
+            return false;
+        };
+        if first && self.config.network.is_none() && self.config.network_mode.is_none() {
+            if let Some(network) = runtime.own_network().await {
+                tracing::info!(
+                    network,
+                    "services join this container's network, as ash does"
+                );
+                self.host.network_mode = Some(network);
+                self.desired = self.desired.take().map(|set| set.for_host(&self.host));
+            }
+        }
+        true
+    }
+
+    pub(super) fn container_engine_down(&mut self, error: &RuntimeError) {
+        self.container_engine.down(error);
     }
 
     /// One engine call: the list of this host's service containers.
@@ -58,19 +105,24 @@ impl HostLoop {
         if !self.connect().await {
             return;
         }
-        let runtime = self.runtime.clone().expect("connected above");
+        let runtime = self
+            .container_engine
+            .runtime
+            .clone()
+            .expect("connected above");
         match runtime.list_service_containers().await {
             Ok(containers) => {
-                if self.container_engine.state != EngineState::Up {
-                    if self.container_engine.state == EngineState::Down {
+                if self.container_engine.connection.state != EngineState::Up {
+                    if self.container_engine.connection.state == EngineState::Down {
                         tracing::info!(engine = %self.config.endpoint.uri, "the container engine is back");
-                        self.container_engine.version = runtime.version().await.ok();
+                        self.container_engine.connection.version = runtime.version().await.ok();
                     }
-                    self.container_engine.state = EngineState::Up;
-                    self.container_engine.reason = None;
+                    self.container_engine.connection.state = EngineState::Up;
+                    self.container_engine.connection.reason = None;
                 }
                 self.place(containers);
-                self.book.observed(&self.observed, Instant::now());
+                self.book
+                    .observed(&self.container_engine.observed, Instant::now());
                 self.follow_outputs(runtime.as_ref());
                 if events.is_none() {
                     *events = Some(runtime.events());
@@ -103,16 +155,18 @@ impl HostLoop {
                 Claim::Theirs => {}
             }
         }
-        self.observed = ours;
-        self.unclaimed = unclaimed;
+        self.container_engine.observed = ours;
+        self.container_engine.unclaimed = unclaimed;
     }
 
     /// One follower per running container feeds the LogHub (and the daemon's log).
     pub(super) fn follow_outputs(&mut self, runtime: &dyn ContainerRuntime) {
-        self.followers.retain(|_, task| !task.is_finished());
-        for container in &self.observed {
+        self.container_engine
+            .followers
+            .retain(|_, task| !task.is_finished());
+        for container in &self.container_engine.observed {
             if container.status != ContainerStatus::Running
-                || self.followers.contains_key(&container.id)
+                || self.container_engine.followers.contains_key(&container.id)
             {
                 continue;
             }
@@ -140,7 +194,9 @@ impl HostLoop {
                     logs.push(&service, line.stderr, line.text);
                 }
             });
-            self.followers.insert(container.id.clone(), task);
+            self.container_engine
+                .followers
+                .insert(container.id.clone(), task);
         }
     }
 }

@@ -1,15 +1,20 @@
-//! Heartbeats: one at a time, in its own task with a timeout, so a slow server never
-//! stalls the loop; and what the engine learns from the answer (or its absence).
+//! The server connection: heartbeats one at a time, each in its own task with a timeout,
+//! so a slow server never stalls the loop; what state the connection is in; and handing
+//! the answer on to become the desired set. It never decides what an answer's services
+//! mean for the containers (the plan does).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{now_ms, HostLoop};
-use crate::ayon::wire::{HeartbeatRequest, HeartbeatResponse};
-use crate::ayon::AyonError;
-use crate::host_state::{EngineState, ServerState};
+use super::{now_ms, HostLoop, Metrics};
+use crate::ayon::wire::{Health, HeartbeatRequest, HeartbeatResponse};
+use crate::ayon::{AyonError, ServerApi};
+use crate::health::HealthProbe;
+use crate::host_state::{EngineState, ServerConnection, ServerState};
 use crate::reconcile::desired::DesiredSet;
 use crate::runtime::ContainerStatus;
 use crate::spec::Desired;
@@ -19,8 +24,12 @@ impl HostLoop {
         // Before the first answer, label-less containers cannot be placed yet: reported
         // too, so a host switching from ash keeps `isRunning` true (the server ignores
         // names that are not this host's services).
-        let unplaced = self.desired.is_none().then_some(&self.unclaimed);
+        let unplaced = self
+            .desired
+            .is_none()
+            .then_some(&self.container_engine.unclaimed);
         let mut names: Vec<String> = self
+            .container_engine
             .observed
             .iter()
             .chain(unplaced.into_iter().flatten())
@@ -33,76 +42,20 @@ impl HostLoop {
     }
 
     pub(super) fn send_heartbeat(&mut self) {
-        if self.heartbeat_in_flight {
-            tracing::debug!("the previous heartbeat is still waiting for its answer");
-            return;
-        }
-        self.heartbeat_in_flight = true;
-        self.health = self.health_probe.sample();
-        let request = HeartbeatRequest {
-            hostname: self.config.hostname.clone(),
-            health: self.health,
-            // While the engine is down nothing can be vouched for.
-            services: if self.container_engine.state == EngineState::Up {
-                self.running_services()
-            } else {
-                Vec::new()
-            },
+        // While the container engine is down nothing can be vouched for.
+        let services = if self.container_engine.connection.state == EngineState::Up {
+            self.running_services()
+        } else {
+            Vec::new()
         };
-        let client = self.ayon.clone();
-        let results = self.heartbeat_tx.clone();
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let result = client.heartbeat(&request).await;
-            let _ = results.send((result, started.elapsed()));
-        });
+        self.server.send(&self.config.hostname, services);
     }
 
-    pub(super) fn on_heartbeat(
-        &mut self,
-        result: Result<HeartbeatResponse, AyonError>,
-        latency: Duration,
-    ) {
-        self.heartbeat_in_flight = false;
-        let latency_ms = latency.as_millis() as u64;
-        self.metrics
-            .last_heartbeat_latency_ms
-            .store(latency_ms, Ordering::Relaxed);
-        self.metrics
-            .heartbeat_latency_ms_total
-            .fetch_add(latency_ms, Ordering::Relaxed);
-        match result {
-            Ok(answer) => {
-                self.metrics.heartbeats_ok.fetch_add(1, Ordering::Relaxed);
-                if self.server.state != ServerState::Connected {
-                    tracing::info!(server = %self.config.server_url, "heartbeats are answered");
-                    self.server.state = ServerState::Connected;
-                    self.server.reason = None;
-                    self.server.since_ms = now_ms();
-                }
-                self.server.last_heartbeat_ms = Some(now_ms());
-                let answer = DesiredSet::from_answer(&answer.services, &self.host);
-                self.take_answer(answer);
-            }
-            Err(error) => {
-                self.metrics
-                    .heartbeats_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                self.answer_fresh = false;
-                let state = match error {
-                    AyonError::Unauthorized { .. }
-                    | AyonError::NotServiceAccount { .. }
-                    | AyonError::Refused { status: 403, .. } => ServerState::Unauthorized,
-                    _ => ServerState::Unreachable,
-                };
-                let reason = error.to_string();
-                if self.server.state != state || self.server.reason.as_deref() != Some(&reason) {
-                    tracing::warn!("heartbeat failed: {reason}; services are left as they are until the server answers");
-                    self.server.since_ms = now_ms();
-                }
-                self.server.state = state;
-                self.server.reason = Some(reason);
-            }
+    /// The answer goes on, as a value, to become the desired set; a fault is the
+    /// server connection's to keep.
+    pub(super) fn on_heartbeat(&mut self, reply: HeartbeatReply) {
+        if let Some(answer) = self.server.on_reply(reply, &self.metrics) {
+            self.take_answer(DesiredSet::from_answer(&answer.services, &self.host));
         }
     }
 
@@ -117,10 +70,9 @@ impl HostLoop {
         }
         log_spec_changes(before, &answer);
         self.desired = Some(answer);
-        self.answer_fresh = true;
-        let containers: Vec<_> = std::mem::take(&mut self.observed)
+        let containers: Vec<_> = std::mem::take(&mut self.container_engine.observed)
             .into_iter()
-            .chain(std::mem::take(&mut self.unclaimed))
+            .chain(std::mem::take(&mut self.container_engine.unclaimed))
             .collect();
         self.place(containers);
     }
@@ -140,6 +92,125 @@ fn log_spec_changes(before: Option<&DesiredSet>, answer: &DesiredSet) {
                 tracing::warn!(service = %name, "the service has no image: skipped")
             }
             _ => {}
+        }
+    }
+}
+
+/// What one heartbeat came to, and how long it took.
+pub(super) type HeartbeatReply = (Result<HeartbeatResponse, AyonError>, Duration);
+
+/// The AYON server as the loop sees it.
+pub(super) struct ServerLink {
+    api: Arc<dyn ServerApi>,
+    server_url: String,
+    pub(super) connection: ServerConnection,
+    /// Whether the last answer is the server's latest word: when it cannot be heard,
+    /// nothing is created, stopped or recreated on its behalf.
+    pub(super) answer_fresh: bool,
+    waiting: bool,
+    health_probe: HealthProbe,
+    /// The host health sent with the last heartbeat.
+    pub(super) health: Health,
+    replies: mpsc::UnboundedSender<HeartbeatReply>,
+}
+
+impl ServerLink {
+    pub(super) fn new(
+        api: Arc<dyn ServerApi>,
+        server_url: &str,
+        replies: mpsc::UnboundedSender<HeartbeatReply>,
+    ) -> ServerLink {
+        ServerLink {
+            api,
+            server_url: server_url.to_string(),
+            connection: ServerConnection {
+                state: ServerState::Connecting,
+                reason: None,
+                user: None,
+                last_heartbeat_ms: None,
+                since_ms: now_ms(),
+            },
+            answer_fresh: false,
+            waiting: false,
+            health_probe: HealthProbe::new(),
+            health: Health::default(),
+            replies,
+        }
+    }
+
+    pub(super) fn api(&self) -> Arc<dyn ServerApi> {
+        self.api.clone()
+    }
+
+    /// Sends a heartbeat, unless the last one still waits for its answer.
+    fn send(&mut self, hostname: &str, services: Vec<String>) {
+        if self.waiting {
+            tracing::debug!("the previous heartbeat is still waiting for its answer");
+            return;
+        }
+        self.waiting = true;
+        self.health = self.health_probe.sample();
+        let request = HeartbeatRequest {
+            hostname: hostname.to_string(),
+            health: self.health,
+            services,
+        };
+        let api = self.api.clone();
+        let replies = self.replies.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = api.heartbeat(&request).await;
+            let _ = replies.send((result, started.elapsed()));
+        });
+    }
+
+    /// Takes a heartbeat's result: the answer, to be handed on, or `None` after a fault,
+    /// whose kind and reason the connection keeps.
+    fn on_reply(
+        &mut self,
+        (result, latency): HeartbeatReply,
+        metrics: &Metrics,
+    ) -> Option<HeartbeatResponse> {
+        self.waiting = false;
+        let latency_ms = latency.as_millis() as u64;
+        metrics
+            .last_heartbeat_latency_ms
+            .store(latency_ms, Ordering::Relaxed);
+        metrics
+            .heartbeat_latency_ms_total
+            .fetch_add(latency_ms, Ordering::Relaxed);
+        let server = &mut self.connection;
+        match result {
+            Ok(answer) => {
+                metrics.heartbeats_ok.fetch_add(1, Ordering::Relaxed);
+                if server.state != ServerState::Connected {
+                    tracing::info!(server = %self.server_url, "heartbeats are answered");
+                    server.state = ServerState::Connected;
+                    server.reason = None;
+                    server.since_ms = now_ms();
+                }
+                server.last_heartbeat_ms = Some(now_ms());
+                self.answer_fresh = true;
+                Some(answer)
+            }
+            Err(error) => {
+                metrics.heartbeats_failed.fetch_add(1, Ordering::Relaxed);
+                self.answer_fresh = false;
+                let state = match error {
+                    AyonError::Unauthorized { .. }
+                    | AyonError::NotServiceAccount { .. }
+                    | AyonError::Refused { status: 403, .. } => ServerState::Unauthorized,
+                    _ => ServerState::Unreachable,
+                };
+                let reason = error.to_string();
+                if server.state != state || server.reason.as_deref() != Some(&reason) {
+                    tracing::warn!("heartbeat failed: {reason}; services are left as they are until the server answers");
+                    server.since_ms = now_ms();
+                }
+                server.state = state;
+                server.reason = Some(reason);
+                None
+            }
         }
     }
 }

@@ -14,7 +14,7 @@
 //! event stream wakes the loop early when a container starts or dies. `docs/architecture.md`
 //! lists the hops.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -26,10 +26,8 @@ use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::ayon::wire::{Health, HeartbeatResponse};
-use crate::ayon::{AyonClient, AyonError, ServerApi};
+use crate::ayon::{AyonClient, ServerApi};
 use crate::container::{HostSettings, ServiceApiSettings};
-use crate::health::HealthProbe;
 use crate::host_state::{
     changes, now_ms, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState,
     ServerConnection, ServerState,
@@ -40,12 +38,12 @@ use crate::reconcile::desired::DesiredSet;
 use crate::reconcile::executor::Outcome;
 use crate::reconcile::ownership::Me;
 use crate::reconcile::plan::{plan, unclaimed_verdicts, PlanInput};
-use crate::runtime::{
-    Connect, ContainerEvent, ContainerRuntime, Endpoint, ObservedContainer, RuntimeError,
-};
+use crate::runtime::{Connect, ContainerEvent, Endpoint, RuntimeError};
 use crate::secret::Secret;
 use book::ServiceBook;
 use catalog::{CatalogReply, ServerCatalog};
+use container_engine::ContainerEngineLink;
+use heartbeat::{HeartbeatReply, ServerLink};
 
 mod actions;
 mod book;
@@ -119,34 +117,22 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError
 
 struct HostLoop {
     config: EngineConfig,
-    ayon: Arc<dyn ServerApi>,
-    connector: Arc<dyn Connect>,
-    runtime: Option<Arc<dyn ContainerRuntime>>,
     host: HostSettings,
-    // What the server wants: its last answer, and whether it is the latest word.
+    // What the server wants: its last answer.
     desired: Option<DesiredSet>,
-    answer_fresh: bool,
-    // What runs.
-    observed: Vec<ObservedContainer>,
-    /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
-    unclaimed: Vec<ObservedContainer>,
     catalog: ServerCatalog,
-    followers: HashMap<String, tokio::task::JoinHandle<()>>,
     // What is under way, and what the loop remembers of each service.
     book: ServiceBook,
     local_stops: LocalStops,
     local_stops_path: PathBuf,
     // Connections.
-    server: ServerConnection,
-    container_engine: EngineConnection,
-    health_probe: HealthProbe,
-    health: Health,
-    heartbeat_in_flight: bool,
+    server: ServerLink,
+    /// What runs, and the connection to the container engine it runs on.
+    container_engine: ContainerEngineLink,
     observe_at: Option<Instant>,
     // Channels.
     semaphore: Arc<Semaphore>,
     outcomes_tx: mpsc::UnboundedSender<Outcome>,
-    heartbeat_tx: mpsc::UnboundedSender<(Result<HeartbeatResponse, AyonError>, Duration)>,
     state_tx: watch::Sender<Arc<HostState>>,
     events_tx: broadcast::Sender<EventEnvelope>,
     event_seq: u64,
@@ -205,13 +191,7 @@ pub fn spawn_with(
             .or_else(|| config.network.clone()),
         service_api: config.service_api.clone(),
     };
-    let server = ServerConnection {
-        state: ServerState::Connecting,
-        reason: None,
-        user: None,
-        last_heartbeat_ms: None,
-        since_ms: now_ms(),
-    };
+    let server = ServerLink::new(connections.server, &config.server_url, heartbeat_tx);
     let container_engine = EngineConnection {
         state: EngineState::Connecting,
         kind: config.endpoint.kind().to_string(),
@@ -220,28 +200,17 @@ pub fn spawn_with(
         reason: None,
     };
     let host_loop = HostLoop {
-        ayon: connections.server,
-        connector: connections.container_engine,
-        runtime: None,
         host,
         desired: None,
-        answer_fresh: false,
-        observed: Vec::new(),
-        unclaimed: Vec::new(),
         catalog: ServerCatalog::new(catalog_tx),
-        followers: HashMap::new(),
         book: ServiceBook::default(),
         local_stops,
         local_stops_path,
         server,
-        container_engine,
-        health_probe: HealthProbe::new(),
-        health: Health::default(),
-        heartbeat_in_flight: false,
+        container_engine: ContainerEngineLink::new(connections.container_engine, container_engine),
         observe_at: None,
         semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
         outcomes_tx,
-        heartbeat_tx,
         state_tx: watch::channel(Arc::new(placeholder_state(&config))).0,
         events_tx: events_tx.clone(),
         event_seq: 0,
@@ -311,7 +280,7 @@ impl HostLoop {
         cancel: CancellationToken,
         mut commands: mpsc::Receiver<Command>,
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
-        mut heartbeats: mpsc::UnboundedReceiver<(Result<HeartbeatResponse, AyonError>, Duration)>,
+        mut heartbeats: mpsc::UnboundedReceiver<HeartbeatReply>,
         mut catalog_replies: mpsc::UnboundedReceiver<CatalogReply>,
     ) {
         let mut tick = tokio::time::interval(self.config.poll_interval);
@@ -325,7 +294,7 @@ impl HostLoop {
                     self.observe(&mut events).await;
                     self.send_heartbeat();
                 }
-                Some((result, latency)) = heartbeats.recv() => self.on_heartbeat(result, latency),
+                Some(reply) = heartbeats.recv() => self.on_heartbeat(reply),
                 Some(outcome) = outcomes.recv() => {
                     self.on_outcome(outcome);
                     while let Ok(outcome) = outcomes.try_recv() {
@@ -369,8 +338,8 @@ impl HostLoop {
     }
 
     fn reconcile(&mut self) {
-        if self.container_engine.state != EngineState::Up
-            || self.runtime.is_none()
+        if self.container_engine.connection.state != EngineState::Up
+            || self.container_engine.runtime.is_none()
             || self.observe_at.is_some()
         {
             return;
@@ -381,9 +350,9 @@ impl HostLoop {
         let start_blocked = self.book.start_blocked(now);
         let input = PlanInput {
             desired: self.desired.as_ref(),
-            answer_fresh: self.answer_fresh,
-            observed: &self.observed,
-            unclaimed: &self.unclaimed,
+            answer_fresh: self.server.answer_fresh,
+            observed: &self.container_engine.observed,
+            unclaimed: &self.container_engine.unclaimed,
             me: self.me(),
             catalog: self.catalog.list(),
             catalog_failure: self.catalog.failure(),
@@ -401,11 +370,11 @@ impl HostLoop {
             .collect();
         self.catalog
             .say(verdicts.iter().map(|(c, v)| (c, v.clone())));
-        if let (true, Some(runtime)) = (self.answer_fresh, &self.runtime) {
+        if let (true, Some(runtime)) = (self.server.answer_fresh, &self.container_engine.runtime) {
             self.catalog.refresh_if_needed(
-                self.ayon.clone(),
+                self.server.api(),
                 runtime.clone(),
-                &self.unclaimed,
+                &self.container_engine.unclaimed,
                 now,
             );
         }
@@ -454,22 +423,22 @@ impl HostLoop {
     }
 
     async fn shut_down(mut self) {
-        for (_, task) in self.followers.drain() {
+        for (_, task) in self.container_engine.followers.drain() {
             task.abort();
         }
         if !self.config.stop_services_on_exit {
             tracing::info!("stopped; service containers keep running (use --stop-services-on-exit to stop them)");
             return;
         }
-        let Some(runtime) = self.runtime.clone() else {
+        let Some(runtime) = self.container_engine.runtime.clone() else {
             return;
         };
         tracing::info!(
-            count = self.observed.len(),
+            count = self.container_engine.observed.len(),
             "stopping this host's service containers"
         );
         let grace = self.config.stop_grace;
-        let stops = self.observed.drain(..).map(|container| {
+        let stops = self.container_engine.observed.drain(..).map(|container| {
             let runtime = runtime.clone();
             async move {
                 if let Err(error) = runtime.stop_and_remove(&container.id, grace).await {

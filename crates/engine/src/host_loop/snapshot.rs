@@ -24,12 +24,18 @@ impl HostLoop {
             .map(|d| (d.name(), d))
             .collect();
         let mut names: std::collections::BTreeSet<&str> = desired.keys().copied().collect();
-        names.extend(self.observed.iter().map(|c| c.service_name.as_str()));
+        names.extend(
+            self.container_engine
+                .observed
+                .iter()
+                .map(|c| c.service_name.as_str()),
+        );
         names.extend(self.book.in_flight.keys().map(String::as_str));
         let mut services = Vec::new();
         for name in names {
             let item = desired.get(name).copied();
             let containers: Vec<&ObservedContainer> = self
+                .container_engine
                 .observed
                 .iter()
                 .filter(|c| c.service_name == name)
@@ -99,16 +105,16 @@ impl HostLoop {
         HostState {
             hostname: self.config.hostname.clone(),
             server_url: self.config.server_url.clone(),
-            server: self.server.clone(),
-            engine: self.container_engine.clone(),
+            server: self.server.connection.clone(),
+            engine: self.container_engine.connection.clone(),
             health: HostHealth {
-                cpu: self.health.cpu,
-                mem: self.health.mem,
+                cpu: self.server.health.cpu,
+                mem: self.server.health.mem,
             },
             paused,
             overall: HostState::overall_of(
-                self.server.state,
-                self.container_engine.state,
+                self.server.connection.state,
+                self.container_engine.connection.state,
                 paused,
                 &services,
             ),
@@ -118,6 +124,7 @@ impl HostLoop {
                 .as_ref()
                 .map_or_else(Vec::new, |set| set.problems().to_vec()),
             unclaimed: self
+                .container_engine
                 .unclaimed
                 .iter()
                 .map(|container| {
