@@ -119,6 +119,9 @@ pub struct ServiceView {
     pub started_at_ms: Option<u64>,
     /// Restarts by ashtray (crash restarts, drift, by request).
     pub restarts: u32,
+    /// Why ashtray last replaced its container ("its spec changed on the server", "a
+    /// restart was asked for", "it had exited"), as the engine decided it.
+    pub last_restart_reason: Option<String>,
     pub last_exit_code: Option<i64>,
     pub last_error: Option<String>,
     /// Last output lines before its last exit.
@@ -282,7 +285,7 @@ pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
             events.push(HostEvent::ServiceRestarted {
                 service: service.name.clone(),
                 reason: service
-                    .last_error
+                    .last_restart_reason
                     .clone()
                     .unwrap_or_else(|| "restarted".into()),
             });
@@ -356,6 +359,7 @@ mod tests {
             container_name: crate::slug::container_name(name),
             started_at_ms: None,
             restarts,
+            last_restart_reason: None,
             last_exit_code: None,
             last_error: None,
             last_output: vec![],
@@ -401,11 +405,12 @@ mod tests {
             ],
             ServerState::Connected,
         );
+        let restarted = ServiceView {
+            last_restart_reason: Some("its spec changed on the server".into()),
+            ..view("a", ServiceState::Running, 1)
+        };
         let new = host(
-            vec![
-                view("a", ServiceState::Running, 1),
-                view("b", ServiceState::Starting, 0),
-            ],
+            vec![restarted, view("b", ServiceState::Starting, 0)],
             ServerState::Unreachable,
         );
         let events = changes(&old, &new);
@@ -421,7 +426,7 @@ mod tests {
             matches!(&events[1], HostEvent::ServiceState { service, from: Some(ServiceState::Starting), to: ServiceState::Running, .. } if service == "a")
         );
         assert!(
-            matches!(&events[2], HostEvent::ServiceRestarted { service, .. } if service == "a")
+            matches!(&events[2], HostEvent::ServiceRestarted { service, reason } if service == "a" && reason == "its spec changed on the server")
         );
         assert!(
             matches!(&events[3], HostEvent::ServiceState { service, from: None, .. } if service == "b")

@@ -4,12 +4,12 @@
 pub mod ayon;
 pub mod build_info;
 pub mod container;
-pub mod engine;
 pub mod health;
+pub mod host_loop;
 pub mod host_state;
+pub mod local_stops;
 pub mod lock;
 pub mod logs;
-pub mod overrides;
 pub mod reconcile;
 pub mod runtime;
 pub mod secret;
@@ -17,5 +17,8 @@ pub mod slug;
 pub mod spec;
 pub mod tokens;
 
-pub use engine::{spawn, CommandError, EngineConfig, Handle, Metrics};
+#[cfg(test)]
+mod testing;
+
+pub use host_loop::{spawn, spawn_with, CommandError, Connections, EngineConfig, Handle, Metrics};
 pub use secret::Secret;

@@ -162,6 +162,7 @@ mod tests {
                     container_name: String::new(),
                     started_at_ms: None,
                     restarts: 0,
+                    last_restart_reason: None,
                     last_exit_code: None,
                     last_error: None,
                     last_output: vec![],

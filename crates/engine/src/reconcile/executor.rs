@@ -4,19 +4,21 @@
 use std::time::Duration;
 
 use super::plan::{Action, RecreateReason, RemoveReason};
-use crate::runtime::{ExitInfo, Runtime};
+use crate::runtime::{ContainerRuntime, ExitInfo, RuntimeError};
 
+/// What came of one action. Errors stay [`RuntimeError`]s, so the loop can tell an engine
+/// that is gone from a request it refused.
 #[derive(Debug)]
 pub enum Outcome {
     Started {
         service: String,
         container_id: String,
         /// Why an older container was replaced, if one was.
-        replaced: Option<String>,
+        replaced: Option<RestartReason>,
     },
     StartFailed {
         service: String,
-        error: String,
+        error: StartFailure,
     },
     Removed {
         service: String,
@@ -24,18 +26,71 @@ pub enum Outcome {
     },
     RemoveFailed {
         service: String,
-        error: String,
+        error: RuntimeError,
     },
     ExitRecorded {
         service: String,
         container_id: String,
-        exit: Result<ExitInfo, String>,
+        exit: Result<ExitInfo, RuntimeError>,
     },
     Inspected {
         service: String,
         container_id: String,
-        result: Result<(bool, String), String>,
+        result: Result<Adoption, RuntimeError>,
     },
+}
+
+/// Why ashtray replaced a running or exited container: shown with the restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartReason {
+    SpecChanged,
+    Requested,
+    Exited,
+}
+
+impl std::fmt::Display for RestartReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RestartReason::SpecChanged => "its spec changed on the server",
+            RestartReason::Requested => "a restart was asked for",
+            RestartReason::Exited => "it had exited",
+        })
+    }
+}
+
+impl From<RecreateReason> for RestartReason {
+    fn from(reason: RecreateReason) -> RestartReason {
+        match reason {
+            RecreateReason::SpecChanged => RestartReason::SpecChanged,
+            RecreateReason::Requested => RestartReason::Requested,
+        }
+    }
+}
+
+/// Why a container could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartFailure {
+    #[error("could not remove the old container: {0}")]
+    OldContainer(#[source] RuntimeError),
+    #[error("{0}")]
+    Create(#[source] RuntimeError),
+}
+
+impl StartFailure {
+    pub fn runtime_error(&self) -> &RuntimeError {
+        match self {
+            StartFailure::OldContainer(error) | StartFailure::Create(error) => error,
+        }
+    }
+}
+
+/// What an inspection of a container started by `ash` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adoption {
+    /// It is what the spec with this hash would start: kept as it is.
+    Matches { spec_hash: String },
+    /// It differs from the server's spec: to be replaced.
+    Differs,
 }
 
 impl Outcome {
@@ -49,9 +104,25 @@ impl Outcome {
             | Outcome::Inspected { service, .. } => service,
         }
     }
+
+    /// The engine error that says the container engine itself is gone, if this is one.
+    pub fn engine_down(&self) -> Option<&RuntimeError> {
+        let error = match self {
+            Outcome::StartFailed { error, .. } => error.runtime_error(),
+            Outcome::RemoveFailed { error, .. } => error,
+            Outcome::ExitRecorded {
+                exit: Err(error), ..
+            } => error,
+            Outcome::Inspected {
+                result: Err(error), ..
+            } => error,
+            _ => return None,
+        };
+        error.engine_down().then_some(error)
+    }
 }
 
-pub async fn execute(runtime: &Runtime, action: Action, grace: Duration) -> Outcome {
+pub async fn execute(runtime: &dyn ContainerRuntime, action: Action, grace: Duration) -> Outcome {
     match action {
         Action::Create { service, config } => match runtime.create_and_start(&config).await {
             Ok(container_id) => Outcome::Started {
@@ -61,7 +132,7 @@ pub async fn execute(runtime: &Runtime, action: Action, grace: Duration) -> Outc
             },
             Err(error) => Outcome::StartFailed {
                 service,
-                error: error.to_string(),
+                error: StartFailure::Create(error),
             },
         },
         Action::Recreate {
@@ -69,26 +140,27 @@ pub async fn execute(runtime: &Runtime, action: Action, grace: Duration) -> Outc
             old_id,
             config,
             reason,
-        } => {
-            let why = match reason {
-                RecreateReason::SpecChanged => "its spec changed on the server",
-                RecreateReason::Requested => "a restart was asked for",
-            };
-            replace(runtime, service, &old_id, &config, grace, why).await
-        }
+        } => replace(runtime, service, &old_id, &config, grace, reason.into()).await,
         Action::Restart {
             service,
             old_id,
             config,
-        } => replace(runtime, service, &old_id, &config, grace, "it had exited").await,
+        } => {
+            replace(
+                runtime,
+                service,
+                &old_id,
+                &config,
+                grace,
+                RestartReason::Exited,
+            )
+            .await
+        }
         Action::RecordExit {
             service,
             container_id,
         } => {
-            let exit = runtime
-                .exit_info(&container_id)
-                .await
-                .map_err(|error| error.to_string());
+            let exit = runtime.exit_info(&container_id).await;
             Outcome::ExitRecorded {
                 service,
                 container_id,
@@ -100,11 +172,15 @@ pub async fn execute(runtime: &Runtime, action: Action, grace: Duration) -> Outc
             container_id,
             config,
         } => {
-            let result = runtime
-                .applied_config(&container_id)
-                .await
-                .map(|applied| (applied.satisfies(&config), config.spec_hash().to_string()))
-                .map_err(|error| error.to_string());
+            let result = runtime.applied_config(&container_id).await.map(|applied| {
+                if applied.satisfies(&config) {
+                    Adoption::Matches {
+                        spec_hash: config.spec_hash().to_string(),
+                    }
+                } else {
+                    Adoption::Differs
+                }
+            });
             Outcome::Inspected {
                 service,
                 container_id,
@@ -117,37 +193,177 @@ pub async fn execute(runtime: &Runtime, action: Action, grace: Duration) -> Outc
             reason,
         } => match runtime.stop_and_remove(&container_id, grace).await {
             Ok(()) => Outcome::Removed { service, reason },
-            Err(error) => Outcome::RemoveFailed {
-                service,
-                error: error.to_string(),
-            },
+            Err(error) => Outcome::RemoveFailed { service, error },
         },
     }
 }
 
 async fn replace(
-    runtime: &Runtime,
+    runtime: &dyn ContainerRuntime,
     service: String,
     old_id: &str,
     config: &crate::container::ContainerConfig,
     grace: Duration,
-    why: &str,
+    why: RestartReason,
 ) -> Outcome {
     if let Err(error) = runtime.stop_and_remove(old_id, grace).await {
         return Outcome::StartFailed {
             service,
-            error: format!("could not remove the old container: {error}"),
+            error: StartFailure::OldContainer(error),
         };
     }
     match runtime.create_and_start(config).await {
         Ok(container_id) => Outcome::Started {
             service,
             container_id,
-            replaced: Some(why.to_string()),
+            replaced: Some(why),
         },
         Err(error) => Outcome::StartFailed {
             service,
-            error: error.to_string(),
+            error: StartFailure::Create(error),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::memory::{CreateFault, MemoryRuntime};
+    use crate::runtime::ContainerStatus;
+    use crate::testing::config;
+
+    const GRACE: Duration = Duration::from_secs(10);
+
+    fn create(service: &str) -> Action {
+        Action::Create {
+            service: service.into(),
+            config: Box::new(config(service, "img:1")),
+        }
+    }
+
+    /// Creates `service`'s container; its id.
+    async fn started(engine: &MemoryRuntime, service: &str) -> String {
+        match execute(engine, create(service), GRACE).await {
+            Outcome::Started { container_id, .. } => container_id,
+            other => panic!("not started: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn create_starts_one_container_and_recreate_replaces_it_saying_why() {
+        let engine = MemoryRuntime::new();
+        let Outcome::Started {
+            container_id: first,
+            replaced: None,
+            ..
+        } = execute(&engine, create("a"), GRACE).await
+        else {
+            panic!("not started")
+        };
+        let recreate = Action::Recreate {
+            service: "a".into(),
+            old_id: first.clone(),
+            config: Box::new(config("a", "img:2")),
+            reason: RecreateReason::SpecChanged,
+        };
+        let outcome = execute(&engine, recreate, GRACE).await;
+        assert!(
+            matches!(
+                &outcome,
+                Outcome::Started { replaced: Some(RestartReason::SpecChanged), container_id, .. } if *container_id != first
+            ),
+            "{outcome:?}"
+        );
+        let running = engine.running("a");
+        assert_eq!(running.len(), 1);
+        assert_eq!(running[0].image, "img:2");
+    }
+
+    #[tokio::test]
+    async fn a_create_on_a_stopped_engine_is_engine_down_and_a_refused_one_is_not() {
+        let engine = MemoryRuntime::new();
+        engine.fail_creates(Some(CreateFault::EngineDies));
+        let down = execute(&engine, create("a"), GRACE).await;
+        assert!(matches!(down, Outcome::StartFailed { .. }), "{down:?}");
+        assert!(down.engine_down().is_some());
+
+        engine.come_back();
+        engine.fail_creates(Some(CreateFault::Refused("no such image".into())));
+        let refused = execute(&engine, create("a"), GRACE).await;
+        assert!(
+            matches!(refused, Outcome::StartFailed { .. }),
+            "{refused:?}"
+        );
+        assert!(refused.engine_down().is_none());
+        assert!(engine.containers().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_exit_is_read_with_its_code_and_last_output() {
+        let engine = MemoryRuntime::new();
+        let container_id = started(&engine, "a").await;
+        engine.print(&container_id, "boom");
+        engine.kill("a", 3);
+        let record = Action::RecordExit {
+            service: "a".into(),
+            container_id: container_id.clone(),
+        };
+        let Outcome::ExitRecorded { exit: Ok(exit), .. } = execute(&engine, record, GRACE).await
+        else {
+            panic!("exit not read")
+        };
+        assert_eq!(exit.exit_code, 3);
+        assert_eq!(exit.last_lines, ["boom"]);
+        // Ours are kept until their exit is read.
+        assert_eq!(engine.containers()[0].status, ContainerStatus::Exited);
+    }
+
+    #[tokio::test]
+    async fn an_ash_container_is_adopted_when_it_matches_and_not_when_it_differs() {
+        let engine = MemoryRuntime::new();
+        let id = engine.run_as_ash(&config("a", "img:1"));
+        let inspect = |image: &str| Action::Inspect {
+            service: "a".into(),
+            container_id: id.clone(),
+            config: Box::new(config("a", image)),
+        };
+        let same = execute(&engine, inspect("img:1"), GRACE).await;
+        let spec_hash = config("a", "img:1").spec_hash().to_string();
+        assert!(
+            matches!(&same, Outcome::Inspected { result: Ok(Adoption::Matches { spec_hash: h }), .. } if *h == spec_hash),
+            "{same:?}"
+        );
+        let other = execute(&engine, inspect("img:2"), GRACE).await;
+        assert!(
+            matches!(
+                other,
+                Outcome::Inspected {
+                    result: Ok(Adoption::Differs),
+                    ..
+                }
+            ),
+            "{other:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn remove_stops_the_container_with_one_request() {
+        let engine = MemoryRuntime::new();
+        let container_id = started(&engine, "a").await;
+        let remove = Action::Remove {
+            service: "a".into(),
+            container_id,
+            reason: RemoveReason::Paused,
+        };
+        let outcome = execute(&engine, remove, GRACE).await;
+        assert!(matches!(
+            outcome,
+            Outcome::Removed {
+                reason: RemoveReason::Paused,
+                ..
+            }
+        ));
+        assert!(engine.containers().is_empty());
+        assert_eq!(engine.requests("stop"), 1);
     }
 }

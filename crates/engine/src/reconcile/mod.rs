@@ -1,4 +1,5 @@
 pub mod backoff;
+pub mod desired;
 pub mod executor;
 pub mod ownership;
 pub mod plan;

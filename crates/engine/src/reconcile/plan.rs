@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::desired::DesiredSet;
+use super::executor::Adoption;
 use super::ownership::{verdict, Catalog, Me, Verdict};
 use crate::container::ContainerConfig;
 use crate::runtime::{ContainerStatus, ObservedContainer};
@@ -14,8 +16,9 @@ use crate::spec::Desired;
 /// What the plan looks at.
 #[derive(Debug)]
 pub struct PlanInput<'a> {
-    /// The last valid answer of the server; `None` until there was one.
-    pub desired: Option<&'a [Desired]>,
+    /// The last valid answer of the server, with each runnable service's container;
+    /// `None` until there was one.
+    pub desired: Option<&'a DesiredSet>,
     /// Whether that answer is the latest word of the server. When the server cannot be
     /// heard, nothing is created, stopped or recreated on its behalf.
     pub answer_fresh: bool,
@@ -30,10 +33,8 @@ pub struct PlanInput<'a> {
     pub catalog: Option<&'a Catalog>,
     /// Why the last read of that list failed, if it did.
     pub catalog_failure: Option<&'a str>,
-    /// The container each runnable service should have.
-    pub wanted: &'a BTreeMap<String, ContainerConfig>,
-    /// Spec hashes worked out for containers that carry none (started by `ash`).
-    pub adopted_hashes: &'a HashMap<String, String>,
+    /// What inspection found of containers that carry no spec hash (started by `ash`).
+    pub adoptions: &'a HashMap<String, Adoption>,
     /// Services stopped on this host by the user.
     pub paused: &'a BTreeSet<String>,
     pub paused_all: bool,
@@ -139,9 +140,9 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             .push(container);
     }
     let mut actions = Vec::new();
-    let declared: HashSet<&str> = desired.iter().map(Desired::name).collect();
+    let declared: HashSet<&str> = desired.names().collect();
 
-    for item in desired {
+    for item in desired.items() {
         let Desired::Run(spec) = item else {
             // Invalid or imageless: never started, and what runs for it is left alone.
             continue;
@@ -150,7 +151,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         if input.in_flight.contains(service) {
             continue;
         }
-        let Some(config) = input.wanted.get(service) else {
+        let Some(config) = desired.config(service) else {
             continue;
         };
         let containers = by_service.remove(service).unwrap_or_default();
@@ -226,16 +227,20 @@ fn plan_service(
     let restart_requested = input.restart_requested.contains(service);
     let may_start = !input.start_blocked.contains(service) || restart_requested;
 
-    // The keeper: running before stopped, the current spec before a stale one, newest.
-    let hash_of = |c: &ObservedContainer| {
-        c.spec_hash
-            .clone()
-            .or_else(|| input.adopted_hashes.get(&c.id).cloned())
+    // Whether a container is what the current spec starts: `None` while it is not known
+    // (a container `ash` started, not inspected yet).
+    let current = |c: &ObservedContainer| match (&c.spec_hash, input.adoptions.get(&c.id)) {
+        (Some(hash), _) | (None, Some(Adoption::Matches { spec_hash: hash })) => {
+            Some(hash == config.spec_hash())
+        }
+        (None, Some(Adoption::Differs)) => Some(false),
+        (None, None) => None,
     };
+    // The keeper: running before stopped, the current spec before a stale one, newest.
     containers.sort_by_key(|c| {
         (
             c.status != ContainerStatus::Running,
-            hash_of(c).as_deref() != Some(config.spec_hash()),
+            current(c) != Some(true),
             std::cmp::Reverse(c.created),
         )
     });
@@ -266,17 +271,17 @@ fn plan_service(
                 actions.push(recreate(RecreateReason::Requested));
                 return;
             }
-            match hash_of(keeper) {
+            match current(keeper) {
                 None => actions.push(Action::Inspect {
                     service: service.to_string(),
                     container_id: keeper.id.clone(),
                     config: Box::new(config.clone()),
                 }),
-                Some(hash) if hash == config.spec_hash() => {}
-                Some(_) if input.answer_fresh => {
+                Some(true) => {}
+                Some(false) if input.answer_fresh => {
                     actions.push(recreate(RecreateReason::SpecChanged))
                 }
-                Some(_) => {}
+                Some(false) => {}
             }
         }
         ContainerStatus::Exited => {
@@ -302,44 +307,9 @@ fn plan_service(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::{HostSettings, LABEL_SPEC_HASH};
-    use crate::secret::Secret;
-    use crate::spec::ServiceSpec;
+    use crate::container::LABEL_SPEC_HASH;
+    use crate::testing::{desired as spec_for, host};
     use proptest::prelude::*;
-    use serde_json::json;
-
-    fn spec_for(name: &str, image: &str) -> Desired {
-        let model = serde_json::from_value(json!({
-            "name": name, "hostname": "h", "addonName": "a", "addonVersion": "1", "service": "s",
-            "shouldRun": true, "isRunning": false, "lastSeen": null, "lastSeenDelta": null,
-            "data": {"image": image}
-        }))
-        .unwrap();
-        ServiceSpec::from_wire(&model)
-    }
-
-    fn host() -> HostSettings {
-        HostSettings {
-            server_url: "http://s".into(),
-            api_key: Secret::new("k"),
-            ayon_hostname: "h".into(),
-            network_mode: None,
-            service_api: None,
-        }
-    }
-
-    fn wanted_for(desired: &[Desired]) -> BTreeMap<String, ContainerConfig> {
-        desired
-            .iter()
-            .filter_map(|d| match d {
-                Desired::Run(spec) => Some((
-                    spec.name.clone(),
-                    ContainerConfig::for_service(spec, &host()),
-                )),
-                _ => None,
-            })
-            .collect()
-    }
 
     fn container(
         id: &str,
@@ -360,8 +330,7 @@ mod tests {
     }
 
     struct World {
-        desired: Vec<Desired>,
-        wanted: BTreeMap<String, ContainerConfig>,
+        desired: DesiredSet,
         observed: Vec<ObservedContainer>,
         fresh: bool,
         paused: BTreeSet<String>,
@@ -370,7 +339,7 @@ mod tests {
         recorded: HashSet<String>,
         blocked: HashSet<String>,
         restart: HashSet<String>,
-        adopted: HashMap<String, String>,
+        adopted: HashMap<String, Adoption>,
         unclaimed: Vec<ObservedContainer>,
         catalog: Option<Catalog>,
         catalog_failure: Option<String>,
@@ -379,8 +348,7 @@ mod tests {
     impl World {
         fn new(desired: Vec<Desired>) -> World {
             World {
-                wanted: wanted_for(&desired),
-                desired,
+                desired: DesiredSet::new(desired, vec![], &host()),
                 observed: vec![],
                 fresh: true,
                 paused: Default::default(),
@@ -396,7 +364,7 @@ mod tests {
             }
         }
         fn hash(&self, service: &str) -> String {
-            self.wanted[service].labels[LABEL_SPEC_HASH].clone()
+            self.desired.config(service).unwrap().labels[LABEL_SPEC_HASH].clone()
         }
         fn plan(&self) -> Vec<Action> {
             plan(&PlanInput {
@@ -407,8 +375,7 @@ mod tests {
                 me: ME,
                 catalog: self.catalog.as_ref(),
                 catalog_failure: self.catalog_failure.as_deref(),
-                wanted: &self.wanted,
-                adopted_hashes: &self.adopted,
+                adoptions: &self.adopted,
                 paused: &self.paused,
                 paused_all: self.paused_all,
                 in_flight: &self.in_flight,
@@ -471,8 +438,7 @@ mod tests {
             me: ME,
             catalog: None,
             catalog_failure: None,
-            wanted: &BTreeMap::new(),
-            adopted_hashes: &HashMap::new(),
+            adoptions: &HashMap::new(),
             paused: &BTreeSet::new(),
             paused_all: false,
             in_flight: &HashSet::new(),
@@ -500,9 +466,19 @@ mod tests {
         let mut world = World::new(vec![spec_for("a", "img")]);
         world.observed = vec![container("1", "a", ContainerStatus::Running, None)];
         assert_eq!(kinds(&world.plan()), ["inspect a"]);
-        world.adopted.insert("1".into(), world.hash("a"));
+        let spec_hash = world.hash("a");
+        world
+            .adopted
+            .insert("1".into(), Adoption::Matches { spec_hash });
         assert!(world.plan().is_empty());
-        world.adopted.insert("1".into(), "foreign".into());
+        world.adopted.insert(
+            "1".into(),
+            Adoption::Matches {
+                spec_hash: "an older spec".into(),
+            },
+        );
+        assert_eq!(kinds(&world.plan()), ["recreate a"]);
+        world.adopted.insert("1".into(), Adoption::Differs);
         assert_eq!(kinds(&world.plan()), ["recreate a"]);
     }
 
@@ -713,7 +689,7 @@ mod tests {
             let mut world = World::new(desired);
             world.fresh = fresh;
             world.observed = containers.iter().enumerate().map(|(i, (service, status, current))| {
-                let hash = match (world.wanted.get(service.as_str()), current) {
+                let hash = match (world.desired.config(service.as_str()), current) {
                     (Some(config), true) => config.spec_hash().to_string(),
                     _ => "stale".to_string(),
                 };
@@ -734,7 +710,7 @@ mod tests {
                 // A running container with the current spec is never stopped unless it is a duplicate.
                 if let Action::Remove { container_id, .. } | Action::Recreate { old_id: container_id, .. } = action {
                     let observed = world.observed.iter().find(|c| &c.id == container_id).unwrap();
-                    let current = world.wanted.get(&observed.service_name).is_some_and(|w| Some(w.spec_hash()) == observed.spec_hash.as_deref());
+                    let current = world.desired.config(&observed.service_name).is_some_and(|w| Some(w.spec_hash()) == observed.spec_hash.as_deref());
                     if current && observed.status == ContainerStatus::Running {
                         let duplicate = matches!(action, Action::Remove { reason: RemoveReason::Duplicate, .. });
                         prop_assert!(duplicate, "stopped a current container: {:?}", action);

@@ -4,7 +4,10 @@
 //! This module only translates: it decides nothing about which container should run.
 //! Every request is counted, so a benchmark can show how many calls a tick costs.
 
+mod container_runtime;
 mod gateway;
+#[cfg(any(test, feature = "memory-runtime"))]
+pub mod memory;
 mod observe;
 
 use std::collections::HashMap;
@@ -22,6 +25,7 @@ use futures::{Stream, StreamExt};
 
 use crate::container::{AppliedConfig, ContainerConfig, LABEL_SERVICE_NAME};
 
+pub use container_runtime::{Connect, ContainerRuntime};
 pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
 pub use observe::{ContainerStatus, ObservedContainer};
 

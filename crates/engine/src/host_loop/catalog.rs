@@ -8,10 +8,12 @@ use std::collections::{HashMap, HashSet};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use crate::ayon::wire::ServiceOwners;
-use crate::ayon::{AyonClient, AyonError};
+use crate::ayon::{AyonError, ServerApi};
 use crate::reconcile::ownership::{wants_catalog, Catalog, CatalogAge, UnknownOwner, Verdict};
-use crate::runtime::{ObservedContainer, Runtime};
+use crate::runtime::{ContainerRuntime, ObservedContainer};
 
 /// The `AYON_SERVER_URL` in a container's environment (`KEY=value` entries).
 fn server_url_of(env: &[String]) -> Option<String> {
@@ -59,8 +61,8 @@ impl ServerCatalog {
     /// inspected first, once each, for the `AYON_SERVER_URL` ash gave them.
     pub(super) fn refresh_if_needed(
         &mut self,
-        client: &AyonClient,
-        runtime: &Runtime,
+        client: Arc<dyn ServerApi>,
+        runtime: Arc<dyn ContainerRuntime>,
         unclaimed: &[ObservedContainer],
         now: Instant,
     ) {
@@ -86,8 +88,6 @@ impl ServerCatalog {
             containers = unclaimed.len(),
             "asking the server for its service list, to place containers without a host label"
         );
-        let client = client.clone();
-        let runtime = runtime.clone();
         let replies = self.replies.clone();
         tokio::spawn(async move {
             let mut covers = known;

@@ -2,39 +2,43 @@
 //! service on this host, pause everything, or take a service's own status report.
 
 use super::handle::{Command, CommandError};
-use super::{now_ms, Engine};
+use super::{now_ms, HostLoop};
 
-impl Engine {
+impl HostLoop {
     fn knows(&self, name: &str) -> bool {
-        self.desired.iter().flatten().any(|d| d.name() == name)
-            || self.observed.iter().any(|c| c.service_name == name)
+        self.desired.as_ref().is_some_and(|d| d.get(name).is_some())
+            || self
+                .container_engine
+                .observed
+                .iter()
+                .any(|c| c.service_name == name)
     }
 
     pub(super) fn on_command(&mut self, command: Command) {
         let (reply, result) = match command {
             Command::Stop(name, reply) => {
-                let result = if !self.knows(&name) && !self.overrides.stopped.contains(&name) {
+                let result = if !self.knows(&name) && !self.local_stops.stopped.contains(&name) {
                     Err(CommandError::UnknownService(name))
                 } else {
                     tracing::info!(service = %name, "stopped on this host by request");
-                    self.overrides.stopped.insert(name);
-                    self.overrides
-                        .save(&self.overrides_path)
+                    self.local_stops.stopped.insert(name);
+                    self.local_stops
+                        .save(&self.local_stops_path)
                         .map_err(CommandError::from)
                 };
                 (reply, result)
             }
             Command::Start(name, reply) => {
-                let result = if !self.knows(&name) && !self.overrides.stopped.contains(&name) {
+                let result = if !self.knows(&name) && !self.local_stops.stopped.contains(&name) {
                     Err(CommandError::UnknownService(name))
                 } else {
                     tracing::info!(service = %name, "started on this host by request");
-                    self.overrides.stopped.remove(&name);
-                    if let Some(record) = self.records.get_mut(&name) {
+                    self.local_stops.stopped.remove(&name);
+                    if let Some(record) = self.book.records.get_mut(&name) {
                         record.backoff.reset();
                     }
-                    self.overrides
-                        .save(&self.overrides_path)
+                    self.local_stops
+                        .save(&self.local_stops_path)
                         .map_err(CommandError::from)
                 };
                 (reply, result)
@@ -42,31 +46,31 @@ impl Engine {
             Command::Restart(name, reply) => {
                 let result = if !self.knows(&name) {
                     Err(CommandError::UnknownService(name))
-                } else if self.overrides.paused_all || self.overrides.stopped.contains(&name) {
+                } else if self.local_stops.paused_all || self.local_stops.stopped.contains(&name) {
                     Err(CommandError::StoppedLocally(name))
                 } else {
                     tracing::info!(service = %name, "restart requested");
-                    if let Some(record) = self.records.get_mut(&name) {
+                    if let Some(record) = self.book.records.get_mut(&name) {
                         record.backoff.reset();
                     }
-                    self.restart_requested.insert(name);
+                    self.book.restart_requested.insert(name);
                     Ok(())
                 };
                 (reply, result)
             }
             Command::PauseAll(paused, reply) => {
                 tracing::info!(paused, "pause all");
-                self.overrides.paused_all = paused;
+                self.local_stops.paused_all = paused;
                 (
                     reply,
-                    self.overrides
-                        .save(&self.overrides_path)
+                    self.local_stops
+                        .save(&self.local_stops_path)
                         .map_err(CommandError::from),
                 )
             }
             Command::ReportStatus(name, mut status, reply) => {
                 status.at_ms = now_ms();
-                self.records.entry(name).or_default().reported = Some(status);
+                self.book.record(&name).reported = Some(status);
                 (reply, Ok(()))
             }
         };

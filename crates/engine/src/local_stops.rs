@@ -1,5 +1,6 @@
-//! Local overrides: services the user stopped on this host (from the tray, the UI or the
+//! Local stops: services the user stopped on this host (from the tray, the UI or the
 //! CLI), and "pause all". They outlive ashtray's restarts, so they are kept on disk.
+//! (The tray's settings overridden by the environment are another thing, in the GUI.)
 
 use std::collections::BTreeSet;
 use std::io;
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Overrides {
+pub struct LocalStops {
     #[serde(default)]
     pub stopped: BTreeSet<String>,
     #[serde(default)]
@@ -16,7 +17,7 @@ pub struct Overrides {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum OverridesError {
+pub enum LocalStopsError {
     #[error("cannot read the stopped services from {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("{path} is not a valid overrides file ({source}); fix or delete it")]
@@ -28,21 +29,21 @@ pub enum OverridesError {
     Write { path: PathBuf, source: io::Error },
 }
 
-impl Overrides {
+impl LocalStops {
     /// The overrides of the AYON host `hostname` under `state_dir`.
     pub fn path(state_dir: &Path, hostname: &str) -> PathBuf {
         state_dir.join(format!("overrides-{}.json", crate::slug::slugify(hostname)))
     }
 
     /// Reads them; a missing file means none.
-    pub fn load(path: &Path) -> Result<Overrides, OverridesError> {
+    pub fn load(path: &Path) -> Result<LocalStops, LocalStopsError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| OverridesError::Parse {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| LocalStopsError::Parse {
                 path: path.to_path_buf(),
                 source,
             }),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Overrides::default()),
-            Err(source) => Err(OverridesError::Read {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(LocalStops::default()),
+            Err(source) => Err(LocalStopsError::Read {
                 path: path.to_path_buf(),
                 source,
             }),
@@ -50,7 +51,7 @@ impl Overrides {
     }
 
     /// Writes them atomically: a crash mid-write leaves the old file, never half of one.
-    pub fn save(&self, path: &Path) -> Result<(), OverridesError> {
+    pub fn save(&self, path: &Path) -> Result<(), LocalStopsError> {
         let write = || -> io::Result<()> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -62,7 +63,7 @@ impl Overrides {
             )?;
             std::fs::rename(&temporary, path)
         };
-        write().map_err(|source| OverridesError::Write {
+        write().map_err(|source| LocalStopsError::Write {
             path: path.to_path_buf(),
             source,
         })
@@ -76,17 +77,17 @@ mod tests {
     #[test]
     fn round_trips_and_missing_means_none() {
         let dir = tempfile::tempdir().unwrap();
-        let path = Overrides::path(dir.path(), "Worker 1");
+        let path = LocalStops::path(dir.path(), "Worker 1");
         assert!(path.ends_with("overrides-worker_1.json"));
-        assert_eq!(Overrides::load(&path).unwrap(), Overrides::default());
-        let overrides = Overrides {
+        assert_eq!(LocalStops::load(&path).unwrap(), LocalStops::default());
+        let overrides = LocalStops {
             stopped: ["ticker-a".to_string()].into(),
             paused_all: true,
         };
         overrides.save(&path).unwrap();
-        assert_eq!(Overrides::load(&path).unwrap(), overrides);
+        assert_eq!(LocalStops::load(&path).unwrap(), overrides);
         std::fs::write(&path, "{").unwrap();
-        assert!(Overrides::load(&path)
+        assert!(LocalStops::load(&path)
             .unwrap_err()
             .to_string()
             .contains("fix or delete it"));

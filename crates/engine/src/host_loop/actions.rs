@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{short, Engine};
-use crate::reconcile::executor::{execute, Outcome};
+use super::{short, HostLoop};
+use crate::reconcile::executor::{execute, Adoption, Outcome};
 use crate::reconcile::plan::{Action, RemoveReason};
 use crate::runtime::ContainerEvent;
 
-impl Engine {
+impl HostLoop {
     pub(super) fn dispatch(&mut self, action: Action) {
         let service = action.service().to_string();
         let starting = match &action {
@@ -48,13 +48,9 @@ impl Engine {
             }
             Action::RecordExit { .. } | Action::Inspect { .. } => false,
         };
-        if starting {
-            self.restart_requested.remove(&service);
-        }
-        let entry = self.in_flight.entry(service).or_insert((0, starting));
-        entry.0 += 1;
-        entry.1 |= starting;
+        self.book.begin(&service, starting);
         let runtime = self
+            .container_engine
             .runtime
             .clone()
             .expect("reconcile runs only when connected");
@@ -66,22 +62,24 @@ impl Engine {
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            let _ = outcomes.send(execute(&runtime, action, grace).await);
+            let _ = outcomes.send(execute(runtime.as_ref(), action, grace).await);
         });
     }
 
     pub(super) fn on_outcome(&mut self, outcome: Outcome) {
         let service = outcome.service().to_string();
-        if let Some(entry) = self.in_flight.get_mut(&service) {
-            entry.0 -= 1;
-            if entry.0 == 0 {
-                self.in_flight.remove(&service);
-            }
-        }
-        self.settling.insert(service.clone());
+        self.book.finish(&service);
         self.observe_soon(Duration::ZERO);
+        // The engine going away is not the service's fault: no backoff, no error of its
+        // own; the loop waits for the engine and plans again once it is back.
+        if let Some(error) = outcome.engine_down() {
+            tracing::warn!(service = %service, "the container engine went away during an action: {error}");
+            self.container_engine_down(error);
+            return;
+        }
         let now = Instant::now();
-        let record = self.records.entry(service.clone()).or_default();
+        let book = &mut self.book;
+        let record = book.records.entry(service.clone()).or_default();
         match outcome {
             Outcome::Started {
                 container_id,
@@ -91,27 +89,28 @@ impl Engine {
                 record.last_error = None;
                 if let Some(why) = replaced {
                     record.restarts += 1;
+                    record.last_restart_reason = Some(why);
                     self.metrics.restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(service = %service, container = %short(&container_id), "restarted: {why}");
                 } else {
                     tracing::info!(service = %service, container = %short(&container_id), "started");
                 }
-                self.started_by_us.insert(container_id);
+                book.started_by_us.insert(container_id);
             }
             Outcome::StartFailed { error, .. } => {
                 let delay = record.backoff.record_failure(now, None);
                 tracing::error!(service = %service, "could not start: {error}; next try in {} s", delay.as_secs());
-                record.last_error = Some(error);
+                record.last_error = Some(error.to_string());
             }
             Outcome::Removed { .. } => tracing::info!(service = %service, "stopped"),
             Outcome::RemoveFailed { error, .. } => {
                 tracing::error!(service = %service, "could not stop: {error}");
-                record.last_error = Some(error);
+                record.last_error = Some(error.to_string());
             }
             Outcome::ExitRecorded {
                 container_id, exit, ..
             } => {
-                self.exits_recorded.insert(container_id);
+                book.exits_recorded.insert(container_id);
                 match exit {
                     Ok(exit) => {
                         let delay = record.backoff.record_failure(now, exit.ran_for);
@@ -143,13 +142,16 @@ impl Engine {
                 result,
                 ..
             } => match result {
-                Ok((true, hash)) => {
-                    tracing::info!(service = %service, container = %short(&container_id), "adopted a running container started by ash: its setup matches");
-                    self.adopted_hashes.insert(container_id, hash);
-                }
-                Ok((false, _)) => {
-                    tracing::info!(service = %service, container = %short(&container_id), "a container started by ash differs from the server's spec: replacing it");
-                    self.adopted_hashes.insert(container_id, "differs".into());
+                Ok(adoption) => {
+                    match adoption {
+                        Adoption::Matches { .. } => {
+                            tracing::info!(service = %service, container = %short(&container_id), "adopted a running container started by ash: its setup matches")
+                        }
+                        Adoption::Differs => {
+                            tracing::info!(service = %service, container = %short(&container_id), "a container started by ash differs from the server's spec: replacing it")
+                        }
+                    }
+                    book.adoptions.insert(container_id, adoption);
                 }
                 Err(error) => {
                     tracing::warn!(service = %service, "cannot inspect {}: {error}", short(&container_id))
@@ -165,15 +167,21 @@ impl Engine {
         let (Some(service), Some(exit_code)) = (event.service_name, event.exit_code) else {
             return;
         };
-        if event.action != "die" || event.made_by_ashtray || self.in_flight.contains_key(&service) {
+        if event.action != "die"
+            || event.made_by_ashtray
+            || self.book.in_flight.contains_key(&service)
+        {
             return;
         }
         // Another host's ash container dying is that host's business.
-        let ours = self.desired.iter().flatten().any(|d| d.name() == service);
+        let ours = self
+            .desired
+            .as_ref()
+            .is_some_and(|d| d.get(&service).is_some());
         if !ours {
             return;
         }
-        let record = self.records.entry(service.clone()).or_default();
+        let record = self.book.record(&service);
         let delay = record.backoff.record_failure(Instant::now(), None);
         record.last_exit_code = Some(exit_code);
         record.last_output = self

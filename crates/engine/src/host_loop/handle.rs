@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::host_state::{EventEnvelope, HostState, ReportedStatus};
+use crate::local_stops::LocalStopsError;
 use crate::logs::LogHub;
-use crate::overrides::OverridesError;
 use crate::secret::Secret;
 use std::sync::atomic::AtomicU64;
 
@@ -18,7 +18,7 @@ pub enum CommandError {
     #[error("service {0:?} is stopped on this host: start it first")]
     StoppedLocally(String),
     #[error(transparent)]
-    Save(#[from] OverridesError),
+    Save(#[from] LocalStopsError),
     #[error("the engine has stopped")]
     EngineGone,
 }

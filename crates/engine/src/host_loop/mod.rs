@@ -1,12 +1,20 @@
-//! The Engine owns the loop and every piece of runtime state; the rest of the program
-//! holds a [`Handle`]: commands go in, snapshots ([`HostState`]) and events come out.
+//! The host loop: ashtray's own reconcile loop (not to be confused with the container
+//! engine, Docker or Podman, which it reaches through [`crate::runtime`]). [`HostLoop`]
+//! wires the components that each own one job — the desired set
+//! ([`crate::reconcile::desired`]), the service book (`book.rs`), the server connection
+//! (`heartbeat.rs`, `catalog.rs`), the container-engine connection
+//! (`container_engine.rs`) — and is the only writer of runtime state. The rest of the
+//! program holds a [`Handle`]: commands go in, snapshots ([`HostState`]) and events come
+//! out. It never decides what runs (the plan does) and never waits on the network
+//! inside the loop (heartbeats and actions run in tasks of their own).
 //!
 //! One tick: observe this host's containers (one engine call), heartbeat (in its own task,
 //! with a timeout, so a slow server never stalls the loop), validate the answer, plan, and
 //! hand the actions to the executor, which runs them concurrently under a bound. Docker's
-//! event stream wakes the loop early when a container starts or dies.
+//! event stream wakes the loop early when a container starts or dies. `docs/architecture.md`
+//! lists the hops.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -18,32 +26,35 @@ use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::ayon::wire::{Health, HeartbeatResponse};
-use crate::ayon::{AyonClient, AyonError};
-use crate::container::{ContainerConfig, HostSettings, ServiceApiSettings};
-use crate::health::HealthProbe;
+use crate::ayon::{AyonClient, ServerApi};
+use crate::container::{HostSettings, ServiceApiSettings};
 use crate::host_state::{
     changes, now_ms, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState,
-    ReportedStatus, ServerConnection, ServerState,
+    ServerConnection, ServerState,
 };
+use crate::local_stops::{LocalStops, LocalStopsError};
 use crate::logs::{LogHub, LogLimits};
-use crate::overrides::{Overrides, OverridesError};
-use crate::reconcile::backoff::CrashBackoff;
+use crate::reconcile::desired::DesiredSet;
 use crate::reconcile::executor::Outcome;
 use crate::reconcile::ownership::Me;
 use crate::reconcile::plan::{plan, unclaimed_verdicts, PlanInput};
-use crate::runtime::{ContainerEvent, Endpoint, ObservedContainer, Runtime, RuntimeError};
+use crate::runtime::{Connect, ContainerEvent, Endpoint, RuntimeError};
 use crate::secret::Secret;
-use crate::spec::Desired;
+use book::ServiceBook;
 use catalog::{CatalogReply, ServerCatalog};
+use container_engine::ContainerEngineLink;
+use heartbeat::{HeartbeatReply, ServerLink};
 
 mod actions;
+mod book;
 mod catalog;
 mod commands;
+mod container_engine;
 mod handle;
 mod heartbeat;
-mod observe;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
 use handle::Command;
 pub use handle::{CommandError, Handle, Metrics};
@@ -60,7 +71,7 @@ pub struct EngineConfig {
     pub endpoint: Endpoint,
     pub network: Option<String>,
     pub network_mode: Option<String>,
-    /// Where the local overrides are kept.
+    /// Where the services stopped on this host are kept.
     pub state_dir: PathBuf,
     /// Containers started or stopped at once, at most.
     pub concurrency: usize,
@@ -102,56 +113,26 @@ impl EngineConfig {
     }
 }
 
-/// Per-service memory of the engine.
-#[derive(Debug, Default)]
-struct ServiceRecord {
-    backoff: CrashBackoff,
-    restarts: u32,
-    last_exit_code: Option<i64>,
-    last_error: Option<String>,
-    last_output: Vec<String>,
-    reported: Option<ReportedStatus>,
-}
-
 type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError>> + Send>>;
 
-struct Engine {
+struct HostLoop {
     config: EngineConfig,
-    ayon: AyonClient,
-    runtime: Option<Runtime>,
     host: HostSettings,
-    // What the server wants.
-    desired: Option<Vec<Desired>>,
-    wanted: BTreeMap<String, ContainerConfig>,
-    answer_fresh: bool,
-    problems: Vec<String>,
-    // What runs.
-    observed: Vec<ObservedContainer>,
-    /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
-    unclaimed: Vec<ObservedContainer>,
+    // What the server wants: its last answer.
+    desired: Option<DesiredSet>,
     catalog: ServerCatalog,
-    adopted_hashes: HashMap<String, String>,
-    exits_recorded: HashSet<String>,
-    started_by_us: HashSet<String>,
-    followers: HashMap<String, tokio::task::JoinHandle<()>>,
-    // What is under way.
-    in_flight: HashMap<String, (usize, bool)>,
-    settling: HashSet<String>,
-    restart_requested: HashSet<String>,
-    records: BTreeMap<String, ServiceRecord>,
-    overrides: Overrides,
-    overrides_path: PathBuf,
+    // What is under way, and what the loop remembers of each service.
+    book: ServiceBook,
+    local_stops: LocalStops,
+    local_stops_path: PathBuf,
     // Connections.
-    server: ServerConnection,
-    engine_conn: EngineConnection,
-    health_probe: HealthProbe,
-    health: Health,
-    heartbeat_in_flight: bool,
+    server: ServerLink,
+    /// What runs, and the connection to the container engine it runs on.
+    container_engine: ContainerEngineLink,
     observe_at: Option<Instant>,
     // Channels.
     semaphore: Arc<Semaphore>,
     outcomes_tx: mpsc::UnboundedSender<Outcome>,
-    heartbeat_tx: mpsc::UnboundedSender<(Result<HeartbeatResponse, AyonError>, Duration)>,
     state_tx: watch::Sender<Arc<HostState>>,
     events_tx: broadcast::Sender<EventEnvelope>,
     event_seq: u64,
@@ -164,9 +145,35 @@ struct Engine {
 pub fn spawn(
     config: EngineConfig,
     cancel: CancellationToken,
-) -> Result<(Handle, tokio::task::JoinHandle<()>), OverridesError> {
-    let overrides_path = Overrides::path(&config.state_dir, &config.hostname);
-    let overrides = Overrides::load(&overrides_path)?;
+) -> Result<(Handle, tokio::task::JoinHandle<()>), LocalStopsError> {
+    let ayon = AyonClient::new(
+        &config.server_url,
+        config.api_key.clone(),
+        config.request_timeout,
+    );
+    let connections = Connections {
+        container_engine: Arc::new(config.endpoint.clone()),
+        server: Arc::new(ayon),
+    };
+    spawn_with(config, connections, cancel)
+}
+
+/// What the loop talks to: a container engine and an AYON server. [`spawn`] uses
+/// bollard at `config.endpoint` and reqwest at `config.server_url`; tests hand in the
+/// in-memory engine and a scripted server.
+pub struct Connections {
+    pub container_engine: Arc<dyn Connect>,
+    pub server: Arc<dyn ServerApi>,
+}
+
+/// [`spawn`] with the connections given.
+pub fn spawn_with(
+    config: EngineConfig,
+    connections: Connections,
+    cancel: CancellationToken,
+) -> Result<(Handle, tokio::task::JoinHandle<()>), LocalStopsError> {
+    let local_stops_path = LocalStops::path(&config.state_dir, &config.hostname);
+    let local_stops = LocalStops::load(&local_stops_path)?;
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
     let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
@@ -174,11 +181,6 @@ pub fn spawn(
     let (events_tx, _) = broadcast::channel(1024);
     let logs = LogHub::new(config.log_limits);
     let metrics = Arc::new(Metrics::default());
-    let ayon = AyonClient::new(
-        &config.server_url,
-        config.api_key.clone(),
-        config.request_timeout,
-    );
     let host = HostSettings {
         server_url: config.server_url.clone(),
         api_key: config.api_key.clone(),
@@ -189,50 +191,26 @@ pub fn spawn(
             .or_else(|| config.network.clone()),
         service_api: config.service_api.clone(),
     };
-    let server = ServerConnection {
-        state: ServerState::Connecting,
-        reason: None,
-        user: None,
-        last_heartbeat_ms: None,
-        since_ms: now_ms(),
-    };
-    let engine_conn = EngineConnection {
+    let server = ServerLink::new(connections.server, &config.server_url, heartbeat_tx);
+    let container_engine = EngineConnection {
         state: EngineState::Connecting,
         kind: config.endpoint.kind().to_string(),
         endpoint: config.endpoint.uri.clone(),
         version: None,
         reason: None,
     };
-    let engine = Engine {
-        ayon,
-        runtime: None,
+    let host_loop = HostLoop {
         host,
         desired: None,
-        wanted: BTreeMap::new(),
-        answer_fresh: false,
-        problems: Vec::new(),
-        observed: Vec::new(),
-        unclaimed: Vec::new(),
         catalog: ServerCatalog::new(catalog_tx),
-        adopted_hashes: HashMap::new(),
-        exits_recorded: HashSet::new(),
-        started_by_us: HashSet::new(),
-        followers: HashMap::new(),
-        in_flight: HashMap::new(),
-        settling: HashSet::new(),
-        restart_requested: HashSet::new(),
-        records: BTreeMap::new(),
-        overrides,
-        overrides_path,
+        book: ServiceBook::default(),
+        local_stops,
+        local_stops_path,
         server,
-        engine_conn,
-        health_probe: HealthProbe::new(),
-        health: Health::default(),
-        heartbeat_in_flight: false,
+        container_engine: ContainerEngineLink::new(connections.container_engine, container_engine),
         observe_at: None,
         semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
         outcomes_tx,
-        heartbeat_tx,
         state_tx: watch::channel(Arc::new(placeholder_state(&config))).0,
         events_tx: events_tx.clone(),
         event_seq: 0,
@@ -240,16 +218,19 @@ pub fn spawn(
         metrics: metrics.clone(),
         config: config.clone(),
     };
-    engine.state_tx.send_replace(Arc::new(engine.snapshot()));
+    host_loop
+        .state_tx
+        .send_replace(Arc::new(host_loop.snapshot()));
     let handle = Handle {
         commands: commands_tx,
-        state: engine.state_tx.subscribe(),
+        state: host_loop.state_tx.subscribe(),
         events: events_tx,
         logs,
         metrics,
         token_key: config.service_api.as_ref().map(|api| api.token_key.clone()),
     };
-    let task = tokio::spawn(engine.run(cancel, commands_rx, outcomes_rx, heartbeat_rx, catalog_rx));
+    let task =
+        tokio::spawn(host_loop.run(cancel, commands_rx, outcomes_rx, heartbeat_rx, catalog_rx));
     Ok((handle, task))
 }
 
@@ -293,13 +274,13 @@ async fn next_event(
 /// How soon after a container event the host is looked at again: events come in bursts.
 const EVENT_DEBOUNCE: Duration = Duration::from_millis(50);
 
-impl Engine {
+impl HostLoop {
     async fn run(
         mut self,
         cancel: CancellationToken,
         mut commands: mpsc::Receiver<Command>,
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
-        mut heartbeats: mpsc::UnboundedReceiver<(Result<HeartbeatResponse, AyonError>, Duration)>,
+        mut heartbeats: mpsc::UnboundedReceiver<HeartbeatReply>,
         mut catalog_replies: mpsc::UnboundedReceiver<CatalogReply>,
     ) {
         let mut tick = tokio::time::interval(self.config.poll_interval);
@@ -313,7 +294,7 @@ impl Engine {
                     self.observe(&mut events).await;
                     self.send_heartbeat();
                 }
-                Some((result, latency)) = heartbeats.recv() => self.on_heartbeat(result, latency),
+                Some(reply) = heartbeats.recv() => self.on_heartbeat(reply),
                 Some(outcome) = outcomes.recv() => {
                     self.on_outcome(outcome);
                     while let Ok(outcome) = outcomes.try_recv() {
@@ -343,11 +324,7 @@ impl Engine {
 
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
-        let backoff = self
-            .records
-            .values()
-            .filter_map(|r| r.backoff.waiting_until(now))
-            .min();
+        let backoff = self.book.next_start(now);
         [backoff, self.observe_at]
             .into_iter()
             .flatten()
@@ -361,42 +338,31 @@ impl Engine {
     }
 
     fn reconcile(&mut self) {
-        if self.engine_conn.state != EngineState::Up
-            || self.runtime.is_none()
+        if self.container_engine.connection.state != EngineState::Up
+            || self.container_engine.runtime.is_none()
             || self.observe_at.is_some()
         {
             return;
         }
         let started = std::time::Instant::now();
         let now = Instant::now();
-        let busy: HashSet<String> = self
-            .in_flight
-            .keys()
-            .chain(self.settling.iter())
-            .cloned()
-            .collect();
-        let start_blocked: HashSet<String> = self
-            .records
-            .iter()
-            .filter(|(_, record)| !record.backoff.may_start(now))
-            .map(|(name, _)| name.clone())
-            .collect();
+        let busy = self.book.busy();
+        let start_blocked = self.book.start_blocked(now);
         let input = PlanInput {
-            desired: self.desired.as_deref(),
-            answer_fresh: self.answer_fresh,
-            observed: &self.observed,
-            unclaimed: &self.unclaimed,
+            desired: self.desired.as_ref(),
+            answer_fresh: self.server.answer_fresh,
+            observed: &self.container_engine.observed,
+            unclaimed: &self.container_engine.unclaimed,
             me: self.me(),
             catalog: self.catalog.list(),
             catalog_failure: self.catalog.failure(),
-            wanted: &self.wanted,
-            adopted_hashes: &self.adopted_hashes,
-            paused: &self.overrides.stopped,
-            paused_all: self.overrides.paused_all,
+            adoptions: &self.book.adoptions,
+            paused: &self.local_stops.stopped,
+            paused_all: self.local_stops.paused_all,
             in_flight: &busy,
-            exits_recorded: &self.exits_recorded,
+            exits_recorded: &self.book.exits_recorded,
             start_blocked: &start_blocked,
-            restart_requested: &self.restart_requested,
+            restart_requested: &self.book.restart_requested,
         };
         let actions = plan(&input);
         let verdicts: Vec<_> = unclaimed_verdicts(&input)
@@ -404,9 +370,13 @@ impl Engine {
             .collect();
         self.catalog
             .say(verdicts.iter().map(|(c, v)| (c, v.clone())));
-        if let (true, Some(runtime)) = (self.answer_fresh, &self.runtime) {
-            self.catalog
-                .refresh_if_needed(&self.ayon, runtime, &self.unclaimed, now);
+        if let (true, Some(runtime)) = (self.server.answer_fresh, &self.container_engine.runtime) {
+            self.catalog.refresh_if_needed(
+                self.server.api(),
+                runtime.clone(),
+                &self.container_engine.unclaimed,
+                now,
+            );
         }
         for action in actions {
             self.dispatch(action);
@@ -453,22 +423,22 @@ impl Engine {
     }
 
     async fn shut_down(mut self) {
-        for (_, task) in self.followers.drain() {
+        for (_, task) in self.container_engine.followers.drain() {
             task.abort();
         }
         if !self.config.stop_services_on_exit {
             tracing::info!("stopped; service containers keep running (use --stop-services-on-exit to stop them)");
             return;
         }
-        let Some(runtime) = self.runtime.clone() else {
+        let Some(runtime) = self.container_engine.runtime.clone() else {
             return;
         };
         tracing::info!(
-            count = self.observed.len(),
+            count = self.container_engine.observed.len(),
             "stopping this host's service containers"
         );
         let grace = self.config.stop_grace;
-        let stops = self.observed.drain(..).map(|container| {
+        let stops = self.container_engine.observed.drain(..).map(|container| {
             let runtime = runtime.clone();
             async move {
                 if let Err(error) = runtime.stop_and_remove(&container.id, grace).await {

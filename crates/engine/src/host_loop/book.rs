@@ -1,0 +1,161 @@
+//! The per-service book: what the loop remembers of each service between ticks — its
+//! crash backoff and last exit, the actions under way, the services settling after one,
+//! the exits already read, what inspection found of `ash`'s containers, and the restarts
+//! asked for. It never talks to the container engine or the server: the loop writes in
+//! it what happened and reads from it what the plan needs.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use tokio::time::Instant;
+
+use crate::host_state::ReportedStatus;
+use crate::reconcile::backoff::CrashBackoff;
+use crate::reconcile::executor::{Adoption, RestartReason};
+use crate::runtime::{ContainerStatus, ObservedContainer};
+
+/// Per-service memory of the loop.
+#[derive(Debug, Default)]
+pub(super) struct ServiceRecord {
+    pub(super) backoff: CrashBackoff,
+    pub(super) restarts: u32,
+    pub(super) last_exit_code: Option<i64>,
+    pub(super) last_error: Option<String>,
+    /// Why ashtray last replaced its container.
+    pub(super) last_restart_reason: Option<RestartReason>,
+    pub(super) last_output: Vec<String>,
+    pub(super) reported: Option<ReportedStatus>,
+}
+
+/// The actions under way for one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct InFlight {
+    pub(super) actions: usize,
+    /// Whether one of them starts a container (the service shows as starting).
+    pub(super) starting: bool,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct ServiceBook {
+    pub(super) records: BTreeMap<String, ServiceRecord>,
+    pub(super) in_flight: HashMap<String, InFlight>,
+    /// Services whose action ended since the last look: left alone until the engine
+    /// has been looked at again.
+    pub(super) settling: HashSet<String>,
+    pub(super) exits_recorded: HashSet<String>,
+    pub(super) adoptions: HashMap<String, Adoption>,
+    pub(super) restart_requested: HashSet<String>,
+    /// Containers ashtray started, whose output is followed from their first line.
+    pub(super) started_by_us: HashSet<String>,
+}
+
+impl ServiceBook {
+    pub(super) fn record(&mut self, service: &str) -> &mut ServiceRecord {
+        self.records.entry(service.to_string()).or_default()
+    }
+
+    /// An action for `service` is handed to the executor.
+    pub(super) fn begin(&mut self, service: &str, starting: bool) {
+        if starting {
+            self.restart_requested.remove(service);
+        }
+        let entry = self
+            .in_flight
+            .entry(service.to_string())
+            .or_insert(InFlight {
+                actions: 0,
+                starting,
+            });
+        entry.actions += 1;
+        entry.starting |= starting;
+    }
+
+    /// One of `service`'s actions came back.
+    pub(super) fn finish(&mut self, service: &str) {
+        if let Some(entry) = self.in_flight.get_mut(service) {
+            entry.actions -= 1;
+            if entry.actions == 0 {
+                self.in_flight.remove(service);
+            }
+        }
+        self.settling.insert(service.to_string());
+    }
+
+    /// Services the plan must leave alone: an action under way or just ended.
+    pub(super) fn busy(&self) -> HashSet<String> {
+        self.in_flight
+            .keys()
+            .chain(self.settling.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// Services still waiting out their crash backoff.
+    pub(super) fn start_blocked(&self, now: Instant) -> HashSet<String> {
+        self.records
+            .iter()
+            .filter(|(_, record)| !record.backoff.may_start(now))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The earliest end of a backoff still ahead.
+    pub(super) fn next_start(&self, now: Instant) -> Option<Instant> {
+        self.records
+            .values()
+            .filter_map(|r| r.backoff.waiting_until(now))
+            .min()
+    }
+
+    /// A fresh look at the engine: what settled has settled, containers that are gone
+    /// are forgotten, and running ones count toward forgiving their backoff.
+    pub(super) fn observed(&mut self, containers: &[ObservedContainer], now: Instant) {
+        self.settling.clear();
+        let present: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
+        self.adoptions.retain(|id, _| present.contains(id.as_str()));
+        self.exits_recorded
+            .retain(|id| present.contains(id.as_str()));
+        for container in containers {
+            if container.status == ContainerStatus::Running {
+                self.record(&container.service_name)
+                    .backoff
+                    .note_running(now);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_is_busy_until_its_last_action_ends_and_the_engine_was_looked_at() {
+        let mut book = ServiceBook::default();
+        book.begin("a", false);
+        book.begin("a", true);
+        assert_eq!(
+            book.in_flight["a"],
+            InFlight {
+                actions: 2,
+                starting: true
+            }
+        );
+        book.finish("a");
+        assert!(book.busy().contains("a"));
+        book.finish("a");
+        assert!(!book.in_flight.contains_key("a"));
+        assert!(book.busy().contains("a"), "settling until the next look");
+        book.observed(&[], Instant::now());
+        assert!(book.busy().is_empty());
+    }
+
+    #[test]
+    fn a_start_takes_back_the_restart_asked_for() {
+        let mut book = ServiceBook::default();
+        book.restart_requested.insert("a".into());
+        book.begin("a", false);
+        assert!(book.restart_requested.contains("a"));
+        book.begin("a", true);
+        assert!(!book.restart_requested.contains("a"));
+    }
+}

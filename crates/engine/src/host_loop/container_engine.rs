@@ -1,0 +1,202 @@
+//! The container-engine connection: connecting (and reconnecting), the one list call per
+//! look, sorting what is listed into this host's and unclaimed containers, the engine-down
+//! path, and a follower per running container feeding the LogHub. It never decides what
+//! to do with a container (the plan does) and never keeps another host's.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{EventStream, HostLoop};
+use crate::host_state::{EngineConnection, EngineState};
+use crate::reconcile::ownership::{claim, Claim};
+use crate::runtime::Connect;
+use crate::runtime::{ContainerRuntime, ContainerStatus, ObservedContainer, RuntimeError};
+
+/// The container engine as the loop sees it: the way to reach it, the runtime once
+/// reached, the state of the connection, this host's containers as last listed, and the
+/// output followers.
+pub(super) struct ContainerEngineLink {
+    connector: Arc<dyn Connect>,
+    pub(super) runtime: Option<Arc<dyn ContainerRuntime>>,
+    pub(super) connection: EngineConnection,
+    /// This host's service containers.
+    pub(super) observed: Vec<ObservedContainer>,
+    /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
+    pub(super) unclaimed: Vec<ObservedContainer>,
+    pub(super) followers: HashMap<String, tokio::task::JoinHandle<()>>,
+}
+
+impl ContainerEngineLink {
+    pub(super) fn new(connector: Arc<dyn Connect>, connection: EngineConnection) -> Self {
+        ContainerEngineLink {
+            connector,
+            runtime: None,
+            connection,
+            observed: Vec::new(),
+            unclaimed: Vec::new(),
+            followers: HashMap::new(),
+        }
+    }
+
+    /// The runtime, connecting first if it is not reached yet; `true` with it the first
+    /// time. A runtime once reached is kept: bollard reconnects per request.
+    async fn connect(&mut self) -> Option<(Arc<dyn ContainerRuntime>, bool)> {
+        if let Some(runtime) = &self.runtime {
+            return Some((runtime.clone(), false));
+        }
+        match self.connector.connect().await {
+            Ok(runtime) => {
+                self.connection.version = runtime.version().await.ok();
+                self.runtime = Some(runtime.clone());
+                Some((runtime, true))
+            }
+            Err(error) => {
+                self.down(&error);
+                None
+            }
+        }
+    }
+
+    /// The engine is gone: said once, shown, and nothing it listed counts any more.
+    pub(super) fn down(&mut self, error: &RuntimeError) {
+        if self.connection.state != EngineState::Down {
+            tracing::error!("{error}");
+        }
+        self.connection.state = EngineState::Down;
+        self.connection.reason = Some(error.to_string());
+        self.observed.clear();
+        self.unclaimed.clear();
+    }
+}
+
+impl HostLoop {
+    /// Reaches the container engine; on the first contact, learns the network the
+    /// services join when none is configured.
+    pub(super) async fn connect(&mut self) -> bool {
+        let Some((runtime, first)) = self.container_engine.connect().await else {
+            return false;
+        };
+        if first && self.config.network.is_none() && self.config.network_mode.is_none() {
+            if let Some(network) = runtime.own_network().await {
+                tracing::info!(
+                    network,
+                    "services join this container's network, as ash does"
+                );
+                self.host.network_mode = Some(network);
+                self.desired = self.desired.take().map(|set| set.for_host(&self.host));
+            }
+        }
+        true
+    }
+
+    pub(super) fn container_engine_down(&mut self, error: &RuntimeError) {
+        self.container_engine.down(error);
+    }
+
+    /// One engine call: the list of this host's service containers.
+    pub(super) async fn observe(&mut self, events: &mut Option<EventStream>) {
+        self.observe_at = None;
+        if !self.connect().await {
+            return;
+        }
+        let runtime = self
+            .container_engine
+            .runtime
+            .clone()
+            .expect("connected above");
+        match runtime.list_service_containers().await {
+            Ok(containers) => {
+                if self.container_engine.connection.state != EngineState::Up {
+                    if self.container_engine.connection.state == EngineState::Down {
+                        tracing::info!(engine = %self.config.endpoint.uri, "the container engine is back");
+                        self.container_engine.connection.version = runtime.version().await.ok();
+                    }
+                    self.container_engine.connection.state = EngineState::Up;
+                    self.container_engine.connection.reason = None;
+                }
+                self.place(containers);
+                self.book
+                    .observed(&self.container_engine.observed, Instant::now());
+                self.follow_outputs(runtime.as_ref());
+                if events.is_none() {
+                    *events = Some(runtime.events());
+                }
+            }
+            Err(error) if error.engine_down() => {
+                self.container_engine_down(&error);
+                *events = None;
+            }
+            Err(error) => tracing::warn!("{error}"),
+        }
+        self.metrics
+            .engine_api_calls
+            .store(runtime.api_calls(), Ordering::Relaxed);
+    }
+
+    /// Sorts the engine's service containers into this host's own and the unclaimed
+    /// ones ([`crate::reconcile::ownership::claim`]); another ashtray host's are dropped.
+    /// Done again whenever the answer changes: it decides which label-less ones are ours.
+    pub(super) fn place(&mut self, containers: Vec<ObservedContainer>) {
+        let answer: Option<HashSet<&str>> = self
+            .desired
+            .as_ref()
+            .map(|desired| desired.names().collect());
+        let (mut ours, mut unclaimed) = (Vec::new(), Vec::new());
+        for container in containers {
+            match claim(&container, &self.config.hostname, answer.as_ref()) {
+                Claim::Ours => ours.push(container),
+                Claim::Unclaimed => unclaimed.push(container),
+                Claim::Theirs => {}
+            }
+        }
+        self.container_engine.observed = ours;
+        self.container_engine.unclaimed = unclaimed;
+    }
+
+    /// One follower per running container feeds the LogHub (and the daemon's log).
+    pub(super) fn follow_outputs(&mut self, runtime: &dyn ContainerRuntime) {
+        self.container_engine
+            .followers
+            .retain(|_, task| !task.is_finished());
+        for container in &self.container_engine.observed {
+            if container.status != ContainerStatus::Running
+                || self.container_engine.followers.contains_key(&container.id)
+            {
+                continue;
+            }
+            // Ours from their first line; adopted ones from their recent past.
+            let tail = if self.book.started_by_us.remove(&container.id) {
+                None
+            } else {
+                Some(100)
+            };
+            let mut output = runtime.follow_output(&container.id, tail);
+            let logs = self.logs.clone();
+            let service = container.service_name.clone();
+            let print = self.config.print_service_output;
+            let task = tokio::spawn(async move {
+                while let Some(line) = output.next().await {
+                    // Prefixed in the message for people reading text logs; the field is
+                    // there for log collectors filtering JSON.
+                    if print {
+                        if line.stderr {
+                            tracing::warn!(target: "service", service = %service, "[{service}] {}", line.text);
+                        } else {
+                            tracing::info!(target: "service", service = %service, "[{service}] {}", line.text);
+                        }
+                    }
+                    logs.push(&service, line.stderr, line.text);
+                }
+            });
+            self.container_engine
+                .followers
+                .insert(container.id.clone(), task);
+        }
+    }
+}

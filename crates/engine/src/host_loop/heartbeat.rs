@@ -1,0 +1,216 @@
+//! The server connection: heartbeats one at a time, each in its own task with a timeout,
+//! so a slow server never stalls the loop; what state the connection is in; and handing
+//! the answer on to become the desired set. It never decides what an answer's services
+//! mean for the containers (the plan does).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{now_ms, HostLoop, Metrics};
+use crate::ayon::wire::{Health, HeartbeatRequest, HeartbeatResponse};
+use crate::ayon::{AyonError, ServerApi};
+use crate::health::HealthProbe;
+use crate::host_state::{EngineState, ServerConnection, ServerState};
+use crate::reconcile::desired::DesiredSet;
+use crate::runtime::ContainerStatus;
+use crate::spec::Desired;
+
+impl HostLoop {
+    pub(super) fn running_services(&self) -> Vec<String> {
+        // Before the first answer, label-less containers cannot be placed yet: reported
+        // too, so a host switching from ash keeps `isRunning` true (the server ignores
+        // names that are not this host's services).
+        let unplaced = self
+            .desired
+            .is_none()
+            .then_some(&self.container_engine.unclaimed);
+        let mut names: Vec<String> = self
+            .container_engine
+            .observed
+            .iter()
+            .chain(unplaced.into_iter().flatten())
+            .filter(|c| c.status == ContainerStatus::Running)
+            .map(|c| c.service_name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    pub(super) fn send_heartbeat(&mut self) {
+        // While the container engine is down nothing can be vouched for.
+        let services = if self.container_engine.connection.state == EngineState::Up {
+            self.running_services()
+        } else {
+            Vec::new()
+        };
+        self.server.send(&self.config.hostname, services);
+    }
+
+    /// The answer goes on, as a value, to become the desired set; a fault is the
+    /// server connection's to keep.
+    pub(super) fn on_heartbeat(&mut self, reply: HeartbeatReply) {
+        if let Some(answer) = self.server.on_reply(reply, &self.metrics) {
+            self.take_answer(DesiredSet::from_answer(&answer.services, &self.host));
+        }
+    }
+
+    /// A new answer replaces the last one, and decides again which label-less
+    /// containers are this host's.
+    fn take_answer(&mut self, answer: DesiredSet) {
+        let before = self.desired.as_ref();
+        if before.map_or(&[][..], DesiredSet::problems) != answer.problems() {
+            for problem in answer.problems() {
+                tracing::warn!("{problem}");
+            }
+        }
+        log_spec_changes(before, &answer);
+        self.desired = Some(answer);
+        let containers: Vec<_> = std::mem::take(&mut self.container_engine.observed)
+            .into_iter()
+            .chain(std::mem::take(&mut self.container_engine.unclaimed))
+            .collect();
+        self.place(containers);
+    }
+}
+
+/// Says once when a service's spec becomes invalid, or valid again.
+fn log_spec_changes(before: Option<&DesiredSet>, answer: &DesiredSet) {
+    for item in answer.items() {
+        let previous = before.and_then(|set| set.get(item.name()));
+        match item {
+            Desired::Invalid(error) if previous != Some(item) => {
+                tracing::error!(
+                    "{error}; the service is not started until its spec is fixed on the server"
+                )
+            }
+            Desired::NoImage { name } if previous != Some(item) => {
+                tracing::warn!(service = %name, "the service has no image: skipped")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What one heartbeat came to, and how long it took.
+pub(super) type HeartbeatReply = (Result<HeartbeatResponse, AyonError>, Duration);
+
+/// The AYON server as the loop sees it.
+pub(super) struct ServerLink {
+    api: Arc<dyn ServerApi>,
+    server_url: String,
+    pub(super) connection: ServerConnection,
+    /// Whether the last answer is the server's latest word: when it cannot be heard,
+    /// nothing is created, stopped or recreated on its behalf.
+    pub(super) answer_fresh: bool,
+    waiting: bool,
+    health_probe: HealthProbe,
+    /// The host health sent with the last heartbeat.
+    pub(super) health: Health,
+    replies: mpsc::UnboundedSender<HeartbeatReply>,
+}
+
+impl ServerLink {
+    pub(super) fn new(
+        api: Arc<dyn ServerApi>,
+        server_url: &str,
+        replies: mpsc::UnboundedSender<HeartbeatReply>,
+    ) -> ServerLink {
+        ServerLink {
+            api,
+            server_url: server_url.to_string(),
+            connection: ServerConnection {
+                state: ServerState::Connecting,
+                reason: None,
+                user: None,
+                last_heartbeat_ms: None,
+                since_ms: now_ms(),
+            },
+            answer_fresh: false,
+            waiting: false,
+            health_probe: HealthProbe::new(),
+            health: Health::default(),
+            replies,
+        }
+    }
+
+    pub(super) fn api(&self) -> Arc<dyn ServerApi> {
+        self.api.clone()
+    }
+
+    /// Sends a heartbeat, unless the last one still waits for its answer.
+    fn send(&mut self, hostname: &str, services: Vec<String>) {
+        if self.waiting {
+            tracing::debug!("the previous heartbeat is still waiting for its answer");
+            return;
+        }
+        self.waiting = true;
+        self.health = self.health_probe.sample();
+        let request = HeartbeatRequest {
+            hostname: hostname.to_string(),
+            health: self.health,
+            services,
+        };
+        let api = self.api.clone();
+        let replies = self.replies.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = api.heartbeat(&request).await;
+            let _ = replies.send((result, started.elapsed()));
+        });
+    }
+
+    /// Takes a heartbeat's result: the answer, to be handed on, or `None` after a fault,
+    /// whose kind and reason the connection keeps.
+    fn on_reply(
+        &mut self,
+        (result, latency): HeartbeatReply,
+        metrics: &Metrics,
+    ) -> Option<HeartbeatResponse> {
+        self.waiting = false;
+        let latency_ms = latency.as_millis() as u64;
+        metrics
+            .last_heartbeat_latency_ms
+            .store(latency_ms, Ordering::Relaxed);
+        metrics
+            .heartbeat_latency_ms_total
+            .fetch_add(latency_ms, Ordering::Relaxed);
+        let server = &mut self.connection;
+        match result {
+            Ok(answer) => {
+                metrics.heartbeats_ok.fetch_add(1, Ordering::Relaxed);
+                if server.state != ServerState::Connected {
+                    tracing::info!(server = %self.server_url, "heartbeats are answered");
+                    server.state = ServerState::Connected;
+                    server.reason = None;
+                    server.since_ms = now_ms();
+                }
+                server.last_heartbeat_ms = Some(now_ms());
+                self.answer_fresh = true;
+                Some(answer)
+            }
+            Err(error) => {
+                metrics.heartbeats_failed.fetch_add(1, Ordering::Relaxed);
+                self.answer_fresh = false;
+                let state = match error {
+                    AyonError::Unauthorized { .. }
+                    | AyonError::NotServiceAccount { .. }
+                    | AyonError::Refused { status: 403, .. } => ServerState::Unauthorized,
+                    _ => ServerState::Unreachable,
+                };
+                let reason = error.to_string();
+                if server.state != state || server.reason.as_deref() != Some(&reason) {
+                    tracing::warn!("heartbeat failed: {reason}; services are left as they are until the server answers");
+                    server.since_ms = now_ms();
+                }
+                server.state = state;
+                server.reason = Some(reason);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The snapshot of the host the loop publishes after every change: what each service
+//! is, derived from what the server wants, what runs, what is under way and what the
+//! user decided here. A pure function of the loop's components and `now`; it never
+//! changes them.
+
+use std::collections::HashMap;
+
+use tokio::time::Instant;
+
+use super::book::ServiceBook;
+use super::catalog::ServerCatalog;
+use super::container_engine::ContainerEngineLink;
+use super::heartbeat::ServerLink;
+use super::HostLoop;
+use crate::host_state::{
+    DesiredState, HostHealth, HostState, ServiceState, ServiceView, UnclaimedView,
+};
+use crate::local_stops::LocalStops;
+use crate::reconcile::desired::DesiredSet;
+use crate::reconcile::ownership::{verdict, Me};
+use crate::runtime::{ContainerStatus, ObservedContainer};
+use crate::spec::Desired;
+
+/// What the snapshot is made of: the loop's components, borrowed.
+pub(super) struct SnapshotParts<'a> {
+    pub(super) me: Me<'a>,
+    pub(super) desired: Option<&'a DesiredSet>,
+    pub(super) container_engine: &'a ContainerEngineLink,
+    pub(super) book: &'a ServiceBook,
+    pub(super) local_stops: &'a LocalStops,
+    pub(super) server: &'a ServerLink,
+    pub(super) catalog: &'a ServerCatalog,
+}
+
+impl HostLoop {
+    pub(super) fn snapshot(&self) -> HostState {
+        let parts = SnapshotParts {
+            me: self.me(),
+            desired: self.desired.as_ref(),
+            container_engine: &self.container_engine,
+            book: &self.book,
+            local_stops: &self.local_stops,
+            server: &self.server,
+            catalog: &self.catalog,
+        };
+        snapshot(&parts, Instant::now())
+    }
+}
+
+/// The host as the loop's components say it is at `now`. Pure: it reads, never changes.
+pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
+    let desired: HashMap<&str, &Desired> = p
+        .desired
+        .iter()
+        .flat_map(|set| set.items())
+        .map(|d| (d.name(), d))
+        .collect();
+    let mut names: std::collections::BTreeSet<&str> = desired.keys().copied().collect();
+    names.extend(
+        p.container_engine
+            .observed
+            .iter()
+            .map(|c| c.service_name.as_str()),
+    );
+    names.extend(p.book.in_flight.keys().map(String::as_str));
+    let mut services = Vec::new();
+    for name in names {
+        let item = desired.get(name).copied();
+        let containers: Vec<&ObservedContainer> = p
+            .container_engine
+            .observed
+            .iter()
+            .filter(|c| c.service_name == name)
+            .collect();
+        let keeper = containers
+            .iter()
+            .find(|c| c.status == ContainerStatus::Running)
+            .or_else(|| containers.first())
+            .copied();
+        let record = p.book.records.get(name);
+        let stopped_locally = p.local_stops.paused_all || p.local_stops.stopped.contains(name);
+        let desired_state = match item {
+            Some(Desired::Run(_)) if stopped_locally => DesiredState::StoppedLocally,
+            Some(Desired::Run(_)) => DesiredState::Run,
+            Some(Desired::Invalid(_)) => DesiredState::Invalid,
+            Some(Desired::NoImage { .. }) => DesiredState::NoImage,
+            None if p.desired.is_none() => DesiredState::Run,
+            None => DesiredState::NotWanted,
+        };
+        let spec = match item {
+            Some(Desired::Run(spec)) => Some(spec.as_ref()),
+            _ => None,
+        };
+        let waiting = record.and_then(|r| r.backoff.waiting_until(now));
+        let crash_looping = record.is_some_and(|r| r.backoff.crash_looping());
+        let state = service_state(&ServiceFacts {
+            in_flight: p.book.in_flight.get(name).map(|f| f.starting),
+            desired: desired_state,
+            stopped_locally,
+            container: keeper.map(|k| k.status),
+            crash_looping,
+            waiting: waiting.is_some(),
+            failed_before: record.is_some_and(|r| r.last_error.is_some()),
+        });
+        let last_error = match item {
+            Some(Desired::Invalid(error)) => Some(error.to_string()),
+            _ => record.and_then(|r| r.last_error.clone()),
+        };
+        services.push(ServiceView {
+            name: name.to_string(),
+            addon_name: spec.map(|s| s.addon_name.clone()),
+            addon_version: spec.map(|s| s.addon_version.clone()),
+            service: spec.map(|s| s.service.clone()),
+            image: spec
+                .map(|s| s.image.clone())
+                .or_else(|| keeper.map(|k| k.image.clone())),
+            desired: desired_state,
+            state,
+            container_id: keeper.map(|k| k.id.clone()),
+            container_name: crate::slug::container_name(name),
+            started_at_ms: keeper
+                .filter(|k| k.status == ContainerStatus::Running)
+                .map(|k| (k.created.max(0) as u64) * 1000),
+            restarts: record.map_or(0, |r| r.restarts),
+            last_restart_reason: record
+                .and_then(|r| r.last_restart_reason)
+                .map(|reason| reason.to_string()),
+            last_exit_code: record.and_then(|r| r.last_exit_code),
+            last_error,
+            last_output: record.map(|r| r.last_output.clone()).unwrap_or_default(),
+            next_restart_in_ms: waiting.map(|at| at.duration_since(now).as_millis() as u64),
+            reported: record.and_then(|r| r.reported.clone()),
+        });
+    }
+    let paused = p.local_stops.paused_all;
+    HostState {
+        hostname: p.me.hostname.to_string(),
+        server_url: p.me.server_url.to_string(),
+        server: p.server.connection.clone(),
+        engine: p.container_engine.connection.clone(),
+        health: HostHealth {
+            cpu: p.server.health.cpu,
+            mem: p.server.health.mem,
+        },
+        paused,
+        overall: HostState::overall_of(
+            p.server.connection.state,
+            p.container_engine.connection.state,
+            paused,
+            &services,
+        ),
+        services,
+        problems: p
+            .desired
+            .as_ref()
+            .map_or_else(Vec::new, |set| set.problems().to_vec()),
+        unclaimed: p
+            .container_engine
+            .unclaimed
+            .iter()
+            .map(|container| {
+                let verdict = verdict(
+                    container,
+                    p.me,
+                    p.desired.is_some(),
+                    p.catalog.list(),
+                    p.catalog.failure(),
+                );
+                UnclaimedView {
+                    service: container.service_name.clone(),
+                    container_id: container.id.clone(),
+                    container_name: container.name.clone(),
+                    owner_host: verdict.owner_host().map(String::from),
+                    removing: verdict.removes(),
+                    reason: verdict.to_string(),
+                }
+            })
+            .collect(),
+        specs: p
+            .desired
+            .iter()
+            .flat_map(|set| set.specs())
+            .map(|spec| (spec.name.clone(), spec.clone()))
+            .collect(),
+    }
+}
+
+/// What the snapshot knows of one service, to say what state it is in.
+#[derive(Debug, Clone, Copy)]
+struct ServiceFacts {
+    /// An action under way: `Some(true)` when one of them starts a container.
+    in_flight: Option<bool>,
+    desired: DesiredState,
+    /// Stopped on this host, or everything paused (whatever the server's spec says).
+    stopped_locally: bool,
+    /// The status of the container that counts (running first), if there is one.
+    container: Option<ContainerStatus>,
+    crash_looping: bool,
+    /// Waiting out a backoff.
+    waiting: bool,
+    /// Its last attempt left an error.
+    failed_before: bool,
+}
+
+/// The one word the tray, the page and the CLI show for a service. Pure: a table test
+/// below covers each row.
+fn service_state(f: &ServiceFacts) -> ServiceState {
+    use ContainerStatus as C;
+    match (f.in_flight, f.container) {
+        (Some(true), _) => ServiceState::Starting,
+        (Some(false), Some(C::Running))
+            if f.stopped_locally || f.desired == DesiredState::NotWanted =>
+        {
+            ServiceState::Stopping
+        }
+        _ if f.desired == DesiredState::Invalid => ServiceState::Failed,
+        _ if f.desired == DesiredState::NoImage => ServiceState::Skipped,
+        (_, Some(C::Running)) if f.stopped_locally => ServiceState::Stopping,
+        (_, Some(C::Running)) => ServiceState::Running,
+        (_, Some(C::Starting)) => ServiceState::Starting,
+        (_, Some(_)) if f.stopped_locally => ServiceState::Stopping,
+        (_, Some(_)) if f.crash_looping => ServiceState::CrashLooping,
+        (_, Some(_)) => ServiceState::Waiting,
+        (_, None) if f.stopped_locally => ServiceState::Stopped,
+        (_, None) if f.waiting && f.crash_looping => ServiceState::CrashLooping,
+        (_, None) if f.waiting && f.failed_before => ServiceState::Failed,
+        (_, None) => ServiceState::Pending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ayon::AyonClient;
+    use crate::host_state::{EngineConnection, EngineState};
+    use crate::runtime::memory::MemoryRuntime;
+    use crate::secret::Secret;
+    use crate::testing::{entry, host};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+    use ContainerStatus as C;
+    use DesiredState as D;
+    use ServiceState as S;
+
+    /// The loop's components, owned, as a test sets them up.
+    struct Components {
+        desired: Option<DesiredSet>,
+        container_engine: ContainerEngineLink,
+        book: ServiceBook,
+        local_stops: LocalStops,
+        server: ServerLink,
+        catalog: ServerCatalog,
+    }
+
+    impl Components {
+        fn new(answer: Option<Vec<serde_json::Value>>) -> Components {
+            let connection = EngineConnection {
+                state: EngineState::Up,
+                kind: "Docker".into(),
+                endpoint: "unix:///run/docker.sock".into(),
+                version: None,
+                reason: None,
+            };
+            let client = AyonClient::new("http://s", Secret::new("k"), Duration::from_secs(1));
+            Components {
+                desired: answer.map(|entries| DesiredSet::from_answer(&entries, &host())),
+                container_engine: ContainerEngineLink::new(
+                    Arc::new(MemoryRuntime::new()),
+                    connection,
+                ),
+                book: ServiceBook::default(),
+                local_stops: LocalStops::default(),
+                server: ServerLink::new(Arc::new(client), "http://s", mpsc::unbounded_channel().0),
+                catalog: ServerCatalog::new(mpsc::unbounded_channel().0),
+            }
+        }
+
+        fn runs(&mut self, service: &str, status: ContainerStatus) {
+            self.container_engine.observed.push(ObservedContainer {
+                id: format!("id-{service}"),
+                name: crate::slug::container_name(service),
+                service_name: service.into(),
+                spec_hash: Some("hash".into()),
+                host: Some("h".into()),
+                image: "img:1".into(),
+                status,
+                created: 1,
+            });
+        }
+
+        fn snapshot(&self, now: Instant) -> HostState {
+            let Components {
+                desired,
+                container_engine,
+                book,
+                local_stops,
+                server,
+                catalog,
+            } = self;
+            let me = Me {
+                hostname: "h",
+                server_url: "http://s",
+            };
+            let desired = desired.as_ref();
+            let parts = SnapshotParts {
+                me,
+                desired,
+                container_engine,
+                book,
+                local_stops,
+                server,
+                catalog,
+            };
+            snapshot(&parts, now)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_snapshot_says_what_the_components_say() {
+        let now = Instant::now();
+        let a = || vec![entry("a", "img:1")];
+        type Setup = fn(&mut Components, Instant);
+        type Row = (
+            &'static str,
+            Option<Vec<serde_json::Value>>,
+            Setup,
+            ServiceState,
+            DesiredState,
+        );
+        #[rustfmt::skip]
+        let table: Vec<Row> = vec![
+            ("before any answer, what runs is taken as wanted", None, |c, _| c.runs("a", C::Running), S::Running, D::Run),
+            ("wanted, nothing runs yet", Some(a()), |_, _| {}, S::Pending, D::Run),
+            ("stopped here while it runs", Some(a()), |c, _| { c.runs("a", C::Running); c.local_stops.stopped.insert("a".into()); }, S::Stopping, D::StoppedLocally),
+            ("no longer in the answer", Some(vec![]), |c, _| c.runs("a", C::Running), S::Running, D::NotWanted),
+            ("an invalid spec", Some(vec![entry("a", "Not An Image")]), |_, _| {}, S::Failed, D::Invalid),
+            ("a start under way", Some(a()), |c, _| c.book.begin("a", true), S::Starting, D::Run),
+            ("a failed start, waiting out its backoff", Some(a()), |c, now| {
+                let record = c.book.record("a");
+                record.backoff.record_failure(now, None);
+                record.last_error = Some("refused".into());
+            }, S::Failed, D::Run),
+        ];
+        for (case, answer, setup, state, desired) in table {
+            let mut components = Components::new(answer);
+            setup(&mut components, now);
+            let snapshot = components.snapshot(now);
+            let service = snapshot
+                .service("a")
+                .unwrap_or_else(|| panic!("{case}: no a"));
+            assert_eq!((service.state, service.desired), (state, desired), "{case}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_countdown_to_a_restart_is_measured_from_now() {
+        let mut components = Components::new(Some(vec![entry("a", "img:1")]));
+        let failed_at = Instant::now();
+        components
+            .book
+            .record("a")
+            .backoff
+            .record_failure(failed_at, None);
+        let later = failed_at + Duration::from_millis(400);
+        let a = components.snapshot(later).service("a").unwrap().clone();
+        assert_eq!(a.next_restart_in_ms, Some(600));
+        assert_eq!(
+            components
+                .snapshot(failed_at + Duration::from_secs(1))
+                .service("a")
+                .unwrap()
+                .next_restart_in_ms,
+            None
+        );
+    }
+
+    #[test]
+    fn each_combination_of_facts_names_one_state() {
+        let base = ServiceFacts {
+            in_flight: None,
+            desired: D::Run,
+            stopped_locally: false,
+            container: None,
+            crash_looping: false,
+            waiting: false,
+            failed_before: false,
+        };
+        #[rustfmt::skip]
+        let table: Vec<(&str, ServiceFacts, ServiceState)> = vec![
+            ("nothing yet", base, S::Pending),
+            ("a start under way", ServiceFacts { in_flight: Some(true), container: Some(C::Running), ..base }, S::Starting),
+            ("a stop under way here", ServiceFacts { in_flight: Some(false), stopped_locally: true, container: Some(C::Running), ..base }, S::Stopping),
+            ("a stop of one not wanted", ServiceFacts { in_flight: Some(false), desired: D::NotWanted, container: Some(C::Running), ..base }, S::Stopping),
+            ("an inspection of a running one", ServiceFacts { in_flight: Some(false), container: Some(C::Running), ..base }, S::Running),
+            ("an invalid spec, whatever runs", ServiceFacts { desired: D::Invalid, container: Some(C::Running), ..base }, S::Failed),
+            ("no image", ServiceFacts { desired: D::NoImage, ..base }, S::Skipped),
+            ("running", ServiceFacts { container: Some(C::Running), ..base }, S::Running),
+            ("running but stopped here", ServiceFacts { stopped_locally: true, container: Some(C::Running), ..base }, S::Stopping),
+            ("created", ServiceFacts { container: Some(C::Starting), ..base }, S::Starting),
+            ("exited, stopped here", ServiceFacts { stopped_locally: true, container: Some(C::Exited), ..base }, S::Stopping),
+            ("exited, crash-looping", ServiceFacts { crash_looping: true, container: Some(C::Exited), ..base }, S::CrashLooping),
+            ("exited, waiting", ServiceFacts { container: Some(C::Exited), ..base }, S::Waiting),
+            ("gone, stopped here", ServiceFacts { stopped_locally: true, ..base }, S::Stopped),
+            ("gone, crash-looping", ServiceFacts { waiting: true, crash_looping: true, ..base }, S::CrashLooping),
+            ("a start failed, waiting", ServiceFacts { waiting: true, failed_before: true, ..base }, S::Failed),
+            ("an old error, not waiting", ServiceFacts { failed_before: true, ..base }, S::Pending),
+        ];
+        for (case, facts, expected) in table {
+            assert_eq!(service_state(&facts), expected, "{case}: {facts:?}");
+        }
+    }
+}

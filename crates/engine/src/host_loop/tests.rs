@@ -1,0 +1,397 @@
+//! The loop's timing and decisions end to end inside the engine: the in-memory container
+//! engine and a scripted AYON server stand in for dockerd and the server, and the clock is
+//! tokio's paused one, so seconds of backoff pass at once and nothing sleeps for real.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{spawn_with, Connections, EngineConfig, Handle};
+use crate::ayon::wire::{HeartbeatRequest, HeartbeatResponse, ServiceOwners};
+use crate::ayon::{AyonError, ServerApi};
+use crate::host_state::{EngineState, HostState, ServerState, ServiceState, ServiceView};
+use crate::runtime::memory::{CreateFault, MemoryRuntime};
+use crate::runtime::Endpoint;
+use crate::secret::Secret;
+use crate::testing::{config, entry};
+
+/// What the scripted server answers to every heartbeat, until told otherwise.
+enum Reply {
+    Services(Vec<Value>),
+    Fault(fn() -> AyonError),
+}
+
+struct ScriptedServer {
+    reply: Mutex<Reply>,
+    heartbeats: AtomicU64,
+}
+
+impl ScriptedServer {
+    fn answer(&self, services: Vec<Value>) {
+        *self.reply.lock().unwrap() = Reply::Services(services);
+    }
+
+    fn fail(&self, fault: fn() -> AyonError) {
+        *self.reply.lock().unwrap() = Reply::Fault(fault);
+    }
+}
+
+#[async_trait]
+impl ServerApi for ScriptedServer {
+    async fn heartbeat(&self, _: &HeartbeatRequest) -> Result<HeartbeatResponse, AyonError> {
+        self.heartbeats.fetch_add(1, Ordering::Relaxed);
+        match &*self.reply.lock().unwrap() {
+            Reply::Services(services) => Ok(HeartbeatResponse {
+                services: services.clone(),
+            }),
+            Reply::Fault(fault) => Err(fault()),
+        }
+    }
+
+    async fn service_owners(&self) -> Result<ServiceOwners, AyonError> {
+        Ok(ServiceOwners::default())
+    }
+}
+
+/// One ashtray host (`h` of `http://s`) running against the in-memory engine.
+struct Host {
+    engine: MemoryRuntime,
+    server: Arc<ScriptedServer>,
+    handle: Handle,
+    cancel: CancellationToken,
+    _state_dir: tempfile::TempDir,
+}
+
+/// Long enough that a test sees what happens between ticks.
+const SLOW_POLL: Duration = Duration::from_secs(60);
+
+impl Host {
+    async fn start(engine: MemoryRuntime, services: Vec<Value>, poll: Duration) -> Host {
+        let state_dir = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::new(
+            "http://s",
+            Secret::new("k"),
+            "h",
+            Endpoint::resolve(Some("memory://"), false),
+            state_dir.path().to_path_buf(),
+        );
+        config.poll_interval = poll;
+        config.print_service_output = false;
+        let server = Arc::new(ScriptedServer {
+            reply: Mutex::new(Reply::Services(services)),
+            heartbeats: AtomicU64::new(0),
+        });
+        let connections = Connections {
+            container_engine: Arc::new(engine.clone()),
+            server: server.clone(),
+        };
+        let cancel = CancellationToken::new();
+        let (handle, _task) = spawn_with(config, connections, cancel.clone()).unwrap();
+        Host {
+            engine,
+            server,
+            handle,
+            cancel,
+            _state_dir: state_dir,
+        }
+    }
+
+    /// Waits (on the paused clock) until the published state satisfies `what`.
+    async fn until(&self, what: &str, test: impl Fn(&HostState) -> bool) -> Arc<HostState> {
+        let mut states = self.handle.watch();
+        let reached = tokio::time::timeout(
+            Duration::from_secs(3600),
+            states.wait_for(|state| test(state)),
+        )
+        .await;
+        match reached {
+            Ok(Ok(state)) => state.clone(),
+            _ => panic!("never: {what}; last state: {:#?}", self.handle.state()),
+        }
+    }
+
+    async fn until_service(&self, what: &str, test: impl Fn(&ServiceView) -> bool) -> ServiceView {
+        let state = self
+            .until(what, |state| {
+                state.services.iter().any(|s| s.name == "a" && test(s))
+            })
+            .await;
+        state.service("a").unwrap().clone()
+    }
+
+    async fn running(&self) -> ServiceView {
+        self.until_service("a runs", |a| a.state == ServiceState::Running)
+            .await
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_restarts_wait_1_2_4_s_and_ten_minutes_of_running_forgive_them() {
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], SLOW_POLL).await;
+    host.running().await;
+    let crash_and_time_restart = |restarts: u32| {
+        let host = &host;
+        async move {
+            let died = Instant::now();
+            host.engine.kill("a", 1);
+            host.until_service("restarted", |a| {
+                a.restarts == restarts && a.state == ServiceState::Running
+            })
+            .await;
+            died.elapsed()
+        }
+    };
+    for (restarts, wait) in [(1, 1), (2, 2), (3, 4)] {
+        let took = crash_and_time_restart(restarts).await;
+        let wait = Duration::from_secs(wait);
+        assert!(
+            took >= wait && took < wait + Duration::from_millis(500),
+            "restart {restarts} came after {took:?}, not {wait:?}"
+        );
+    }
+    // Ten minutes of running (on the paused clock) prove the service healthy again.
+    tokio::time::sleep(Duration::from_secs(601)).await;
+    let took = crash_and_time_restart(4).await;
+    assert!(
+        took < Duration::from_millis(1500),
+        "after the reset: {took:?}"
+    );
+    let a = host.handle.state().service("a").unwrap().clone();
+    assert_eq!(a.last_exit_code, Some(1));
+    assert_eq!(a.last_restart_reason.as_deref(), Some("it had exited"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn container_events_are_looked_at_after_50_ms_once_per_burst() {
+    let answer = vec![entry("a", "img:1"), entry("b", "img:1")];
+    let host = Host::start(MemoryRuntime::new(), answer, SLOW_POLL).await;
+    host.until("both run", |state| {
+        state
+            .services
+            .iter()
+            .filter(|s| s.state == ServiceState::Running)
+            .count()
+            == 2
+    })
+    .await;
+    // Let the start-up looks settle, well before the next tick.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lists = host.engine.requests("list");
+    host.engine.kill("a", 1);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    host.engine.kill("b", 2);
+    tokio::time::sleep(Duration::from_millis(19)).await;
+    assert_eq!(
+        host.engine.requests("list"),
+        lists,
+        "looked before the debounce"
+    );
+    // The first event's 50 ms cover the second: one look reads both exits.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let state = host.handle.state();
+    let exit_of = |name: &str| state.service(name).unwrap().last_exit_code;
+    assert_eq!((exit_of("a"), exit_of("b")), (Some(1), Some(2)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dying_container_wakes_the_loop_before_the_next_tick() {
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], SLOW_POLL).await;
+    host.running().await;
+    let died = Instant::now();
+    host.engine.kill("a", 3);
+    host.until_service("its exit is read", |a| a.last_exit_code == Some(3))
+        .await;
+    assert!(
+        died.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        died.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_server_fault_leaves_the_services_running_and_says_what_it_is() {
+    let faults: [(fn() -> AyonError, ServerState); 7] = [
+        (
+            || AyonError::Unreachable {
+                url: "http://s".into(),
+                reason: "Connection refused".into(),
+            },
+            ServerState::Unreachable,
+        ),
+        (
+            || AyonError::Timeout {
+                url: "http://s".into(),
+                timeout: Duration::from_secs(10),
+            },
+            ServerState::Unreachable,
+        ),
+        (
+            || AyonError::ServerError {
+                status: 502,
+                detail: "bad gateway".into(),
+            },
+            ServerState::Unreachable,
+        ),
+        (
+            || AyonError::BadAnswer {
+                what: "the heartbeat",
+                reason: "expected value".into(),
+            },
+            ServerState::Unreachable,
+        ),
+        (
+            || AyonError::Unauthorized {
+                detail: "invalid key".into(),
+            },
+            ServerState::Unauthorized,
+        ),
+        (
+            || AyonError::NotServiceAccount {
+                user: "admin".into(),
+            },
+            ServerState::Unauthorized,
+        ),
+        (
+            || AyonError::Refused {
+                status: 403,
+                detail: "only service users".into(),
+            },
+            ServerState::Unauthorized,
+        ),
+    ];
+    for (fault, expected) in faults {
+        let poll = Duration::from_secs(2);
+        let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], poll).await;
+        let running = host.running().await;
+        host.server.fail(fault);
+        let state = host
+            .until("the fault is shown", |state| state.server.state == expected)
+            .await;
+        assert_eq!(state.server.reason, Some(fault().to_string()));
+        // Several unanswered heartbeats later, nothing was stopped or started.
+        let asked = host.server.heartbeats.load(Ordering::Relaxed);
+        tokio::time::sleep(poll * 5).await;
+        assert!(host.server.heartbeats.load(Ordering::Relaxed) >= asked + 4);
+        let a = host.handle.state().service("a").unwrap().clone();
+        assert_eq!(a.state, ServiceState::Running, "{expected:?}");
+        assert_eq!(a.container_id, running.container_id);
+        assert_eq!(host.engine.requests("stop"), 0, "{expected:?}");
+        assert_eq!(host.engine.requests("create"), 1, "{expected:?}");
+        // And the first answer after it ends the fault.
+        host.server.answer(vec![entry("a", "img:1")]);
+        host.until("connected again", |state| {
+            state.server.state == ServerState::Connected
+        })
+        .await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ash_container_that_matches_the_spec_is_adopted_as_it_is() {
+    let engine = MemoryRuntime::new();
+    let ash = engine.run_as_ash(&config("a", "img:1"));
+    let host = Host::start(engine, vec![entry("a", "img:1")], Duration::from_secs(2)).await;
+    let a = host.running().await;
+    assert_eq!(a.container_id.as_deref(), Some(ash.as_str()));
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let a = host.handle.state().service("a").unwrap().clone();
+    assert_eq!(a.container_id.as_deref(), Some(ash.as_str()));
+    assert_eq!(a.restarts, 0);
+    assert_eq!(host.engine.requests("create"), 0);
+    assert_eq!(host.engine.requests("stop"), 0);
+    assert_eq!(
+        host.engine.requests("inspect"),
+        1,
+        "inspected once, not every tick"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_from_the_spec_recreates_the_container_and_says_why() {
+    let engine = MemoryRuntime::new();
+    let ash = engine.run_as_ash(&config("a", "img:0"));
+    let host = Host::start(engine, vec![entry("a", "img:1")], Duration::from_secs(2)).await;
+    let a = host
+        .until_service("the ash container is replaced", |a| {
+            a.restarts == 1 && a.state == ServiceState::Running
+        })
+        .await;
+    assert_ne!(a.container_id.as_deref(), Some(ash.as_str()));
+    assert_eq!(
+        a.last_restart_reason.as_deref(),
+        Some("its spec changed on the server")
+    );
+    assert_eq!(host.engine.running("a")[0].image, "img:1");
+
+    // A spec changed on the server replaces ashtray's own container too.
+    let mut events = host.handle.events();
+    host.server.answer(vec![entry("a", "img:2")]);
+    let a = host
+        .until_service("recreated for the new spec", |a| {
+            a.restarts == 2 && a.state == ServiceState::Running
+        })
+        .await;
+    assert_eq!(a.image.as_deref(), Some("img:2"));
+    let reason = loop {
+        match events.recv().await.unwrap().event {
+            crate::host_state::HostEvent::ServiceRestarted { reason, .. } => break reason,
+            _ => continue,
+        }
+    };
+    assert_eq!(reason, "its spec changed on the server");
+    assert_eq!(host.engine.containers().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_the_engine_dies_during_waits_for_the_engine_not_for_a_backoff() {
+    let engine = MemoryRuntime::new();
+    engine.fail_creates(Some(CreateFault::EngineDies));
+    let host = Host::start(engine, vec![entry("a", "img:1")], Duration::from_secs(2)).await;
+    let state = host
+        .until("the engine is down", |state| {
+            state.engine.state == EngineState::Down
+        })
+        .await;
+    let a = state.service("a").unwrap();
+    assert_eq!(
+        a.last_error, None,
+        "the engine's fault is not the service's"
+    );
+    assert_eq!(a.next_restart_in_ms, None);
+    assert_ne!(a.state, ServiceState::Failed);
+
+    let back = Instant::now();
+    host.engine.come_back();
+    let a = host.running().await;
+    assert!(
+        back.elapsed() <= Duration::from_secs(2),
+        "{:?}",
+        back.elapsed()
+    );
+    assert_eq!(a.restarts, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_the_engine_refuses_is_the_services_failure_and_backs_off() {
+    let engine = MemoryRuntime::new();
+    engine.fail_creates(Some(CreateFault::Refused("no such image".into())));
+    let host = Host::start(engine, vec![entry("a", "img:1")], Duration::from_secs(2)).await;
+    let a = host
+        .until_service("the failure is shown", |a| a.last_error.is_some())
+        .await;
+    assert!(a.last_error.unwrap().contains("no such image"));
+    assert_eq!(a.state, ServiceState::Failed);
+    assert!(a.next_restart_in_ms.is_some());
+    assert_eq!(host.handle.state().engine.state, EngineState::Up);
+}

@@ -1,0 +1,405 @@
+//! An in-memory container engine: the [`ContainerRuntime`] the loop's tests (and the
+//! benchmarks of many services) run against, where no Docker should be needed.
+//!
+//! Owns a table of containers (id, name, labels, status, exit code, created and started
+//! times) and the subscribers of its event stream; answers like Docker does, emits the same
+//! [`ContainerEvent`]s, and counts every request. A test drives it from outside: kill a
+//! container, run one as `ash` would have, take the engine down, make creates fail. It
+//! must never sleep or read the wall clock for anything a test asserts: times come from
+//! `tokio::time`, so `tokio::time::pause()` governs them.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::container_runtime::{Connect, ContainerRuntime};
+use super::{
+    ContainerEvent, ContainerStatus, ExitInfo, ObservedContainer, OutputLine, RuntimeError,
+};
+use crate::container::{
+    AppliedConfig, ContainerConfig, LABEL_HOST, LABEL_SERVICE_NAME, LABEL_SPEC_HASH,
+};
+
+/// One container as the in-memory engine keeps it.
+#[derive(Debug, Clone)]
+pub struct MemoryContainer {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub image: String,
+    pub status: ContainerStatus,
+    pub exit_code: Option<i64>,
+    /// Order of creation, standing in for Docker's creation time in seconds.
+    pub created: i64,
+    pub started_at: Option<Instant>,
+    pub finished_at: Option<Instant>,
+    /// `ash` starts its containers with auto-remove: they vanish when they die.
+    pub auto_remove: bool,
+    pub applied: AppliedConfig,
+    pub output: Vec<OutputLine>,
+}
+
+/// How the next creates fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateFault {
+    /// The engine refuses them (a bad image, a name taken...), until told otherwise.
+    Refused(String),
+    /// The engine itself dies during the next create, and stays down until
+    /// [`MemoryRuntime::come_back`].
+    EngineDies,
+}
+
+#[derive(Default)]
+struct World {
+    containers: BTreeMap<String, MemoryContainer>,
+    next_id: u64,
+    down: bool,
+    create_fault: Option<CreateFault>,
+    requests: BTreeMap<&'static str, u64>,
+    subscribers: Vec<mpsc::UnboundedSender<Result<ContainerEvent, RuntimeError>>>,
+}
+
+/// The in-memory engine. Cheap to clone; clones share one world.
+#[derive(Clone, Default)]
+pub struct MemoryRuntime {
+    world: Arc<Mutex<World>>,
+    calls: Arc<AtomicU64>,
+}
+
+fn unreachable() -> RuntimeError {
+    RuntimeError::Unreachable {
+        kind: "in-memory",
+        uri: "memory://".to_string(),
+        source: bollard::errors::Error::IOError {
+            err: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "the engine is down"),
+        },
+    }
+}
+
+fn refused(operation: &'static str, target: &str, status_code: u16, message: &str) -> RuntimeError {
+    RuntimeError::Api {
+        operation,
+        target: target.to_string(),
+        source: bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message: message.to_string(),
+        },
+    }
+}
+
+impl World {
+    fn emit(&mut self, action: &str, container: &MemoryContainer) {
+        let event = ContainerEvent {
+            action: action.to_string(),
+            container_id: container.id.clone(),
+            service_name: container.labels.get(LABEL_SERVICE_NAME).cloned(),
+            exit_code: (action == "die").then(|| container.exit_code.unwrap_or(-1)),
+            made_by_ashtray: container.labels.contains_key(LABEL_SPEC_HASH),
+        };
+        self.subscribers
+            .retain(|subscriber| subscriber.send(Ok(event.clone())).is_ok());
+    }
+
+    fn insert(
+        &mut self,
+        config: &ContainerConfig,
+        labels: BTreeMap<String, String>,
+        auto_remove: bool,
+    ) -> String {
+        self.next_id += 1;
+        let id = format!("{:064x}", self.next_id);
+        let container = MemoryContainer {
+            id: id.clone(),
+            name: config.name.clone(),
+            labels,
+            image: config.image.clone(),
+            status: ContainerStatus::Running,
+            exit_code: None,
+            created: self.next_id as i64,
+            started_at: Some(Instant::now()),
+            finished_at: None,
+            auto_remove,
+            applied: AppliedConfig {
+                image: config.image.clone(),
+                env: config.env.clone(),
+                binds: config.binds.clone(),
+                memory: config.memory,
+                user: config.user.clone(),
+                port_keys: config.ports.iter().map(|p| p.container_key()).collect(),
+            },
+            output: Vec::new(),
+        };
+        self.emit("create", &container);
+        self.emit("start", &container);
+        self.containers.insert(id.clone(), container);
+        id
+    }
+
+    fn stop(&mut self, id: &str, exit_code: i64) {
+        let Some(container) = self.containers.get_mut(id) else {
+            return;
+        };
+        if container.status != ContainerStatus::Running {
+            return;
+        }
+        container.status = ContainerStatus::Exited;
+        container.exit_code = Some(exit_code);
+        container.finished_at = Some(Instant::now());
+        let container = container.clone();
+        self.emit("die", &container);
+        if container.auto_remove {
+            self.containers.remove(id);
+            self.emit("destroy", &container);
+        }
+    }
+}
+
+impl MemoryRuntime {
+    pub fn new() -> MemoryRuntime {
+        MemoryRuntime::default()
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world
+            .lock()
+            .expect("no test panics while holding the world")
+    }
+
+    /// Counts one request; refuses it while the engine is down.
+    fn request(&self, operation: &'static str) -> Result<MutexGuard<'_, World>, RuntimeError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let mut world = self.world();
+        *world.requests.entry(operation).or_default() += 1;
+        if world.down {
+            return Err(unreachable());
+        }
+        Ok(world)
+    }
+
+    /// Requests of one kind made so far (`create`, `stop`, `list`, `inspect`, ...).
+    pub fn requests(&self, operation: &str) -> u64 {
+        self.world().requests.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Every container, oldest first.
+    pub fn containers(&self) -> Vec<MemoryContainer> {
+        let mut all: Vec<_> = self.world().containers.values().cloned().collect();
+        all.sort_by_key(|c| c.created);
+        all
+    }
+
+    /// The running containers of one service.
+    pub fn running(&self, service: &str) -> Vec<MemoryContainer> {
+        self.containers()
+            .into_iter()
+            .filter(|c| c.status == ContainerStatus::Running)
+            .filter(|c| c.labels.get(LABEL_SERVICE_NAME).map(String::as_str) == Some(service))
+            .collect()
+    }
+
+    /// The engine goes away (dockerd stopped): every request fails as unreachable and
+    /// open event streams end.
+    pub fn go_down(&self) {
+        let mut world = self.world();
+        world.down = true;
+        world.subscribers.clear();
+    }
+
+    /// The engine is back, with the containers it had.
+    pub fn come_back(&self) {
+        self.world().down = false;
+    }
+
+    /// Makes the next creates fail (`None`: they succeed again).
+    pub fn fail_creates(&self, fault: Option<CreateFault>) {
+        self.world().create_fault = fault;
+    }
+
+    /// The running container of `service` dies with `exit_code`, as if its process ended.
+    pub fn kill(&self, service: &str, exit_code: i64) {
+        let ids: Vec<String> = self.running(service).into_iter().map(|c| c.id).collect();
+        let mut world = self.world();
+        for id in ids {
+            world.stop(&id, exit_code);
+        }
+    }
+
+    /// A running container as `ash` started it: ash's labels, no spec hash, no host
+    /// label, auto-remove. Returns its id.
+    pub fn run_as_ash(&self, config: &ContainerConfig) -> String {
+        let labels = config
+            .labels
+            .iter()
+            .filter(|(key, _)| key.as_str() != LABEL_SPEC_HASH && key.as_str() != LABEL_HOST)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.world().insert(config, labels, true)
+    }
+
+    /// A line the container printed.
+    pub fn print(&self, id: &str, text: &str) {
+        if let Some(container) = self.world().containers.get_mut(id) {
+            container.output.push(OutputLine {
+                stderr: false,
+                text: text.to_string(),
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Connect for MemoryRuntime {
+    async fn connect(&self) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
+        drop(self.request("connect")?);
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for MemoryRuntime {
+    fn api_calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    async fn version(&self) -> Result<String, RuntimeError> {
+        drop(self.request("version")?);
+        Ok("in-memory".to_string())
+    }
+
+    async fn list_service_containers(&self) -> Result<Vec<ObservedContainer>, RuntimeError> {
+        let world = self.request("list")?;
+        let mut all: Vec<ObservedContainer> = world
+            .containers
+            .values()
+            .filter_map(|c| {
+                Some(ObservedContainer {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    service_name: c.labels.get(LABEL_SERVICE_NAME)?.clone(),
+                    spec_hash: c.labels.get(LABEL_SPEC_HASH).cloned(),
+                    host: c.labels.get(LABEL_HOST).cloned(),
+                    image: c.image.clone(),
+                    status: c.status,
+                    created: c.created,
+                })
+            })
+            .collect();
+        all.sort_by_key(|c| c.created);
+        Ok(all)
+    }
+
+    async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError> {
+        let mut world = self.request("create")?;
+        match world.create_fault.clone() {
+            Some(CreateFault::Refused(message)) => {
+                return Err(refused("creating container", &config.name, 500, &message))
+            }
+            Some(CreateFault::EngineDies) => {
+                world.create_fault = None;
+                world.down = true;
+                world.subscribers.clear();
+                return Err(unreachable());
+            }
+            None => {}
+        }
+        // The name belongs to the service: a leftover of that name is removed first.
+        let leftover: Vec<String> = world
+            .containers
+            .values()
+            .filter(|c| c.name == config.name)
+            .map(|c| c.id.clone())
+            .collect();
+        for id in leftover {
+            world.stop(&id, 137);
+            if let Some(container) = world.containers.remove(&id) {
+                world.emit("destroy", &container);
+            }
+        }
+        Ok(world.insert(config, config.labels.clone(), false))
+    }
+
+    async fn stop_and_remove(&self, id: &str, _grace: Duration) -> Result<(), RuntimeError> {
+        let mut world = self.request("stop")?;
+        // SIGTERM: the container's process ends as a well-behaved one does.
+        world.stop(id, 143);
+        if let Some(container) = world.containers.remove(id) {
+            world.emit("destroy", &container);
+        }
+        Ok(())
+    }
+
+    async fn exit_info(&self, id: &str) -> Result<ExitInfo, RuntimeError> {
+        let world = self.request("inspect")?;
+        let container = world
+            .containers
+            .get(id)
+            .ok_or_else(|| refused("inspecting container", id, 404, "no such container"))?;
+        let ran_for = match (container.started_at, container.finished_at) {
+            (Some(started), Some(finished)) => Some(finished.duration_since(started)),
+            _ => None,
+        };
+        let skip = container
+            .output
+            .len()
+            .saturating_sub(super::CRASH_TAIL_LINES);
+        Ok(ExitInfo {
+            exit_code: container.exit_code.unwrap_or(-1),
+            oom_killed: false,
+            ran_for,
+            last_lines: container.output[skip..]
+                .iter()
+                .map(|l| l.text.clone())
+                .collect(),
+        })
+    }
+
+    async fn applied_config(&self, id: &str) -> Result<AppliedConfig, RuntimeError> {
+        let world = self.request("inspect")?;
+        world
+            .containers
+            .get(id)
+            .map(|c| c.applied.clone())
+            .ok_or_else(|| refused("inspecting container", id, 404, "no such container"))
+    }
+
+    async fn own_network(&self) -> Option<String> {
+        None
+    }
+
+    fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        match self.request("events") {
+            Ok(mut world) => world.subscribers.push(tx),
+            Err(error) => {
+                let _ = tx.send(Err(error));
+            }
+        }
+        futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .boxed()
+    }
+
+    fn follow_output(&self, id: &str, tail: Option<usize>) -> BoxStream<'static, OutputLine> {
+        let lines = match self.request("logs") {
+            Ok(world) => world
+                .containers
+                .get(id)
+                .map(|c| c.output.clone())
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let skip = tail.map_or(0, |n| lines.len().saturating_sub(n));
+        // What is printed later is not followed: a test reads output through exit_info.
+        futures::stream::iter(lines.into_iter().skip(skip))
+            .chain(futures::stream::pending())
+            .boxed()
+    }
+}

@@ -1,0 +1,41 @@
+//! Fixtures the engine crate's unit tests share: one server entry, one host, the
+//! container a service gets. Test code only.
+
+use serde_json::{json, Value};
+
+use crate::container::{ContainerConfig, HostSettings};
+use crate::secret::Secret;
+use crate::spec::{Desired, ServiceSpec};
+
+/// A heartbeat answer's entry for `name` with `image`, assigned to host `h`.
+pub(crate) fn entry(name: &str, image: &str) -> Value {
+    json!({
+        "name": name, "hostname": "h", "addonName": "a", "addonVersion": "1", "service": "s",
+        "shouldRun": true, "isRunning": false, "lastSeen": null, "lastSeenDelta": null,
+        "data": {"image": image}
+    })
+}
+
+/// `entry` validated.
+pub(crate) fn desired(name: &str, image: &str) -> Desired {
+    ServiceSpec::from_wire(&serde_json::from_value(entry(name, image)).unwrap())
+}
+
+/// Host `h` of server `http://s`.
+pub(crate) fn host() -> HostSettings {
+    HostSettings {
+        server_url: "http://s".into(),
+        api_key: Secret::new("k"),
+        ayon_hostname: "h".into(),
+        network_mode: None,
+        service_api: None,
+    }
+}
+
+/// The container `name` with `image` gets on host `h`.
+pub(crate) fn config(name: &str, image: &str) -> ContainerConfig {
+    match desired(name, image) {
+        Desired::Run(spec) => ContainerConfig::for_service(&spec, &host()),
+        other => panic!("not runnable: {other:?}"),
+    }
+}
