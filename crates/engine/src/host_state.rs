@@ -325,50 +325,13 @@ mod tests {
 
     fn view(name: &str, state: ServiceState, restarts: u32) -> ServiceView {
         ServiceView {
-            name: name.into(),
-            addon_name: None,
-            addon_version: None,
-            service: None,
-            image: None,
-            desired: DesiredState::Run,
-            state,
-            container_id: None,
-            container_name: crate::slug::container_name(name),
-            started_at_ms: None,
             restarts,
-            last_exit_code: None,
-            last_error: None,
-            last_output: vec![],
-            next_restart_in_ms: None,
-            reported: None,
+            ..crate::fixtures::service(name, state)
         }
     }
 
     fn host(services: Vec<ServiceView>, server: ServerState) -> HostState {
-        HostState {
-            hostname: "h".into(),
-            server_url: "u".into(),
-            server: ServerConnection {
-                state: server,
-                reason: None,
-                user: None,
-                last_heartbeat_ms: None,
-                since_ms: 0,
-            },
-            engine: EngineConnection {
-                state: EngineState::Up,
-                kind: "Docker".into(),
-                endpoint: "e".into(),
-                version: None,
-                reason: None,
-            },
-            health: HostHealth::default(),
-            paused: false,
-            overall: Overall::Ok,
-            services,
-            problems: vec![],
-            specs: BTreeMap::new(),
-        }
+        crate::fixtures::host(server, services)
     }
 
     #[test]

@@ -4,6 +4,8 @@
 pub mod ayon;
 pub mod container;
 pub mod engine;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures;
 pub mod health;
 pub mod host_state;
 pub mod lock;
