@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{control, service_api, views};
+use crate::{control, host_schema, service_api, views};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,7 +17,7 @@ use crate::{control, service_api, views};
     components(schemas(
         views::HostView, views::ServiceInfo, views::Accepted, views::PauseView, views::LogLineView, views::LogsView,
         views::Missed, views::SelfView, views::SelfSpec, views::PortView, views::StatusReport, crate::error::ErrorBody,
-        ashtray_engine::host_state::HostState, ashtray_engine::host_state::EventEnvelope, ashtray_engine::host_state::HostEvent,
+        host_schema::HostStateSchema, host_schema::EventEnvelopeSchema, host_schema::HostEventSchema,
     )),
     modifiers(&Security),
 )]

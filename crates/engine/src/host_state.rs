@@ -2,11 +2,13 @@
 //! change, and the events between two snapshots ([`HostEvent`]).
 //!
 //! The engine is the only writer; the API, the tray and the CLI only read these.
+//! Their OpenAPI schemas are mirrors in the API crate (`crates/api/src/host_schema.rs`),
+//! so the engine needs no OpenAPI library; its test fails until a field added here is
+//! described there too.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::spec::ServiceSpec;
 
@@ -19,7 +21,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// The whole host at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HostState {
     /// The AYON host name this host heartbeats as.
     pub hostname: String,
@@ -38,11 +40,10 @@ pub struct HostState {
     /// Validated specs by service name, for the services' own API. Not serialised: the
     /// spec's env may hold what a service alone should see.
     #[serde(skip)]
-    #[schema(ignore)]
     pub specs: BTreeMap<String, ServiceSpec>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Overall {
     Starting,
@@ -53,13 +54,13 @@ pub enum Overall {
     Paused,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct HostHealth {
     pub cpu: f64,
     pub mem: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerConnection {
     pub state: ServerState,
     /// Why it is not connected, in words.
@@ -72,7 +73,7 @@ pub struct ServerConnection {
     pub since_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerState {
     Connecting,
@@ -81,7 +82,7 @@ pub enum ServerState {
     Unauthorized,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineConnection {
     pub state: EngineState,
     /// `Docker` or `Podman`.
@@ -91,7 +92,7 @@ pub struct EngineConnection {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineState {
     Connecting,
@@ -100,7 +101,7 @@ pub enum EngineState {
 }
 
 /// One service on this host.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceView {
     pub name: String,
     pub addon_name: Option<String>,
@@ -125,7 +126,7 @@ pub struct ServiceView {
     pub reported: Option<ReportedStatus>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DesiredState {
     /// The server wants it running here.
@@ -140,7 +141,7 @@ pub enum DesiredState {
     NoImage,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceState {
     Running,
@@ -157,7 +158,7 @@ pub enum ServiceState {
 }
 
 /// A service's own word on how it is doing (`POST /api/v1/self/status`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportedStatus {
     pub state: ReportedState,
     #[serde(default)]
@@ -170,7 +171,7 @@ pub struct ReportedStatus {
     pub at_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportedState {
     Ok,
@@ -179,7 +180,7 @@ pub enum ReportedState {
 }
 
 /// Something that changed, in order.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventEnvelope {
     /// Increases by one per event; a gap means a slow reader missed some.
     pub seq: u64,
@@ -188,7 +189,7 @@ pub struct EventEnvelope {
     pub event: HostEvent,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HostEvent {
     /// A service's state changed: started (`to: running`), stopped, failed, ...
