@@ -4,7 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use ashtray_tests::desktop::{attr_of, free_port, screenshot, text_of, tool, until, Driver};
+use ashtray_tests::desktop::{
+    attr_of, free_port, require_tools, screenshot, text_of, until, Driver,
+};
 use ashtray_tests::harness::eventually;
 use ashtray_tests::world::{World, CONVERGE};
 use fantoccini::{Client, Locator};
@@ -30,21 +32,8 @@ async fn sign_in(client: &Client, token: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_is_refused_and_the_right_one_shows_the_services() {
-    let (chromedriver, chromium) = match (tool("chromedriver"), tool("chromium")) {
-        (Ok(driver), Ok(browser)) => (driver, browser),
-        (driver, browser) => {
-            let missing: Vec<String> = [driver.err(), browser.err()]
-                .into_iter()
-                .flatten()
-                .map(|m| m.to_string())
-                .collect();
-            // Never a silent pass: scripts/test.sh installs these.
-            panic!(
-                "the dashboard test needs {} : run scripts/setup-gui-env.sh",
-                missing.join("; ")
-            );
-        }
-    };
+    let [chromedriver, chromium] =
+        require_tools("the dashboard test", ["chromedriver", "chromium"]);
     ashtray_tests::images::ensure_images().expect("test images");
     let world = World::new("dash").await;
     let names = [

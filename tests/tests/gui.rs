@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ashtray_tests::desktop::{attr_of, free_port, text_of, tool, until, Desktop, Driver, Missing};
+use ashtray_tests::desktop::{
+    attr_of, click, free_port, require_tools, text_of, type_into, until, Desktop, Driver, Missing,
+};
 use ashtray_tests::harness::eventually;
 use ashtray_tests::world::{slug, World, CONVERGE};
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde_json::{json, Value};
 
 const SEEN: Duration = Duration::from_secs(20);
@@ -104,31 +106,6 @@ impl AppDirs {
     }
 }
 
-/// Clicks `css`, finding it again if the live list redrew it in between.
-async fn click(client: &Client, css: &str) {
-    let mut last = None;
-    for _ in 0..5 {
-        match client.find(Locator::Css(css)).await {
-            Ok(element) => match element.click().await {
-                Ok(()) => return,
-                Err(error) => last = Some(error.to_string()),
-            },
-            Err(error) => last = Some(error.to_string()),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("cannot click {css}: {last:?}");
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) {
-    let field = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
 async fn view(client: &Client) -> Option<String> {
     attr_of(client, "body", "data-view").await
 }
@@ -180,23 +157,13 @@ fn spawn_tauri_driver(
     Driver::spawn(command, port)
 }
 
-/// The desktop and both WebDriver servers, or a failure naming what is missing: never a
-/// silent pass, since scripts/test.sh installs them.
+/// The desktop and both WebDriver servers, or a failure naming what is missing.
 fn gui_tools(desktop: Result<Desktop, Missing>) -> (Desktop, PathBuf, PathBuf) {
-    match (desktop, tool("tauri-driver"), tool("WebKitWebDriver")) {
-        (Ok(desktop), Ok(t), Ok(w)) => (desktop, t, w),
-        (desktop, t, w) => {
-            let missing: Vec<String> = [desktop.err(), t.err(), w.err()]
-                .into_iter()
-                .flatten()
-                .map(|m| m.to_string())
-                .collect();
-            panic!(
-                "the GUI test needs its tools ({}): run scripts/setup-gui-env.sh",
-                missing.join("; ")
-            );
-        }
-    }
+    let [tauri_driver, webkit_driver] =
+        require_tools("the GUI test", ["tauri-driver", "WebKitWebDriver"]);
+    let desktop =
+        desktop.unwrap_or_else(|missing| panic!("the GUI test needs its desktop: {missing}"));
+    (desktop, tauri_driver, webkit_driver)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
