@@ -53,6 +53,23 @@ pub fn tool(name: &str) -> Result<PathBuf, Missing> {
         .ok_or_else(|| Missing(name.to_string()))
 }
 
+/// Every tool in `names`, or a failure naming each one that is missing: a GUI test never
+/// passes for want of its tools, since scripts/setup-gui-env.sh installs them.
+pub fn require_tools<const N: usize>(test: &str, names: [&str; N]) -> [PathBuf; N] {
+    let found = names.map(tool);
+    let missing: Vec<String> = found
+        .iter()
+        .filter_map(|found| found.as_ref().err())
+        .map(Missing::to_string)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{test} needs its tools: {}",
+        missing.join("; ")
+    );
+    found.map(|found| found.expect("checked above"))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -362,9 +379,39 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    crate::harness::eventually(timeout, check)
+    // Bounded as a whole too: a page too busy to answer would hang a single check.
+    let bound = timeout + Duration::from_secs(5);
+    tokio::time::timeout(bound, crate::harness::eventually(timeout, check))
         .await
+        .ok()
+        .flatten()
         .unwrap_or_else(|| panic!("waited {} s for {what}", timeout.as_secs()))
+}
+
+/// Clicks `css`, finding it again if the live list redrew it in between.
+pub async fn click(client: &Client, css: &str) {
+    let mut last = None;
+    for _ in 0..5 {
+        match client.find(Locator::Css(css)).await {
+            Ok(element) => match element.click().await {
+                Ok(()) => return,
+                Err(error) => last = Some(error.to_string()),
+            },
+            Err(error) => last = Some(error.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot click {css}: {last:?}");
+}
+
+/// Replaces the text of the field `css` with `text`, as typed.
+pub async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
 }
 
 /// Text of the first element matching `css`, if there is one.

@@ -4,47 +4,169 @@
 use std::process::Command;
 use std::time::Duration;
 
-use ashtray_tests::desktop::{attr_of, free_port, screenshot, text_of, tool, until, Driver};
-use ashtray_tests::harness::eventually;
+use ashtray_tests::desktop::{
+    attr_of, click, free_port, require_tools, screenshot, text_of, type_into, until, Driver,
+};
+use ashtray_tests::harness::{eventually, Ashtray};
 use ashtray_tests::world::{World, CONVERGE};
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde_json::{json, Value};
 
 const SEEN: Duration = Duration::from_secs(20);
 
-async fn sign_in(client: &Client, token: &str) {
-    let field = client
-        .find(Locator::Css("#login-token"))
+/// `ashtray --daemon` for a world, with where its dashboard is and the token that opens it.
+struct Daemon {
+    _ashtray: Ashtray,
+    _config: tempfile::TempDir,
+    url: String,
+    token: String,
+}
+
+impl Daemon {
+    /// Starts it and waits until `services` run.
+    async fn start(world: &World, services: &[&str]) -> Daemon {
+        let config = tempfile::tempdir().unwrap();
+        let ashtray = world
+            .launch()
+            .env("ASHTRAY_CONFIG_DIR", &config.path().display().to_string())
+            .spawn();
+        let url = eventually(CONVERGE, || async {
+            let text = std::fs::read_to_string(config.path().join("control-url")).ok()?;
+            Some(text.trim().to_string()).filter(|u| !u.is_empty())
+        })
         .await
-        .expect("the token field");
-    field.clear().await.unwrap();
-    field.send_keys(token).await.unwrap();
-    client
-        .find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .expect("the daemon writes its control API's URL to the config directory");
+        let token = std::fs::read_to_string(config.path().join("token"))
+            .expect("the control API token")
+            .trim()
+            .to_string();
+        assert!(
+            world.wait_running(services).await,
+            "running: {:?}",
+            world.running_names().await
+        );
+        Daemon {
+            _ashtray: ashtray,
+            _config: config,
+            url,
+            token,
+        }
+    }
+}
+
+/// Headless Chromium through chromedriver, with a profile of its own. Fields drop in
+/// order: the session's client, then the driver (and the browser with it), then the
+/// profile.
+struct Browser {
+    client: Client,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+    /// Where chromedriver listens, for its DevTools endpoint.
+    driver_url: String,
+}
+
+impl Browser {
+    /// Chromium at the dashboard of `daemon`, showing its sign-in form.
+    async fn at(daemon: &Daemon) -> Browser {
+        let [chromedriver, chromium] =
+            require_tools("the dashboard test", ["chromedriver", "chromium"]);
+        let port = free_port();
+        let mut command = Command::new(chromedriver);
+        command.arg(format!("--port={port}"));
+        let driver = Driver::spawn(command, port);
+        let profile = tempfile::tempdir().unwrap();
+        let client = driver
+            .session(json!({
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium,
+                    "args": [
+                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        "--window-size=1280,800", format!("--user-data-dir={}", profile.path().display()),
+                    ]
+                }
+            }))
+            .await;
+        let browser = Browser {
+            client,
+            driver_url: driver.url.clone(),
+            _driver: driver,
+            _profile: profile,
+        };
+        browser
+            .client
+            .goto(&format!("{}/", daemon.url))
+            .await
+            .expect("the dashboard page");
+        browser.wait_view("the sign-in form", "login").await;
+        browser
+    }
+
+    /// A DevTools command to the page, through chromedriver; fails the test if refused.
+    async fn devtools(&self, cmd: &str, params: Value) {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("the WebDriver session")
+            .expect("the WebDriver session has an id");
+        let answer = reqwest::Client::new()
+            .post(format!(
+                "{}/session/{session}/goog/cdp/execute",
+                self.driver_url
+            ))
+            .json(&json!({"cmd": cmd, "params": params}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DevTools {cmd}: chromedriver did not answer: {e}"));
+        let status = answer.status();
+        let body = answer.text().await.unwrap_or_default();
+        assert!(status.is_success(), "DevTools {cmd}: {status} {body}");
+    }
+
+    async fn view(&self) -> Option<String> {
+        attr_of(&self.client, "body", "data-view").await
+    }
+
+    async fn wait_view(&self, what: &str, view: &str) {
+        until(what, SEEN, || async {
+            (self.view().await.as_deref() == Some(view)).then_some(())
+        })
+        .await;
+    }
+
+    async fn sign_in(&self, token: &str) {
+        type_into(&self.client, "#login-token", token).await;
+        click(&self.client, "#login-submit").await;
+    }
+
+    /// The page's computed background, as `[r, g, b]`.
+    async fn background(&self) -> Option<[u8; 3]> {
+        let value = self
+            .client
+            .execute(
+                "return getComputedStyle(document.body).backgroundColor",
+                vec![],
+            )
+            .await
+            .ok()?;
+        rgb(value.as_str()?)
+    }
+}
+
+/// `rgb(r, g, b)` (as getComputedStyle writes a color) as its three channels.
+fn rgb(css: &str) -> Option<[u8; 3]> {
+    let inner = css.strip_prefix("rgb(")?.strip_suffix(')')?;
+    let channels: Vec<u8> = inner
+        .split(',')
+        .map(|c| c.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    channels.try_into().ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_is_refused_and_the_right_one_shows_the_services() {
-    let (chromedriver, chromium) = match (tool("chromedriver"), tool("chromium")) {
-        (Ok(driver), Ok(browser)) => (driver, browser),
-        (driver, browser) => {
-            let missing: Vec<String> = [driver.err(), browser.err()]
-                .into_iter()
-                .flatten()
-                .map(|m| m.to_string())
-                .collect();
-            // Never a silent pass: scripts/test.sh installs these.
-            panic!(
-                "the dashboard test needs {} : run scripts/setup-gui-env.sh",
-                missing.join("; ")
-            );
-        }
-    };
     ashtray_tests::images::ensure_images().expect("test images");
     let world = World::new("dash").await;
     let names = [
@@ -52,119 +174,97 @@ async fn a_wrong_token_is_refused_and_the_right_one_shows_the_services() {
         world.declare("two", "ticker", Value::Null),
         world.declare("three", "ticker", Value::Null),
     ];
-    let config = tempfile::tempdir().unwrap();
-    let _daemon = world
-        .launch()
-        .env("ASHTRAY_CONFIG_DIR", &config.path().display().to_string())
-        .spawn();
-    assert!(
-        world.wait_running(&[&names[0], &names[1], &names[2]]).await,
-        "running: {:?}",
-        world.running_names().await
-    );
-    let url = eventually(CONVERGE, || async {
-        let text = std::fs::read_to_string(config.path().join("control-url")).ok()?;
-        Some(text.trim().to_string()).filter(|u| !u.is_empty())
-    })
-    .await
-    .expect("the daemon writes its control API's URL to the config directory");
-    let token = std::fs::read_to_string(config.path().join("token"))
-        .expect("the control API token")
-        .trim()
-        .to_string();
+    let daemon = Daemon::start(&world, &[&names[0], &names[1], &names[2]]).await;
+    let browser = Browser::at(&daemon).await;
+    let client = &browser.client;
 
-    let port = free_port();
-    let mut command = Command::new(chromedriver);
-    command.arg(format!("--port={port}"));
-    let driver = Driver::spawn(command, port);
-    let profile = tempfile::tempdir().unwrap();
-    let client = driver
-        .session(json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,800", format!("--user-data-dir={}", profile.path().display()),
-                ]
-            }
-        }))
-        .await;
-
-    client
-        .goto(&format!("{url}/"))
-        .await
-        .expect("the dashboard page");
-    let view = || async { attr_of(&client, "body", "data-view").await };
-    until("the sign-in form", SEEN, || async {
-        (view().await.as_deref() == Some("login")).then_some(())
-    })
-    .await;
-
-    sign_in(&client, "not-the-token").await;
+    browser.sign_in("not-the-token").await;
     let refusal = until("the refusal", SEEN, || async {
-        let text = text_of(&client, "#login-error").await?;
+        let text = text_of(client, "#login-error").await?;
         (!text.is_empty()).then_some(text)
     })
     .await;
     assert!(refusal.contains("not accepted"), "{refusal:?}");
     assert_eq!(
-        view().await.as_deref(),
+        browser.view().await.as_deref(),
         Some("login"),
         "a wrong token shows nothing else"
     );
-    screenshot(&client, "dashboard-login.png").await;
+    screenshot(client, "dashboard-login.png").await;
 
-    sign_in(&client, &token).await;
-    until("the service list", SEEN, || async {
-        (view().await.as_deref() == Some("services")).then_some(())
-    })
-    .await;
+    browser.sign_in(&daemon.token).await;
+    browser.wait_view("the service list", "services").await;
     for name in &names {
         let css = format!("tr[data-service=\"{name}\"] [data-role=\"state\"]");
         until(&format!("{name} shown running"), SEEN, || async {
-            (text_of(&client, &css).await.as_deref() == Some("Running")).then_some(())
+            (text_of(client, &css).await.as_deref() == Some("Running")).then_some(())
         })
         .await;
     }
-    let host = text_of(&client, "#host-server-state")
+    let host = text_of(client, "#host-server-state")
         .await
         .unwrap_or_default();
     assert_eq!(host, "Connected");
-    screenshot(&client, "dashboard-services.png").await;
+    screenshot(client, "dashboard-services.png").await;
 
     // The dark theme follows the OS: emulate a dark desktop through Chromium's DevTools.
-    if let Ok(Some(session)) = client.session_id().await {
-        let dark = reqwest::Client::new()
-            .post(format!("{}/session/{session}/goog/cdp/execute", driver.url))
-            .json(&json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}}))
-            .send()
-            .await;
-        if dark.is_ok_and(|r| r.status().is_success()) {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let background = client
-                .execute(
-                    "return getComputedStyle(document.body).backgroundColor",
-                    vec![],
-                )
-                .await
-                .unwrap();
-            assert_ne!(
-                background.as_str(),
-                Some("rgb(244, 246, 249)"),
-                "the page turns dark with the OS"
-            );
-            screenshot(&client, "dashboard-dark.png").await;
-        }
-    }
+    // Light and dark are told apart by brightness, not by the exact colours of the CSS.
+    let light = until("the page's background", SEEN, || browser.background()).await;
+    assert!(
+        light.iter().all(|&c| c > 180),
+        "a light desktop gets a light page: rgb{light:?}"
+    );
+    browser
+        .devtools(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+        )
+        .await;
+    until("the page to turn dark with the OS", SEEN, || async {
+        let background = browser.background().await?;
+        background.iter().all(|&c| c < 80).then_some(())
+    })
+    .await;
+    screenshot(client, "dashboard-dark.png").await;
 
     // The token is kept for the browser session: a reload stays signed in.
     client.refresh().await.unwrap();
-    until("the list after a reload", SEEN, || async {
-        (view().await.as_deref() == Some("services")).then_some(())
+    browser
+        .wait_view("the list after a reload", "services")
+        .await;
+
+    let _ = client.clone().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_log_pane_stays_usable() {
+    ashtray_tests::images::ensure_images().expect("test images");
+    let world = World::new("dash-flood").await;
+    let name = world.declare("chatty", "chatty", Value::Null);
+    let daemon = Daemon::start(&world, &[&name]).await;
+    let browser = Browser::at(&daemon).await;
+    let client = &browser.client;
+    browser.sign_in(&daemon.token).await;
+    browser.wait_view("the service list", "services").await;
+    click(
+        client,
+        &format!("tr[data-service=\"{name}\"] button[data-action=\"logs\"]"),
+    )
+    .await;
+    // While the pane follows the flood, the page answers within the usual deadlines.
+    until("the log pane following the service", SEEN, || async {
+        (text_of(client, "#log-status").await? == "following live").then_some(())
     })
     .await;
+    until(
+        "the chatty service's lines in the log pane",
+        SEEN,
+        || async {
+            let text = text_of(client, "#log-lines").await?;
+            text.contains("a chatty service").then_some(())
+        },
+    )
+    .await;
 
-    let _ = client.close().await;
+    let _ = client.clone().close().await;
 }

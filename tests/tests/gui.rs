@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ashtray_tests::desktop::{attr_of, free_port, text_of, tool, until, Desktop, Driver, Missing};
+use ashtray_tests::desktop::{
+    attr_of, click, free_port, require_tools, text_of, type_into, until, Desktop, Driver, Missing,
+};
 use ashtray_tests::harness::eventually;
 use ashtray_tests::world::{slug, World, CONVERGE};
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde_json::{json, Value};
 
 const SEEN: Duration = Duration::from_secs(20);
@@ -104,31 +106,6 @@ impl AppDirs {
     }
 }
 
-/// Clicks `css`, finding it again if the live list redrew it in between.
-async fn click(client: &Client, css: &str) {
-    let mut last = None;
-    for _ in 0..5 {
-        match client.find(Locator::Css(css)).await {
-            Ok(element) => match element.click().await {
-                Ok(()) => return,
-                Err(error) => last = Some(error.to_string()),
-            },
-            Err(error) => last = Some(error.to_string()),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("cannot click {css}: {last:?}");
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) {
-    let field = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
 async fn view(client: &Client) -> Option<String> {
     attr_of(client, "body", "data-view").await
 }
@@ -180,23 +157,13 @@ fn spawn_tauri_driver(
     Driver::spawn(command, port)
 }
 
-/// The desktop and both WebDriver servers, or a failure naming what is missing: never a
-/// silent pass, since scripts/test.sh installs them.
+/// The desktop and both WebDriver servers, or a failure naming what is missing.
 fn gui_tools(desktop: Result<Desktop, Missing>) -> (Desktop, PathBuf, PathBuf) {
-    match (desktop, tool("tauri-driver"), tool("WebKitWebDriver")) {
-        (Ok(desktop), Ok(t), Ok(w)) => (desktop, t, w),
-        (desktop, t, w) => {
-            let missing: Vec<String> = [desktop.err(), t.err(), w.err()]
-                .into_iter()
-                .flatten()
-                .map(|m| m.to_string())
-                .collect();
-            panic!(
-                "the GUI test needs its tools ({}): run scripts/setup-gui-env.sh",
-                missing.join("; ")
-            );
-        }
-    }
+    let [tauri_driver, webkit_driver] =
+        require_tools("the GUI test", ["tauri-driver", "WebKitWebDriver"]);
+    let desktop =
+        desktop.unwrap_or_else(|missing| panic!("the GUI test needs its desktop: {missing}"));
+    (desktop, tauri_driver, webkit_driver)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,15 +285,24 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
         (tick > first + 2).then_some(())
     })
     .await;
+    // The search filters as one types: some lines show, and each has what was searched.
+    // An empty pane would also have "only matching lines": it is not a filtered one.
     type_into(&client, "#log-search", "tick 1").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shown = std::cell::RefCell::new(String::new());
+    let filtered = eventually(SEEN, || async {
+        let text = text_of(&client, "#log-lines").await?;
+        shown.replace(text.clone());
+        let lines: Vec<&str> = text.lines().collect();
+        (!lines.is_empty() && lines.iter().all(|l| l.contains("tick 1"))).then_some(())
+    })
+    .await;
+    assert!(
+        filtered.is_some(),
+        "search shows the matching lines and only those: {:?}",
+        shown.borrow()
+    );
     desktop.screenshot("gui-logs.png", WIDTH, HEIGHT);
     step("logs live");
-    let filtered = text_of(&client, "#log-lines").await.unwrap_or_default();
-    assert!(
-        filtered.lines().all(|l| l.contains("tick 1")),
-        "search filters the lines: {filtered:?}"
-    );
 
     // The key is in the keyring, and in no file of the config or log directory.
     let key = world.fake.service_key();

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config_dir;
 pub mod control;
 pub mod error;
+pub mod host_schema;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;

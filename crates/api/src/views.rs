@@ -1,5 +1,6 @@
 //! What the API sends and takes, beyond the engine's own snapshot types: small views made
-//! for one endpoint each. Nothing here holds the AYON API key or a token.
+//! for one endpoint each. Nothing here holds the AYON API key or a token. The engine's
+//! types they carry are described by their mirrors in `host_schema`.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,11 @@ use ashtray_engine::host_state::{
 use ashtray_engine::logs::LogLine;
 use ashtray_engine::spec::ServiceSpec;
 
+use crate::host_schema::{
+    EngineConnectionSchema, HostHealthSchema, OverallSchema, ReportedStateSchema,
+    ServerConnectionSchema, ServiceViewSchema, UnclaimedViewSchema,
+};
+
 /// Environment variables a service's own API never hands back, even if the server's
 /// spec repeats them.
 const SECRET_ENV: &[&str] = &["AYON_API_KEY", "ASHTRAY_SERVICE_TOKEN"];
@@ -24,13 +30,18 @@ pub use ashtray_engine::host_state::now_ms;
 pub struct HostView {
     pub hostname: String,
     pub server_url: String,
+    #[schema(value_type = ServerConnectionSchema)]
     pub server: ServerConnection,
+    #[schema(value_type = EngineConnectionSchema)]
     pub engine: EngineConnection,
+    #[schema(value_type = HostHealthSchema)]
     pub health: HostHealth,
     pub paused: bool,
+    #[schema(value_type = OverallSchema)]
     pub overall: Overall,
     pub problems: Vec<String>,
     /// Containers with ash's labels that are not this host's, and what is done about each.
+    #[schema(value_type = Vec<UnclaimedViewSchema>)]
     pub unclaimed: Vec<UnclaimedView>,
     /// How many services the host shows (see `/api/v1/services`).
     pub service_count: usize,
@@ -63,6 +74,7 @@ impl HostView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServiceInfo {
     #[serde(flatten)]
+    #[schema(value_type = ServiceViewSchema)]
     pub view: ServiceView,
     /// Milliseconds since its container started, while it runs.
     pub uptime_ms: Option<u64>,
@@ -146,6 +158,7 @@ pub struct LogsQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
+    #[schema(value_type = ReportedStateSchema)]
     pub state: ReportedState,
     /// At most 2 000 characters.
     #[schema(max_length = 2000)]

@@ -2,11 +2,13 @@
 //! change, and the events between two snapshots ([`HostEvent`]).
 //!
 //! The engine is the only writer; the API, the tray and the CLI only read these.
+//! Their OpenAPI schemas are mirrors in the API crate (`crates/api/src/host_schema.rs`),
+//! so the engine needs no OpenAPI library; its test fails until a field added here is
+//! described there too.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::spec::ServiceSpec;
 
@@ -19,7 +21,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// The whole host at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HostState {
     /// The AYON host name this host heartbeats as.
     pub hostname: String,
@@ -42,11 +44,10 @@ pub struct HostState {
     /// Validated specs by service name, for the services' own API. Not serialised: the
     /// spec's env may hold what a service alone should see.
     #[serde(skip)]
-    #[schema(ignore)]
     pub specs: BTreeMap<String, ServiceSpec>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Overall {
     Starting,
@@ -57,13 +58,13 @@ pub enum Overall {
     Paused,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct HostHealth {
     pub cpu: f64,
     pub mem: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerConnection {
     pub state: ServerState,
     /// Why it is not connected, in words.
@@ -76,7 +77,7 @@ pub struct ServerConnection {
     pub since_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerState {
     Connecting,
@@ -85,7 +86,7 @@ pub enum ServerState {
     Unauthorized,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineConnection {
     pub state: EngineState,
     /// `Docker` or `Podman`.
@@ -95,7 +96,7 @@ pub struct EngineConnection {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineState {
     Connecting,
@@ -104,7 +105,7 @@ pub enum EngineState {
 }
 
 /// One service on this host.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceView {
     pub name: String,
     pub addon_name: Option<String>,
@@ -132,7 +133,7 @@ pub struct ServiceView {
     pub reported: Option<ReportedStatus>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DesiredState {
     /// The server wants it running here.
@@ -147,7 +148,7 @@ pub enum DesiredState {
     NoImage,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceState {
     Running,
@@ -164,7 +165,7 @@ pub enum ServiceState {
 }
 
 /// A container this host does not count as its own (see [`HostState::unclaimed`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnclaimedView {
     /// Its `io.ayon.service.service_name` label.
     pub service: String,
@@ -180,7 +181,7 @@ pub struct UnclaimedView {
 }
 
 /// A service's own word on how it is doing (`POST /api/v1/self/status`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportedStatus {
     pub state: ReportedState,
     #[serde(default)]
@@ -193,7 +194,7 @@ pub struct ReportedStatus {
     pub at_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportedState {
     Ok,
@@ -202,7 +203,7 @@ pub enum ReportedState {
 }
 
 /// Something that changed, in order.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventEnvelope {
     /// Increases by one per event; a gap means a slow reader missed some.
     pub seq: u64,
@@ -211,7 +212,7 @@ pub struct EventEnvelope {
     pub event: HostEvent,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HostEvent {
     /// A service's state changed: started (`to: running`), stopped, failed, ...
@@ -348,52 +349,13 @@ mod tests {
 
     fn view(name: &str, state: ServiceState, restarts: u32) -> ServiceView {
         ServiceView {
-            name: name.into(),
-            addon_name: None,
-            addon_version: None,
-            service: None,
-            image: None,
-            desired: DesiredState::Run,
-            state,
-            container_id: None,
-            container_name: crate::slug::container_name(name),
-            started_at_ms: None,
             restarts,
-            last_restart_reason: None,
-            last_exit_code: None,
-            last_error: None,
-            last_output: vec![],
-            next_restart_in_ms: None,
-            reported: None,
+            ..crate::fixtures::service(name, state)
         }
     }
 
     fn host(services: Vec<ServiceView>, server: ServerState) -> HostState {
-        HostState {
-            hostname: "h".into(),
-            server_url: "u".into(),
-            server: ServerConnection {
-                state: server,
-                reason: None,
-                user: None,
-                last_heartbeat_ms: None,
-                since_ms: 0,
-            },
-            engine: EngineConnection {
-                state: EngineState::Up,
-                kind: "Docker".into(),
-                endpoint: "e".into(),
-                version: None,
-                reason: None,
-            },
-            health: HostHealth::default(),
-            paused: false,
-            overall: Overall::Ok,
-            services,
-            problems: vec![],
-            unclaimed: vec![],
-            specs: BTreeMap::new(),
-        }
+        crate::fixtures::host(server, services)
     }
 
     #[test]

@@ -4,6 +4,8 @@
 pub mod ayon;
 pub mod build_info;
 pub mod container;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures;
 pub mod health;
 pub mod host_loop;
 pub mod host_state;

@@ -125,55 +125,17 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ashtray_engine::host_state::*;
+    use ashtray_engine::fixtures;
 
+    /// `services` by name and state; a server that is away says why.
     fn state(server: ServerState, services: &[(&str, ServiceState)]) -> HostState {
-        HostState {
-            hostname: "h".into(),
-            server_url: "http://ayon".into(),
-            server: ServerConnection {
-                state: server,
-                reason: Some("refused".into()),
-                user: None,
-                last_heartbeat_ms: None,
-                since_ms: 0,
-            },
-            engine: EngineConnection {
-                state: EngineState::Up,
-                kind: "Docker".into(),
-                endpoint: "e".into(),
-                version: None,
-                reason: None,
-            },
-            health: HostHealth::default(),
-            paused: false,
-            overall: Overall::Ok,
-            services: services
-                .iter()
-                .map(|(name, state)| ServiceView {
-                    name: name.to_string(),
-                    addon_name: None,
-                    addon_version: None,
-                    service: None,
-                    image: None,
-                    desired: DesiredState::Run,
-                    state: *state,
-                    container_id: None,
-                    container_name: String::new(),
-                    started_at_ms: None,
-                    restarts: 0,
-                    last_restart_reason: None,
-                    last_exit_code: None,
-                    last_error: None,
-                    last_output: vec![],
-                    next_restart_in_ms: None,
-                    reported: None,
-                })
-                .collect(),
-            problems: vec![],
-            unclaimed: vec![],
-            specs: Default::default(),
-        }
+        let services = services
+            .iter()
+            .map(|(name, state)| fixtures::service(name, *state))
+            .collect();
+        let mut state = fixtures::host(server, services);
+        state.server.reason = Some("refused".into());
+        state
     }
 
     #[test]

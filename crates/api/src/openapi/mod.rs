@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{control, service_api, views};
+use crate::{control, host_schema, service_api, views};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +23,7 @@ use crate::{control, service_api, views};
     components(schemas(
         views::HostView, views::ServiceInfo, views::Accepted, views::PauseView, views::LogLineView, views::LogsView,
         views::Missed, crate::error::ErrorBody,
-        ashtray_engine::host_state::HostState, ashtray_engine::host_state::EventEnvelope, ashtray_engine::host_state::HostEvent,
+        host_schema::HostStateSchema, host_schema::EventEnvelopeSchema, host_schema::HostEventSchema,
     )),
     modifiers(&ControlToken),
 )]
