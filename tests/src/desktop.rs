@@ -379,8 +379,12 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    crate::harness::eventually(timeout, check)
+    // Bounded as a whole too: a page too busy to answer would hang a single check.
+    let bound = timeout + Duration::from_secs(5);
+    tokio::time::timeout(bound, crate::harness::eventually(timeout, check))
         .await
+        .ok()
+        .flatten()
         .unwrap_or_else(|| panic!("waited {} s for {what}", timeout.as_secs()))
 }
 

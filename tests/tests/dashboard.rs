@@ -235,3 +235,36 @@ async fn a_wrong_token_is_refused_and_the_right_one_shows_the_services() {
 
     let _ = client.clone().close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_log_pane_stays_usable() {
+    ashtray_tests::images::ensure_images().expect("test images");
+    let world = World::new("dash-flood").await;
+    let name = world.declare("chatty", "chatty", Value::Null);
+    let daemon = Daemon::start(&world, &[&name]).await;
+    let browser = Browser::at(&daemon).await;
+    let client = &browser.client;
+    browser.sign_in(&daemon.token).await;
+    browser.wait_view("the service list", "services").await;
+    click(
+        client,
+        &format!("tr[data-service=\"{name}\"] button[data-action=\"logs\"]"),
+    )
+    .await;
+    // While the pane follows the flood, the page answers within the usual deadlines.
+    until("the log pane following the service", SEEN, || async {
+        (text_of(client, "#log-status").await? == "following live").then_some(())
+    })
+    .await;
+    until(
+        "the chatty service's lines in the log pane",
+        SEEN,
+        || async {
+            let text = text_of(client, "#log-lines").await?;
+            text.contains("a chatty service").then_some(())
+        },
+    )
+    .await;
+
+    let _ = client.clone().close().await;
+}

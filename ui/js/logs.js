@@ -3,11 +3,15 @@
 //
 // It keeps at most MAX_LINES lines in memory and in the page, so a chatty service cannot
 // grow the window without bound; while paused, new lines wait in the same bounded buffer.
+// New lines are drawn in batches, at most DRAWS_PER_SECOND times a second, never one by
+// one: a service printing thousands of lines a second would otherwise keep the page busy
+// laying out and redrawing the pane for every line, and the window would stop answering.
 
 import { clock, h } from "./format.js";
 
 const MAX_LINES = 2000;
 const BACKLOG = 500;
+const DRAWS_PER_SECOND = 10;
 
 export class LogPane {
   constructor(root, api) {
@@ -23,7 +27,9 @@ export class LogPane {
       close: root.querySelector("#log-close"),
       status: root.querySelector("#log-status"),
     };
-    this.entries = []; // {kind: "line"|"dropped", ...}
+    this.entries = []; // {kind: "line"|"dropped", ..., node: its element once drawn}
+    this.fresh = []; // entries added since the last draw, not drawn yet
+    this.drawing = 0; // the timer that draws them, if one is set
     this.paused = false;
     this.pending = 0;
     this.source = null;
@@ -40,6 +46,7 @@ export class LogPane {
     this.close();
     this.service = service;
     this.entries = [];
+    this.fresh = [];
     this.pending = 0;
     this.root.hidden = false;
     this.root.dataset.service = service;
@@ -69,24 +76,39 @@ export class LogPane {
 
   add(entry) {
     this.entries.push(entry);
-    let trimmed = false;
     if (this.entries.length > MAX_LINES) {
-      this.entries.splice(0, this.entries.length - MAX_LINES);
-      trimmed = true;
+      for (const old of this.entries.splice(0, this.entries.length - MAX_LINES)) {
+        old.gone = true;
+        // While paused the lines shown stay put; resuming draws the buffer afresh.
+        if (!this.paused) old.node?.remove();
+      }
     }
     if (this.paused) {
       this.pending += 1;
       this.setStatus(`paused · ${this.pending} new line${this.pending === 1 ? "" : "s"} waiting`);
       return;
     }
-    if (trimmed) { this.redraw(); return; }
-    const node = this.render(entry, this.query());
-    if (node) {
-      const atBottom = this.atBottom();
-      this.el.lines.append(node);
-      if (atBottom) this.el.lines.scrollTop = this.el.lines.scrollHeight;
-      this.updateMatches();
+    this.fresh.push(entry);
+    if (this.fresh.length > MAX_LINES) this.fresh = this.fresh.filter((e) => !e.gone);
+    if (!this.drawing) this.drawing = setTimeout(() => this.drawFresh(), 1000 / DRAWS_PER_SECOND);
+  }
+
+  /** Appends what came since the last draw, in one go. */
+  drawFresh() {
+    this.drawing = 0;
+    const fresh = this.fresh.filter((e) => !e.gone);
+    this.fresh = [];
+    if (this.paused || !fresh.length) return;
+    const query = this.query();
+    const atBottom = this.atBottom();
+    const nodes = [];
+    for (const entry of fresh) {
+      entry.node = this.render(entry, query);
+      if (entry.node) nodes.push(entry.node);
     }
+    this.el.lines.append(...nodes);
+    if (atBottom) this.el.lines.scrollTop = this.el.lines.scrollHeight;
+    this.updateMatches();
   }
 
   query() { return this.el.search.value.trim().toLowerCase(); }
@@ -122,7 +144,9 @@ export class LogPane {
 
   redraw() {
     const query = this.query();
-    const nodes = this.entries.map((e) => this.render(e, query)).filter(Boolean);
+    this.fresh = [];
+    for (const entry of this.entries) entry.node = this.render(entry, query);
+    const nodes = this.entries.map((e) => e.node).filter(Boolean);
     this.el.lines.replaceChildren(...nodes);
     this.el.lines.scrollTop = this.el.lines.scrollHeight;
     this.updateMatches();
