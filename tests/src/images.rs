@@ -20,6 +20,10 @@ pub const NOTERM: &str = "ashtest/noterm:1";
 pub const CRASHER: &str = "ashtest/crasher:1";
 /// Prints as fast as it can.
 pub const CHATTY: &str = "ashtest/chatty:1";
+/// Prints the numbers 1 to `BURST_LINES` at once when it starts, then nothing; exits 0
+/// on SIGTERM.
+pub const BURST: &str = "ashtest/burst:1";
+pub const BURST_LINES: u64 = 200_000;
 
 const APPLETS: &[&str] = &[
     "sh", "echo", "sleep", "yes", "cat", "env", "wget", "true", "false", "printf", "date", "seq",
@@ -51,7 +55,7 @@ fn image_exists(image: &str) -> bool {
 
 /// Builds every test image that is missing.
 pub fn ensure_images() -> anyhow::Result<()> {
-    let all = [BUSYBOX, TICKER, TICKER_2, NOTERM, CRASHER, CHATTY];
+    let all = [BUSYBOX, TICKER, TICKER_2, NOTERM, CRASHER, CHATTY, BURST];
     if all.iter().all(|image| image_exists(image)) {
         return Ok(());
     }
@@ -85,6 +89,12 @@ pub fn ensure_images() -> anyhow::Result<()> {
     build(
         CHATTY,
         r#"CMD ["yes", "a chatty service says something rather long to fill the buffer quickly"]"#,
+    )?;
+    build(
+        BURST,
+        &format!(
+            r#"CMD ["sh", "-c", "trap 'exit 0' TERM; seq {BURST_LINES}; while true; do sleep 1; done"]"#
+        ),
     )?;
     Ok(())
 }

@@ -9,7 +9,10 @@
 
 import { clock, h } from "./format.js";
 
-const MAX_LINES = 2000;
+// As many as ashtray keeps of a service (5 000), so more than it sends a slow reader
+// after telling it of a gap (4 096): with fewer, the marker of the gap would be pushed
+// out of the pane by the very lines that follow it.
+const MAX_LINES = 5000;
 const BACKLOG = 500;
 const DRAWS_PER_SECOND = 10;
 
