@@ -62,8 +62,9 @@ export class LogPane {
     source.addEventListener("open", () => this.setStatus("following live"));
     source.addEventListener("line", (event) => this.add({ kind: "line", ...JSON.parse(event.data) }));
     source.addEventListener("missed", (event) => {
-      const { count } = JSON.parse(event.data);
-      this.add({ kind: "dropped", count });
+      // The API's `Missed` view: how many lines this reader lost.
+      const { missed } = JSON.parse(event.data);
+      this.add({ kind: "dropped", count: missed });
     });
     source.addEventListener("error", () => {
       if (this.source === source) this.setStatus("reconnecting…");
