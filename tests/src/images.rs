@@ -28,6 +28,10 @@ pub const NOTERM: &str = "ashtest/noterm:1";
 pub const CRASHER: &str = "ashtest/crasher:1";
 /// Prints as fast as it can.
 pub const CHATTY: &str = "ashtest/chatty:1";
+/// Prints the numbers 1 to `BURST_LINES` at once when it starts, then nothing; exits 0
+/// on SIGTERM.
+pub const BURST: &str = "ashtest/burst:1";
+pub const BURST_LINES: u64 = 200_000;
 
 /// The label holding an image's recipe hash.
 pub const RECIPE_LABEL: &str = "io.ashtest.recipe";
@@ -63,6 +67,11 @@ const DERIVED: &[(&str, &str)] = &[
     (
         CHATTY,
         r#"CMD ["yes", "a chatty service says something rather long to fill the buffer quickly"]"#,
+    ),
+    // `seq` counts to BURST_LINES (a test below keeps the two in step).
+    (
+        BURST,
+        r#"CMD ["sh", "-c", "trap 'exit 0' TERM; seq 200000; while true; do sleep 1; done"]"#,
     ),
 ];
 
@@ -335,5 +344,11 @@ mod tests {
         assert_ne!(derived_recipe_on("base-1", DERIVED[1].1).0, ticker);
         // Parts are delimited: moving a byte between them is another recipe.
         assert_ne!(sha256_hex(&[b"ab", b"c"]), sha256_hex(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn the_burst_image_prints_burst_lines() {
+        let (_, body) = DERIVED.iter().find(|(tag, _)| *tag == BURST).unwrap();
+        assert!(body.contains(&format!("seq {BURST_LINES};")), "{body}");
     }
 }

@@ -46,6 +46,7 @@ impl World {
                 ("noterm", images::NOTERM),
                 ("crasher", images::CRASHER),
                 ("chatty", images::CHATTY),
+                ("burst", images::BURST),
                 ("bare", ""),
             ],
         );

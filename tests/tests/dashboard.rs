@@ -4,12 +4,16 @@
 use std::process::Command;
 use std::time::Duration;
 
+use ashtray_tests::api_client::Api;
 use ashtray_tests::desktop::{
     attr_of, click, free_port, require_tools, screenshot, text_of, type_into, until, Driver,
 };
 use ashtray_tests::harness::{eventually, Ashtray};
+use ashtray_tests::images::BURST_LINES;
 use ashtray_tests::world::{World, CONVERGE};
+use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::Client;
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const SEEN: Duration = Duration::from_secs(20);
@@ -141,6 +145,18 @@ impl Browser {
         click(&self.client, "#login-submit").await;
     }
 
+    /// Signs in and opens the log pane of `service`, following it live.
+    async fn follow_logs(&self, daemon: &Daemon, service: &str) {
+        self.sign_in(&daemon.token).await;
+        self.wait_view("the service list", "services").await;
+        let logs = format!("tr[data-service=\"{service}\"] button[data-action=\"logs\"]");
+        click(&self.client, &logs).await;
+        until("the log pane following the service", SEEN, || async {
+            (text_of(&self.client, "#log-status").await? == "following live").then_some(())
+        })
+        .await;
+    }
+
     /// The page's computed background, as `[r, g, b]`.
     async fn background(&self) -> Option<[u8; 3]> {
         let value = self
@@ -244,18 +260,8 @@ async fn a_flooded_log_pane_stays_usable() {
     let daemon = Daemon::start(&world, &[&name]).await;
     let browser = Browser::at(&daemon).await;
     let client = &browser.client;
-    browser.sign_in(&daemon.token).await;
-    browser.wait_view("the service list", "services").await;
-    click(
-        client,
-        &format!("tr[data-service=\"{name}\"] button[data-action=\"logs\"]"),
-    )
-    .await;
     // While the pane follows the flood, the page answers within the usual deadlines.
-    until("the log pane following the service", SEEN, || async {
-        (text_of(client, "#log-status").await? == "following live").then_some(())
-    })
-    .await;
+    browser.follow_logs(&daemon, &name).await;
     until(
         "the chatty service's lines in the log pane",
         SEEN,
@@ -265,6 +271,101 @@ async fn a_flooded_log_pane_stays_usable() {
         },
     )
     .await;
+
+    let _ = client.clone().close().await;
+}
+
+/// Holds the page's main thread in one synchronous request to `arguments[0]` (a local
+/// gate the test lets go of by closing it): the page runs nothing else meanwhile, and
+/// spends no CPU on it, which the burst it misses needs.
+const HOLD: &str = r#"
+const request = new XMLHttpRequest();
+request.open("GET", arguments[0], false);
+try { request.send(); } catch (closed) {}
+return "let go";
+"#;
+
+/// A burst of output while the page stands still is far more than ashtray lets a reader lag
+/// behind (4 096 lines) plus what the sockets and the browser hold for it (a few MB of
+/// the burst's `BURST_LINES`): ashtray drops what the page cannot take and says how
+/// many, and the pane shows that where the lines are missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_burst_the_log_pane_says_how_many_lines_it_dropped() {
+    ashtray_tests::images::ensure_images().expect("test images");
+    let world = World::new("dash-burst").await;
+    let name = world.declare("burst", "burst", Value::Null);
+    let daemon = Daemon::start(&world, &[&name]).await;
+    let api = Api::new(&daemon.url, Some(&daemon.token));
+    // The newest line ashtray read from the service: its seq and text.
+    let newest = || async {
+        let tail = api
+            .get(&format!("/api/v1/services/{name}/logs?tail=1"))
+            .await;
+        let line = &tail.json["lines"][0];
+        (
+            line["seq"].as_u64().unwrap_or(0),
+            line["text"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let last = BURST_LINES.to_string();
+    let read = until("the first burst, read whole", CONVERGE, || async {
+        let (seq, text) = newest().await;
+        (text == last).then_some(seq)
+    })
+    .await;
+
+    let browser = Browser::at(&daemon).await;
+    let client = &browser.client;
+    browser.follow_logs(&daemon, &name).await;
+
+    // The page is held while the service starts again and ashtray reads its burst: it
+    // reads none of it meanwhile.
+    let gate = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_url = format!("http://{}/", gate.local_addr().unwrap());
+    let limit = 2 * CONVERGE;
+    client
+        .update_timeouts(TimeoutConfiguration::new(Some(limit + SEEN), None, None))
+        .await
+        .expect("a script timeout as long as the hold");
+    let target = read + BURST_LINES;
+    let hold = client.execute(HOLD, vec![json!(gate_url)]);
+    let burst = async {
+        let (held, _) = tokio::time::timeout(SEEN, gate.accept())
+            .await
+            .expect("the page asks the gate")
+            .unwrap();
+        let restart = api.post(&format!("/api/v1/services/{name}/restart")).await;
+        assert_eq!(restart.status, StatusCode::ACCEPTED, "{}", restart.text);
+        let whole = eventually(limit, || async {
+            let (seq, _) = newest().await;
+            (seq >= target).then_some(())
+        })
+        .await;
+        drop(held);
+        whole
+    };
+    let (held, whole) = tokio::join!(hold, burst);
+    held.expect("holding the page");
+    let (seq, _) = newest().await;
+    assert!(
+        whole.is_some(),
+        "ashtray read up to line {seq}, not {target}"
+    );
+
+    // Then the pane reads what the browser held, ashtray's word of what it dropped and
+    // the lines it kept: the marker stands between them.
+    let marker = until("a dropped-lines marker in the log pane", CONVERGE, || {
+        text_of(client, "#log-lines [data-role=\"dropped\"]")
+    })
+    .await;
+    let dropped: Option<u64> = marker
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok());
+    assert!(
+        dropped.is_some_and(|n| n > 0) && marker.contains("dropped"),
+        "the marker says how many lines were dropped: {marker:?}"
+    );
 
     let _ = client.clone().close().await;
 }

@@ -9,7 +9,10 @@
 
 import { clock, h } from "./format.js";
 
-const MAX_LINES = 2000;
+// As many as ashtray keeps of a service (5 000), so more than it sends a slow reader
+// after telling it of a gap (4 096): with fewer, the marker of the gap would be pushed
+// out of the pane by the very lines that follow it.
+const MAX_LINES = 5000;
 const BACKLOG = 500;
 const DRAWS_PER_SECOND = 10;
 
@@ -59,8 +62,9 @@ export class LogPane {
     source.addEventListener("open", () => this.setStatus("following live"));
     source.addEventListener("line", (event) => this.add({ kind: "line", ...JSON.parse(event.data) }));
     source.addEventListener("missed", (event) => {
-      const { count } = JSON.parse(event.data);
-      this.add({ kind: "dropped", count });
+      // The API's `Missed` view: how many lines this reader lost.
+      const { missed } = JSON.parse(event.data);
+      this.add({ kind: "dropped", count: missed });
     });
     source.addEventListener("error", () => {
       if (this.source === source) this.setStatus("reconnecting…");
