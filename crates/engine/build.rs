@@ -9,10 +9,13 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-env-changed=ASHTRAY_COMMIT");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // A new commit or checkout moves HEAD or the index. Uncommitted changes are not
-    // tracked: a developer's build names the commit its tree started from.
-    // `--git-path` finds them in a worktree too, where `.git` is a file.
-    for file in ["HEAD", "index"] {
+    // A checkout moves HEAD; a commit moves a branch (a file under refs/heads, which cargo
+    // watches as a directory, or packed-refs). The index is not watched: `git add` and
+    // even `git status` rewrite it, and each rewrite would rebuild the workspace.
+    // Uncommitted changes are not tracked: a developer's build names the commit its tree
+    // started from. Only existing paths are named (cargo reruns for a missing one every
+    // time); `--git-path` finds them in a worktree too, where `.git` is a file.
+    for file in ["HEAD", "packed-refs", "refs/heads"] {
         if let Some(path) = git(&root, &["rev-parse", "--git-path", file]) {
             let path = root.join(path);
             if path.exists() {
