@@ -158,6 +158,10 @@ pub enum Command {
     Start { name: String },
     /// Replace a service's container with a new one.
     Restart { name: String },
+    /// Stop every service on this host until `ashtray resume` (kept across restarts).
+    Pause,
+    /// Run the services again after `ashtray pause`.
+    Resume,
     /// Print the control API's token (made on first use).
     Token,
 }

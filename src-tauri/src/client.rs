@@ -38,6 +38,8 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
             Command::Stop { name } => act(&client, &name, "stop", args.json).await,
             Command::Start { name } => act(&client, &name, "start", args.json).await,
             Command::Restart { name } => act(&client, &name, "restart", args.json).await,
+            Command::Pause => pause(&client, true, args.json).await,
+            Command::Resume => pause(&client, false, args.json).await,
             Command::Token => unreachable!("handled above"),
         }
     })
@@ -167,6 +169,13 @@ impl Client {
             .await?;
         response.json().await.context("reading ashtray's answer")
     }
+
+    async fn post(&self, segments: &[&str]) -> anyhow::Result<Value> {
+        let response = self
+            .send(Method::POST, self.url(segments, &[]), Some(REQUEST_TIMEOUT))
+            .await?;
+        response.json().await.context("reading ashtray's answer")
+    }
 }
 
 fn reachable(addr: SocketAddr) -> SocketAddr {
@@ -280,6 +289,46 @@ fn status_word(service: &Value) -> String {
     }
 }
 
+async fn pause(client: &Client, paused: bool, json: bool) -> anyhow::Result<()> {
+    let path = if paused { "pause" } else { "resume" };
+    let answer = client.post(&["api", "v1", path]).await?;
+    if json {
+        println!("{answer}");
+    } else if paused {
+        println!("every service on this host is stopped until `ashtray resume`");
+    } else {
+        println!("services run again on this host as the server wants");
+    }
+    Ok(())
+}
+
+/// Why `action` is not open to the service now, and what to do instead.
+fn not_allowed(name: &str, action: &str, service: &Value, paused: bool) -> String {
+    let word = |key: &str| service.get(key).and_then(Value::as_str).unwrap_or("?");
+    let (desired, state) = (word("desired"), word("state"));
+    match (action, desired) {
+        (_, "stopped_locally") if paused => {
+            format!("cannot {action} {name}: all services are paused on this host; run `ashtray resume`")
+        }
+        ("stop", "stopped_locally") => format!("{name} is stopped on this host already"),
+        (_, "stopped_locally") => {
+            format!("cannot {action} {name}: it is stopped on this host; run `ashtray start {name}` first")
+        }
+        ("start", "run") => format!(
+            "{name} is {state}: there is nothing to start (`ashtray restart {name}` replaces its container)"
+        ),
+        (_, "not_wanted") => {
+            format!("cannot {action} {name}: the server does not want it on this host")
+        }
+        (_, "invalid") => format!(
+            "cannot {action} {name}: its spec on the server is invalid ({})",
+            word("last_error")
+        ),
+        (_, "no_image") => format!("cannot {action} {name}: the server gives it no image"),
+        _ => format!("cannot {action} {name} while it is {state}"),
+    }
+}
+
 fn short_duration(ms: u64) -> String {
     let seconds = ms / 1000;
     match seconds {
@@ -345,11 +394,16 @@ async fn logs(
 }
 
 async fn act(client: &Client, name: &str, action: &str, json: bool) -> anyhow::Result<()> {
-    let url = client.url(&["api", "v1", "services", name, action], &[]);
-    let answer: Value = client
-        .send(Method::POST, url, Some(REQUEST_TIMEOUT))
-        .await?
-        .json()
+    // The host says what may be asked of the service now (the tray and the window ask the
+    // same), so a refusal says why instead of doing nothing.
+    let service = client.get(&["api", "v1", "services", name], &[]).await?;
+    if service.pointer(&format!("/actions/{action}")) == Some(&Value::Bool(false)) {
+        let host = client.get(&["api", "v1", "host"], &[]).await?;
+        let paused = host.get("paused") == Some(&Value::Bool(true));
+        bail!("{}", not_allowed(name, action, &service, paused));
+    }
+    let answer = client
+        .post(&["api", "v1", "services", name, action])
         .await?;
     if json {
         println!("{answer}");

@@ -2,7 +2,7 @@
 //! server. Every JSON answer is checked against the OpenAPI document the host serves.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ashtray_tests::api_client::{bridge_gateway, validate, Api, ApiSetup};
 use ashtray_tests::harness::{ashtray_bin, eventually, Ashtray};
@@ -814,7 +814,7 @@ async fn events_arrive_in_order_each_followed_by_the_new_state() {
     let state: Value = serde_json::from_str(&first.data).unwrap();
     validate(
         &hosted.doc,
-        &json!({"$ref": "#/components/schemas/HostState"}),
+        &json!({"$ref": "#/components/schemas/HostView"}),
         &state,
     )
     .unwrap();
@@ -830,7 +830,7 @@ async fn events_arrive_in_order_each_followed_by_the_new_state() {
         if event.event == "state" {
             validate(
                 &hosted.doc,
-                &json!({"$ref": "#/components/schemas/HostState"}),
+                &json!({"$ref": "#/components/schemas/HostView"}),
                 &data,
             )
             .unwrap();
@@ -904,6 +904,72 @@ async fn events_arrive_in_order_each_followed_by_the_new_state() {
             .all(|s| ["stopping", "stopped"].contains(&s.as_str())),
         "{after_stop:?}"
     );
+}
+
+/// The page renders `GET /host` and every `state` event with one function: they must be
+/// one view, services included, with who is logged in and moments rather than countdowns.
+#[tokio::test]
+async fn the_host_answers_and_the_state_event_are_one_view() {
+    let world = World::new("api-one-view").await;
+    let hosted = Hosted::start(world).await;
+    let name = hosted.world.declare("one", "crasher", json!(null));
+    let token = hosted.setup.token();
+    let connected = |host: &Value| {
+        host["server"]["state"] == "connected"
+            && host["services"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|s| s["name"] == name && !s["next_restart_at_ms"].is_null())
+            })
+    };
+    let got = eventually(CONVERGE, || async {
+        let host = hosted.control.get("/api/v1/host").await.json;
+        connected(&host).then_some(host)
+    })
+    .await
+    .unwrap_or_else(|| panic!("never connected with {name} waiting to restart"));
+    let mut stream = Api::new(&hosted.setup.control_url(), None)
+        .sse(&format!("/api/v1/events?token={token}"))
+        .await;
+    let first = next_event(&mut stream).await;
+    assert_eq!(first.event, "state");
+    let streamed: Value = serde_json::from_str(&first.data).unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(&streamed),
+        keys(&got),
+        "the same fields, in the same order"
+    );
+    for view in [&got, &streamed] {
+        validate(
+            &hosted.doc,
+            &json!({"$ref": "#/components/schemas/HostView"}),
+            view,
+        )
+        .unwrap();
+        assert_eq!(
+            view["server"]["user"], "service-user",
+            "who the key logs in as"
+        );
+        assert!(!view["version"].as_str().unwrap().is_empty());
+        let service = view["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap();
+        // A crash-looping service may be tried again now, stopped, or replaced.
+        assert_eq!(
+            service["actions"],
+            json!({"start": true, "stop": true, "restart": true})
+        );
+        let at = service["next_restart_at_ms"].as_u64().unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        // Within the longest backoff (5 min) of now, in Unix ms, not a count of ms.
+        assert!(at + 300_000 > now && at < now + 300_000, "{at} vs {now}");
+    }
 }
 
 async fn next_event(
@@ -993,6 +1059,16 @@ async fn the_cli_shows_and_controls_the_running_host() {
     assert!(stop.status.success(), "{}", text(&stop.stderr));
     assert!(text(&stop.stdout).contains("ashtray start"));
     assert!(hosted.world.wait_running(&[]).await);
+    // What the host does not allow is refused with why and what to do, and not sent.
+    let restart_stopped = cli(setup, &["restart", &name]);
+    assert!(!restart_stopped.status.success());
+    assert!(
+        text(&restart_stopped.stderr).contains(&format!(
+            "it is stopped on this host; run `ashtray start {name}` first"
+        )),
+        "{}",
+        text(&restart_stopped.stderr)
+    );
     let start = cli(setup, &["start", &name, "--json"]);
     assert_eq!(
         serde_json::from_slice::<Value>(&start.stdout).unwrap(),
@@ -1001,6 +1077,26 @@ async fn the_cli_shows_and_controls_the_running_host() {
     assert!(hosted.world.wait_running(&[&name]).await);
     let restart = cli(setup, &["restart", &name]);
     assert!(restart.status.success());
+    let start_running = cli(setup, &["start", &name]);
+    assert!(!start_running.status.success());
+    assert!(
+        text(&start_running.stderr).contains("there is nothing to start"),
+        "{}",
+        text(&start_running.stderr)
+    );
+    let pause = cli(setup, &["pause"]);
+    assert!(pause.status.success(), "{}", text(&pause.stderr));
+    assert!(hosted.world.wait_running(&[]).await);
+    let start_paused = cli(setup, &["start", &name]);
+    assert!(
+        text(&start_paused.stderr)
+            .contains("all services are paused on this host; run `ashtray resume`"),
+        "{}",
+        text(&start_paused.stderr)
+    );
+    let resume = cli(setup, &["resume"]);
+    assert!(resume.status.success(), "{}", text(&resume.stderr));
+    assert!(hosted.world.wait_running(&[&name]).await);
 
     let unknown = cli(setup, &["stop", "nobody-here"]);
     assert!(!unknown.status.success());

@@ -45,7 +45,7 @@ export class ApiClient {
   pause() { return this.request("POST", "/api/v1/pause"); }
   resume() { return this.request("POST", "/api/v1/resume"); }
 
-  /** The live host: a `state` event with the full HostState after every change. */
+  /** The live host: a `state` event with the host view (as GET /host answers) after every change. */
   events() { return new EventSource(this.url("/api/v1/events", { token: this.token })); }
 
   /** A service's last `tail` lines, then every new one (`line` and `missed` events). */

@@ -64,7 +64,7 @@ export class ServiceList {
     // Snapshots come on every change of the host (health too): redraw a row only when
     // what it shows changed, so buttons stay put under the pointer and focus stays.
     const shown = JSON.stringify([s.state, s.desired, s.addon_name, s.addon_version, s.image, s.last_error,
-      s.restarts, s.last_exit_code, s.started_at_ms, s.state === "waiting" ? s.next_restart_in_ms : null, s.reported]);
+      s.restarts, s.last_exit_code, s.started_at_ms, s.next_restart_at_ms, s.reported, s.actions]);
     if (row.dataset.shown === shown) return;
     row.dataset.shown = shown;
     const [stateText, tone] = serviceState(s.state);
@@ -72,9 +72,9 @@ export class ServiceList {
     row.dataset.desired = s.desired;
     const addon = [s.addon_name, s.addon_version].filter(Boolean).join(" ");
     const error = s.last_error || (s.desired === "invalid" || s.desired === "no_image" ? s.desired.replace("_", " ") : "");
-    let waiting = "";
-    if (s.state === "waiting" && s.next_restart_in_ms != null) waiting = ` · retry in ${duration(s.next_restart_in_ms)}`;
     const stoppedHere = s.desired === "stopped_locally";
+    // What may be asked is the engine's word (the tray and the CLI use the same).
+    const allowed = s.actions || {};
 
     const cells = [
       h("td", {},
@@ -84,15 +84,15 @@ export class ServiceList {
       h("td", {},
         h("span", { class: "badge", "data-role": "state", "data-tone": tone }, stateText),
         stoppedHere ? h("div", { class: "svc-addon" }, "stopped on this host") : null,
-        waiting ? h("div", { class: "svc-addon" }, waiting.slice(3)) : null),
+        s.next_restart_at_ms != null ? h("div", { class: "svc-addon", "data-role": "retry" }, this.retry(s)) : null),
       h("td", { "data-role": "uptime", class: "mono" }, this.uptime(s)),
       h("td", { class: "num", "data-role": "restarts" }, String(s.restarts ?? 0)),
       h("td", { "data-role": "exit", class: "mono" }, s.last_exit_code == null ? "–" : String(s.last_exit_code)),
       h("td", { "data-role": "reported" }, reported(s.reported)),
       h("td", {}, h("div", { class: "row-actions" },
-        button(s, "start", "Start", !(stoppedHere || ["stopped", "failed", "crash_looping"].includes(s.state)) || s.desired === "not_wanted", this.hooks),
-        button(s, "stop", "Stop", stoppedHere || s.desired !== "run", this.hooks),
-        button(s, "restart", "Restart", s.desired !== "run", this.hooks),
+        button(s, "start", "Start", !allowed.start, this.hooks),
+        button(s, "stop", "Stop", !allowed.stop, this.hooks),
+        button(s, "restart", "Restart", !allowed.restart, this.hooks),
         h("button", { type: "button", class: "small ghost", "data-action": "logs", title: `Show the log of ${s.name}`,
           onclick: () => this.select(s.name) }, "Logs"))),
     ];
@@ -106,10 +106,19 @@ export class ServiceList {
     return s.state === "running" && s.started_at_ms ? duration(Date.now() - s.started_at_ms) : "–";
   }
 
+  // The engine sends the moment of the next attempt; the countdown is ours to run.
+  retry(s) {
+    const left = Math.max(0, s.next_restart_at_ms - Date.now());
+    return `retry in ${duration(Math.ceil(left / 1000) * 1000)}`;
+  }
+
   tickUptime() {
     for (const s of this.services) {
-      const cell = this.rows.get(s.name)?.querySelector('[data-role="uptime"]');
+      const row = this.rows.get(s.name);
+      const cell = row?.querySelector('[data-role="uptime"]');
       if (cell) cell.textContent = this.uptime(s);
+      const retry = row?.querySelector('[data-role="retry"]');
+      if (retry && s.next_restart_at_ms != null) retry.textContent = this.retry(s);
     }
   }
 }
@@ -122,7 +131,7 @@ function button(service, action, label, disabled, hooks) {
       event.stopPropagation();
       const el = event.currentTarget;
       el.disabled = true;
-      try { await hooks.onAction(service.name, action); } finally { el.disabled = false; }
+      try { await hooks.onAction(service.name, action); } finally { el.disabled = disabled; }
     },
   }, label);
 }

@@ -22,7 +22,7 @@ const DEFAULT_TAIL: usize = 100;
 #[utoipa::path(get, path = "/api/v1/host", tag = "control", security(("bearer" = [])),
     responses((status = 200, body = HostView), (status = 401, description = "No or a wrong token")))]
 pub async fn host(State(handle): State<Handle>) -> Json<HostView> {
-    Json(HostView::of(&handle.state()))
+    Json(HostView::of(handle.state()))
 }
 
 #[utoipa::path(get, path = "/api/v1/services", tag = "control", security(("bearer" = [])),

@@ -136,10 +136,27 @@ pub struct ServiceViewSchema {
     pub last_error: Option<String>,
     /// Last output lines before its last exit.
     pub last_output: Vec<String>,
-    /// Milliseconds until the next restart attempt, while waiting.
-    pub next_restart_in_ms: Option<u64>,
+    /// Unix ms of the next restart attempt, while waiting out a backoff. Absolute, so
+    /// the snapshot stays the same while the clock runs and a reader counts down itself.
+    pub next_restart_at_ms: Option<u64>,
     /// The status the service last reported through its own API.
     pub reported: Option<ReportedStatusSchema>,
+    /// What a user may ask of it now. Decided here once, so the tray, the page and the CLI
+    /// never disagree on it.
+    pub actions: ServiceActionsSchema,
+}
+
+/// Which local commands make sense for a service in its present state.
+#[derive(ToSchema)]
+#[schema(as = ServiceActions)]
+pub struct ServiceActionsSchema {
+    /// Start it again on this host: it is stopped here, or it failed and may be tried
+    /// again now rather than after its backoff.
+    pub start: bool,
+    /// Stop it on this host until started again.
+    pub stop: bool,
+    /// Replace its container with a new one.
+    pub restart: bool,
 }
 
 #[derive(ToSchema)]
@@ -368,7 +385,7 @@ mod tests {
         service.last_exit_code = Some(3);
         service.last_error = Some("exited".into());
         service.last_output = vec!["fatal: boom".into()];
-        service.next_restart_in_ms = Some(1000);
+        service.next_restart_at_ms = Some(1000);
         service.reported = Some(reported());
         service.last_restart_reason = Some("its spec changed on the server".into());
         let mut host = fixtures::host(ServerState::Connected, vec![service]);

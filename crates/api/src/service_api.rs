@@ -15,19 +15,20 @@ use crate::views::{now_ms, SelfSpec, SelfView, ServiceInfo, StatusReport, MAX_ST
 
 #[utoipa::path(get, path = "/api/v1/self", tag = "services", security(("service_token" = [])),
     description = "For a service, from inside its container: its own spec (secrets left out) and how it runs. Served on the services' listener only (ASHTRAY_API_URL).",
-    responses((status = 200, body = SelfView), (status = 401, description = "No or a wrong service token")))]
+    responses((status = 200, body = SelfView), (status = 401, description = "No or a wrong service token"), (status = 503, body = ErrorBody, description = "ashtray is shutting down")))]
 pub async fn get_self(
     State(handle): State<Handle>,
     Extension(Caller(name)): Extension<Caller>,
-) -> Json<SelfView> {
+) -> Result<Json<SelfView>, ApiError> {
+    let spec = handle.spec(&name).await?;
     let state = handle.state();
-    Json(SelfView {
-        spec: state.specs.get(&name).map(SelfSpec::of),
+    Ok(Json(SelfView {
+        spec: spec.as_ref().map(SelfSpec::of),
         service: state
             .service(&name)
             .map(|view| ServiceInfo::of(view, now_ms())),
         name,
-    })
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/self/status", tag = "services", security(("service_token" = [])),

@@ -16,15 +16,16 @@ use ashtray_engine::host_state::{EventEnvelope, HostEvent, HostState};
 use ashtray_engine::logs::Followed;
 use ashtray_engine::Handle;
 
-use crate::views::{LogLineView, Missed};
+use crate::views::{HostView, LogLineView, Missed};
 
 fn json_event(name: &str, data: &impl Serialize) -> Event {
     let data = serde_json::to_string(data).expect("API views always serialise");
     Event::default().event(name).data(data)
 }
 
+/// The same view `GET /api/v1/host` answers with.
 fn state_event(state: &Arc<HostState>) -> Event {
-    json_event("state", state.as_ref())
+    json_event("state", &HostView::of(state.clone()))
 }
 
 /// Every name [`event_name`] gives, for the OpenAPI document.

@@ -3,21 +3,16 @@
 //! types they carry are described by their mirrors in `host_schema`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use ashtray_engine::host_state::{
-    EngineConnection, HostHealth, HostState, Overall, ReportedState, ServerConnection, ServiceView,
-    UnclaimedView,
-};
+use ashtray_engine::host_state::{HostState, ReportedState, ServiceView};
 use ashtray_engine::logs::LogLine;
 use ashtray_engine::spec::ServiceSpec;
 
-use crate::host_schema::{
-    EngineConnectionSchema, HostHealthSchema, OverallSchema, ReportedStateSchema,
-    ServerConnectionSchema, ServiceViewSchema, UnclaimedViewSchema,
-};
+use crate::host_schema::{HostStateSchema, ReportedStateSchema, ServiceViewSchema};
 
 /// Environment variables a service's own API never hands back, even if the server's
 /// spec repeats them.
@@ -25,47 +20,26 @@ const SECRET_ENV: &[&str] = &["AYON_API_KEY", "ASHTRAY_SERVICE_TOKEN"];
 
 pub use ashtray_engine::host_state::now_ms;
 
-/// The host: who it is, its connections, health and whether everything is paused.
+/// The host as `GET /api/v1/host` answers and the `state` event sends it: the one view
+/// of the host, so a reader renders both alike. The engine's snapshot, as it is, with the
+/// build this host runs.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HostView {
-    pub hostname: String,
-    pub server_url: String,
-    #[schema(value_type = ServerConnectionSchema)]
-    pub server: ServerConnection,
-    #[schema(value_type = EngineConnectionSchema)]
-    pub engine: EngineConnection,
-    #[schema(value_type = HostHealthSchema)]
-    pub health: HostHealth,
-    pub paused: bool,
-    #[schema(value_type = OverallSchema)]
-    pub overall: Overall,
-    pub problems: Vec<String>,
-    /// Containers with ash's labels that are not this host's, and what is done about each.
-    #[schema(value_type = Vec<UnclaimedViewSchema>)]
-    pub unclaimed: Vec<UnclaimedView>,
-    /// How many services the host shows (see `/api/v1/services`).
-    pub service_count: usize,
+    #[serde(flatten)]
+    #[schema(value_type = HostStateSchema)]
+    pub state: Arc<HostState>,
     /// ashtray's version.
-    pub version: String,
+    pub version: &'static str,
     /// The git commit it was built from (`unknown` when built without git).
-    pub commit: String,
+    pub commit: &'static str,
 }
 
 impl HostView {
-    pub fn of(state: &HostState) -> HostView {
+    pub fn of(state: Arc<HostState>) -> HostView {
         HostView {
-            hostname: state.hostname.clone(),
-            server_url: state.server_url.clone(),
-            server: state.server.clone(),
-            engine: state.engine.clone(),
-            health: state.health,
-            paused: state.paused,
-            overall: state.overall,
-            problems: state.problems.clone(),
-            unclaimed: state.unclaimed.clone(),
-            service_count: state.services.len(),
-            version: ashtray_engine::build_info::VERSION.to_string(),
-            commit: ashtray_engine::build_info::COMMIT.to_string(),
+            state,
+            version: ashtray_engine::build_info::VERSION,
+            commit: ashtray_engine::build_info::COMMIT,
         }
     }
 }

@@ -5,11 +5,9 @@
 //! Built only for tests (`cfg(test)`, or another crate's dev-dependency with the
 //! `test-fixtures` feature): nothing in a release build may make up a host state.
 
-use std::collections::BTreeMap;
-
 use crate::host_state::{
     DesiredState, EngineConnection, EngineState, HostHealth, HostState, Overall, ServerConnection,
-    ServerState, ServiceState, ServiceView,
+    ServerState, ServiceActions, ServiceState, ServiceView,
 };
 
 /// A service the server wants here, in `state`, never restarted; everything optional unset.
@@ -30,8 +28,9 @@ pub fn service(name: &str, state: ServiceState) -> ServiceView {
         last_exit_code: None,
         last_error: None,
         last_output: vec![],
-        next_restart_in_ms: None,
+        next_restart_at_ms: None,
         reported: None,
+        actions: ServiceActions::allowed(DesiredState::Run, state, false, false),
     }
 }
 
@@ -60,6 +59,5 @@ pub fn host(server: ServerState, services: Vec<ServiceView>) -> HostState {
         services,
         problems: vec![],
         unclaimed: vec![],
-        specs: BTreeMap::new(),
     }
 }

@@ -10,8 +10,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::ServiceSpec;
-
 /// Unix time in milliseconds, as every `*_ms` field of the host state counts it.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -41,10 +39,6 @@ pub struct HostState {
     /// does not assign to it (another host's, most likely), and what this host does
     /// about each.
     pub unclaimed: Vec<UnclaimedView>,
-    /// Validated specs by service name, for the services' own API. Not serialised: the
-    /// spec's env may hold what a service alone should see.
-    #[serde(skip)]
-    pub specs: BTreeMap<String, ServiceSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,10 +121,48 @@ pub struct ServiceView {
     pub last_error: Option<String>,
     /// Last output lines before its last exit.
     pub last_output: Vec<String>,
-    /// Milliseconds until the next restart attempt, while waiting.
-    pub next_restart_in_ms: Option<u64>,
+    /// Unix ms of the next restart attempt, while waiting out a backoff. Absolute, so
+    /// the snapshot stays the same while the clock runs and a reader counts down itself.
+    pub next_restart_at_ms: Option<u64>,
     /// The status the service last reported through its own API.
     pub reported: Option<ReportedStatus>,
+    /// What a user may ask of it now. Decided here once, so the tray, the page and the CLI
+    /// never disagree on it.
+    pub actions: ServiceActions,
+}
+
+/// Which local commands make sense for a service in its present state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ServiceActions {
+    /// Start it again on this host: it is stopped here, or it failed and may be tried
+    /// again now rather than after its backoff.
+    pub start: bool,
+    /// Stop it on this host until started again.
+    pub stop: bool,
+    /// Replace its container with a new one.
+    pub restart: bool,
+}
+
+impl ServiceActions {
+    /// `stopped_here` is a stop of this one service by a user; `paused` is "Pause all",
+    /// which only "Resume all" ends (a single start would not run it).
+    pub fn allowed(
+        desired: DesiredState,
+        state: ServiceState,
+        stopped_here: bool,
+        paused: bool,
+    ) -> ServiceActions {
+        let wanted = desired == DesiredState::Run;
+        let retry_now = matches!(
+            state,
+            ServiceState::Failed | ServiceState::CrashLooping | ServiceState::Waiting
+        );
+        ServiceActions {
+            start: !paused && (stopped_here || (wanted && retry_now)),
+            stop: wanted,
+            restart: wanted,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -395,6 +427,54 @@ mod tests {
         );
         assert!(matches!(&events[4], HostEvent::ServiceRemoved { service } if service == "gone"));
         assert!(changes(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn actions_follow_what_the_engine_would_do_with_them() {
+        use DesiredState as D;
+        use ServiceState as S;
+        let allowed = |desired, state, stopped_here, paused| {
+            let a = ServiceActions::allowed(desired, state, stopped_here, paused);
+            (a.start, a.stop, a.restart)
+        };
+        // (desired, state, stopped here, paused) → (start, stop, restart)
+        let table = [
+            ((D::Run, S::Running, false, false), (false, true, true)),
+            ((D::Run, S::Starting, false, false), (false, true, true)),
+            ((D::Run, S::Pending, false, false), (false, true, true)),
+            ((D::Run, S::Waiting, false, false), (true, true, true)),
+            ((D::Run, S::CrashLooping, false, false), (true, true, true)),
+            ((D::Run, S::Failed, false, false), (true, true, true)),
+            (
+                (D::StoppedLocally, S::Stopped, true, false),
+                (true, false, false),
+            ),
+            // Paused: only "Resume all" runs it again.
+            (
+                (D::StoppedLocally, S::Stopped, true, true),
+                (false, false, false),
+            ),
+            (
+                (D::StoppedLocally, S::Stopped, false, true),
+                (false, false, false),
+            ),
+            (
+                (D::NotWanted, S::Stopping, false, false),
+                (false, false, false),
+            ),
+            ((D::Invalid, S::Failed, false, false), (false, false, false)),
+            (
+                (D::NoImage, S::Skipped, false, false),
+                (false, false, false),
+            ),
+        ];
+        for ((desired, state, stopped_here, paused), expected) in table {
+            assert_eq!(
+                allowed(desired, state, stopped_here, paused),
+                expected,
+                "{desired:?} {state:?} stopped here {stopped_here} paused {paused}"
+            );
+        }
     }
 
     #[test]

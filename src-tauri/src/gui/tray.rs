@@ -5,7 +5,7 @@
 //! is missing; a desktop without a tray must still get the window. So the library is
 //! looked for first, and the build itself is caught: no tray is a log line, never a crash.
 
-use ashtray_engine::host_state::{DesiredState, HostState, Overall, ServiceState};
+use ashtray_engine::host_state::{HostState, Overall, ServiceState};
 use tauri::image::Image;
 use tauri::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
@@ -140,12 +140,13 @@ fn entries(
             items.push(Box::new(PredefinedMenuItem::separator(app)?));
         }
         for service in &state.services {
-            let stopped_here = service.desired == DesiredState::StoppedLocally;
-            let wanted = service.desired == DesiredState::Run;
+            // The engine decides what is allowed, for the page and the CLI alike.
+            let allowed = service.actions;
             let id = |action: &str| format!("service:{action}:{}", service.name);
-            let start = MenuItem::with_id(app, id("start"), "Start", stopped_here, None::<&str>)?;
-            let stop = MenuItem::with_id(app, id("stop"), "Stop", wanted, None::<&str>)?;
-            let restart = MenuItem::with_id(app, id("restart"), "Restart", wanted, None::<&str>)?;
+            let start = MenuItem::with_id(app, id("start"), "Start", allowed.start, None::<&str>)?;
+            let stop = MenuItem::with_id(app, id("stop"), "Stop", allowed.stop, None::<&str>)?;
+            let restart =
+                MenuItem::with_id(app, id("restart"), "Restart", allowed.restart, None::<&str>)?;
             let label = format!("{} — {}", service.name, state_word(service.state));
             items.push(Box::new(Submenu::with_items(
                 app,

@@ -31,7 +31,7 @@ pub(super) fn describe_streams(doc: &mut Value) {
         "/api/v1/events",
         "`state` first, then each change as an event named after its type, each followed by a `state`.",
         json!([
-            event(json!({"const": "state"}), "HostState", None),
+            event(json!({"const": "state"}), "HostView", None),
             event(
                 json!({"enum": HOST_EVENT_NAMES}),
                 "EventEnvelope",

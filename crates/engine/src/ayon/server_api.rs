@@ -1,4 +1,4 @@
-//! The seam between the reconciler and the AYON server: the two requests the loop makes
+//! The seam between the reconciler and the AYON server: the requests the loop makes
 //! while it runs. [`AyonClient`] (reqwest) is the real one; the loop's tests script
 //! answers and faults through it. Nothing here may decide what an answer means.
 
@@ -14,6 +14,9 @@ pub trait ServerApi: Send + Sync {
 
     /// Who owns each service the server knows.
     async fn service_owners(&self) -> Result<ServiceOwners, AyonError>;
+
+    /// The name of the service user the API key logs in as (`GET /api/users/me`).
+    async fn service_user(&self) -> Result<String, AyonError>;
 }
 
 #[async_trait]
@@ -24,5 +27,9 @@ impl ServerApi for AyonClient {
 
     async fn service_owners(&self) -> Result<ServiceOwners, AyonError> {
         AyonClient::service_owners(self).await
+    }
+
+    async fn service_user(&self) -> Result<String, AyonError> {
+        AyonClient::service_user(self).await
     }
 }

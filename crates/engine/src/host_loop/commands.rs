@@ -68,12 +68,23 @@ impl HostLoop {
                         .map_err(CommandError::from),
                 )
             }
+            Command::Spec(name, reply) => {
+                let spec = self
+                    .desired
+                    .as_ref()
+                    .and_then(|set| set.specs().find(|spec| spec.name == name))
+                    .cloned();
+                let _ = reply.send(spec);
+                return;
+            }
             Command::ReportStatus(name, mut status, reply) => {
                 status.at_ms = now_ms();
                 self.book.record(&name).reported = Some(status);
                 (reply, Ok(()))
             }
         };
-        let _ = reply.send(result);
+        // Answered once the snapshot shows what the command did: whoever asked reads
+        // its own change in the next `GET /host` (see `HostLoop::run`).
+        self.answer_after_publish.push((reply, result));
     }
 }

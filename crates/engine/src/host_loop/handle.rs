@@ -9,6 +9,7 @@ use crate::host_state::{EventEnvelope, HostState, ReportedStatus};
 use crate::local_stops::LocalStopsError;
 use crate::logs::LogHub;
 use crate::secret::Secret;
+use crate::spec::ServiceSpec;
 use std::sync::atomic::AtomicU64;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub(super) enum Command {
     Restart(String, Reply),
     PauseAll(bool, Reply),
     ReportStatus(String, ReportedStatus, Reply),
+    /// The validated spec of a service the server (or another source) wants here.
+    Spec(String, oneshot::Sender<Option<ServiceSpec>>),
 }
 
 /// Counters for `/metrics`. Written by the engine, read by anyone.
@@ -122,6 +125,18 @@ impl Handle {
 
     pub async fn pause_all(&self, paused: bool) -> Result<(), CommandError> {
         self.ask(|reply| Command::PauseAll(paused, reply)).await
+    }
+
+    /// The validated spec of `name`, while it is wanted here with a valid one. Asked of
+    /// the loop rather than carried in every snapshot: a spec's env may hold what the
+    /// service alone should see, and most snapshots have no reader for it.
+    pub async fn spec(&self, name: &str) -> Result<Option<ServiceSpec>, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Spec(name.to_string(), reply))
+            .await
+            .map_err(|_| CommandError::EngineGone)?;
+        answer.await.map_err(|_| CommandError::EngineGone)
     }
 
     pub async fn report_status(

@@ -97,7 +97,13 @@ fn log_spec_changes(before: Option<&DesiredSet>, answer: &DesiredSet) {
 }
 
 /// What one heartbeat came to, and how long it took.
-pub(super) type HeartbeatReply = (Result<HeartbeatResponse, AyonError>, Duration);
+pub(super) struct HeartbeatReply {
+    result: Result<HeartbeatResponse, AyonError>,
+    latency: Duration,
+    /// The service user's name, when this heartbeat was the first answered one of a
+    /// connection and the server said who the key belongs to.
+    user: Option<String>,
+}
 
 /// The AYON server as the loop sees it.
 pub(super) struct ServerLink {
@@ -108,6 +114,9 @@ pub(super) struct ServerLink {
     /// nothing is created, stopped or recreated on its behalf.
     pub(super) answer_fresh: bool,
     waiting: bool,
+    /// Whether this connection asked who the key belongs to already: once per
+    /// connection, not on every tick, even if the server would not say.
+    user_asked: bool,
     health_probe: HealthProbe,
     /// The host health sent with the last heartbeat.
     pub(super) health: Health,
@@ -132,6 +141,7 @@ impl ServerLink {
             },
             answer_fresh: false,
             waiting: false,
+            user_asked: false,
             health_probe: HealthProbe::new(),
             health: Health::default(),
             replies,
@@ -157,10 +167,30 @@ impl ServerLink {
         };
         let api = self.api.clone();
         let replies = self.replies.clone();
+        // The login happens before the loop starts (or not at all, in the tray until a key
+        // is saved); the snapshot shows the user, so the loop asks once it is answered.
+        let ask_user = !self.user_asked;
         tokio::spawn(async move {
             let started = Instant::now();
             let result = api.heartbeat(&request).await;
-            let _ = replies.send((result, started.elapsed()));
+            let latency = started.elapsed();
+            let user = match &result {
+                Ok(_) if ask_user => match api.service_user().await {
+                    Ok(user) => Some(user),
+                    Err(error) => {
+                        tracing::debug!(
+                            "the server does not say who the API key belongs to: {error}"
+                        );
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let _ = replies.send(HeartbeatReply {
+                result,
+                latency,
+                user,
+            });
         });
     }
 
@@ -168,7 +198,11 @@ impl ServerLink {
     /// whose kind and reason the connection keeps.
     fn on_reply(
         &mut self,
-        (result, latency): HeartbeatReply,
+        HeartbeatReply {
+            result,
+            latency,
+            user,
+        }: HeartbeatReply,
         metrics: &Metrics,
     ) -> Option<HeartbeatResponse> {
         self.waiting = false;
@@ -190,6 +224,10 @@ impl ServerLink {
                     server.since_ms = now_ms();
                 }
                 server.last_heartbeat_ms = Some(now_ms());
+                if user.is_some() {
+                    server.user = user;
+                }
+                self.user_asked = true;
                 self.answer_fresh = true;
                 Some(answer)
             }
@@ -203,6 +241,11 @@ impl ServerLink {
                     _ => ServerState::Unreachable,
                 };
                 let reason = error.to_string();
+                if state == ServerState::Unauthorized {
+                    // The key was changed or revoked: whoever it was is not logged in now.
+                    server.user = None;
+                    self.user_asked = false;
+                }
                 if server.state != state || server.reason.as_deref() != Some(&reason) {
                     tracing::warn!("heartbeat failed: {reason}; services are left as they are until the server answers");
                     server.since_ms = now_ms();

@@ -14,7 +14,6 @@
 //! event stream wakes the loop early when a container starts or dies. `docs/architecture.md`
 //! lists the hops.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -138,6 +137,10 @@ struct HostLoop {
     event_seq: u64,
     logs: LogHub,
     metrics: Arc<Metrics>,
+    /// Turns instants into the Unix ms the host state shows.
+    clock: snapshot::WallClock,
+    /// Commands taken, whose answers wait for the next publish.
+    answer_after_publish: Vec<(handle::Reply, Result<(), CommandError>)>,
 }
 
 /// Starts the engine on the current tokio runtime. It runs until `cancel` fires; the
@@ -216,6 +219,8 @@ pub fn spawn_with(
         event_seq: 0,
         logs: logs.clone(),
         metrics: metrics.clone(),
+        clock: snapshot::WallClock::now(),
+        answer_after_publish: Vec::new(),
         config: config.clone(),
     };
     host_loop
@@ -258,7 +263,6 @@ fn placeholder_state(config: &EngineConfig) -> HostState {
         services: Vec::new(),
         problems: Vec::new(),
         unclaimed: Vec::new(),
-        specs: BTreeMap::new(),
     }
 }
 
@@ -318,6 +322,9 @@ impl HostLoop {
             }
             self.reconcile();
             self.publish();
+            for (reply, result) in self.answer_after_publish.drain(..) {
+                let _ = reply.send(result);
+            }
         }
         self.shut_down().await;
     }
@@ -395,19 +402,8 @@ impl HostLoop {
     }
 
     fn publish(&mut self) {
-        let mut new = self.snapshot();
+        let new = self.snapshot();
         let old = self.state_tx.borrow().clone();
-        // The countdown changes every instant; it alone is not news.
-        for service in &mut new.services {
-            if let Some(previous) = old.service(&service.name) {
-                if previous.next_restart_in_ms.is_some()
-                    && service.next_restart_in_ms.is_some()
-                    && previous.state == service.state
-                {
-                    service.next_restart_in_ms = previous.next_restart_in_ms;
-                }
-            }
-        }
         if *old == new {
             return;
         }

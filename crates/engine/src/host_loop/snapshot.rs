@@ -13,7 +13,7 @@ use super::container_engine::ContainerEngineLink;
 use super::heartbeat::ServerLink;
 use super::HostLoop;
 use crate::host_state::{
-    DesiredState, HostHealth, HostState, ServiceState, ServiceView, UnclaimedView,
+    DesiredState, HostHealth, HostState, ServiceActions, ServiceState, ServiceView, UnclaimedView,
 };
 use crate::local_stops::LocalStops;
 use crate::reconcile::desired::DesiredSet;
@@ -30,6 +30,35 @@ pub(super) struct SnapshotParts<'a> {
     pub(super) local_stops: &'a LocalStops,
     pub(super) server: &'a ServerLink,
     pub(super) catalog: &'a ServerCatalog,
+    pub(super) clock: WallClock,
+}
+
+/// Turns the loop's monotonic instants into Unix ms for the host state. One anchor,
+/// taken when the loop starts, so an instant always becomes the same number: reading the
+/// wall clock afresh for every snapshot would move each countdown by a millisecond or so
+/// and make every snapshot look like news.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WallClock {
+    instant: Instant,
+    unix_ms: u64,
+}
+
+impl WallClock {
+    pub(super) fn now() -> WallClock {
+        WallClock {
+            instant: Instant::now(),
+            unix_ms: crate::host_state::now_ms(),
+        }
+    }
+
+    pub(super) fn unix_ms(&self, at: Instant) -> u64 {
+        match at.checked_duration_since(self.instant) {
+            Some(after) => self.unix_ms + after.as_millis() as u64,
+            None => self
+                .unix_ms
+                .saturating_sub(self.instant.duration_since(at).as_millis() as u64),
+        }
+    }
 }
 
 impl HostLoop {
@@ -42,6 +71,7 @@ impl HostLoop {
             local_stops: &self.local_stops,
             server: &self.server,
             catalog: &self.catalog,
+            clock: self.clock,
         };
         snapshot(&parts, Instant::now())
     }
@@ -128,8 +158,14 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             last_exit_code: record.and_then(|r| r.last_exit_code),
             last_error,
             last_output: record.map(|r| r.last_output.clone()).unwrap_or_default(),
-            next_restart_in_ms: waiting.map(|at| at.duration_since(now).as_millis() as u64),
+            next_restart_at_ms: waiting.map(|at| p.clock.unix_ms(at)),
             reported: record.and_then(|r| r.reported.clone()),
+            actions: ServiceActions::allowed(
+                desired_state,
+                state,
+                p.local_stops.stopped.contains(name),
+                p.local_stops.paused_all,
+            ),
         });
     }
     let paused = p.local_stops.paused_all;
@@ -175,12 +211,6 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
                     reason: verdict.to_string(),
                 }
             })
-            .collect(),
-        specs: p
-            .desired
-            .iter()
-            .flat_map(|set| set.specs())
-            .map(|spec| (spec.name.clone(), spec.clone()))
             .collect(),
     }
 }
@@ -251,6 +281,7 @@ mod tests {
         local_stops: LocalStops,
         server: ServerLink,
         catalog: ServerCatalog,
+        clock: WallClock,
     }
 
     impl Components {
@@ -273,6 +304,7 @@ mod tests {
                 local_stops: LocalStops::default(),
                 server: ServerLink::new(Arc::new(client), "http://s", mpsc::unbounded_channel().0),
                 catalog: ServerCatalog::new(mpsc::unbounded_channel().0),
+                clock: WallClock::now(),
             }
         }
 
@@ -297,6 +329,7 @@ mod tests {
                 local_stops,
                 server,
                 catalog,
+                clock,
             } = self;
             let me = Me {
                 hostname: "h",
@@ -311,6 +344,7 @@ mod tests {
                 local_stops,
                 server,
                 catalog,
+                clock: *clock,
             };
             snapshot(&parts, now)
         }
@@ -354,7 +388,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_countdown_to_a_restart_is_measured_from_now() {
+    async fn the_next_restart_is_a_moment_that_stays_put_while_time_runs() {
         let mut components = Components::new(Some(vec![entry("a", "img:1")]));
         let failed_at = Instant::now();
         components
@@ -362,17 +396,48 @@ mod tests {
             .record("a")
             .backoff
             .record_failure(failed_at, None);
-        let later = failed_at + Duration::from_millis(400);
-        let a = components.snapshot(later).service("a").unwrap().clone();
-        assert_eq!(a.next_restart_in_ms, Some(600));
-        assert_eq!(
+        let due = components.clock.unix_ms(failed_at + Duration::from_secs(1));
+        let at = |after_ms| {
             components
-                .snapshot(failed_at + Duration::from_secs(1))
+                .snapshot(failed_at + Duration::from_millis(after_ms))
                 .service("a")
                 .unwrap()
-                .next_restart_in_ms,
-            None
+                .next_restart_at_ms
+        };
+        assert_eq!(at(0), Some(due));
+        // The same moment later on: a countdown is the reader's to run, not news.
+        assert_eq!(at(400), Some(due));
+        assert_eq!(
+            components.snapshot(failed_at + Duration::from_millis(400)),
+            components.snapshot(failed_at + Duration::from_millis(900))
         );
+        assert_eq!(at(1000), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_service_stopped_here_may_only_be_started_and_pause_all_allows_nothing() {
+        let mut components = Components::new(Some(vec![entry("a", "img:1")]));
+        components.runs("a", C::Running);
+        let actions = |c: &Components| c.snapshot(Instant::now()).service("a").unwrap().actions;
+        assert_eq!(
+            actions(&components),
+            ServiceActions {
+                start: false,
+                stop: true,
+                restart: true
+            }
+        );
+        components.local_stops.stopped.insert("a".into());
+        assert_eq!(
+            actions(&components),
+            ServiceActions {
+                start: true,
+                stop: false,
+                restart: false
+            }
+        );
+        components.local_stops.paused_all = true;
+        assert_eq!(actions(&components), ServiceActions::default());
     }
 
     #[test]

@@ -29,6 +29,7 @@ enum Reply {
 struct ScriptedServer {
     reply: Mutex<Reply>,
     heartbeats: AtomicU64,
+    logins: AtomicU64,
 }
 
 impl ScriptedServer {
@@ -55,6 +56,11 @@ impl ServerApi for ScriptedServer {
 
     async fn service_owners(&self) -> Result<ServiceOwners, AyonError> {
         Ok(ServiceOwners::default())
+    }
+
+    async fn service_user(&self) -> Result<String, AyonError> {
+        self.logins.fetch_add(1, Ordering::Relaxed);
+        Ok("service-h".into())
     }
 }
 
@@ -85,6 +91,7 @@ impl Host {
         let server = Arc::new(ScriptedServer {
             reply: Mutex::new(Reply::Services(services)),
             heartbeats: AtomicU64::new(0),
+            logins: AtomicU64::new(0),
         });
         let connections = Connections {
             container_engine: Arc::new(engine.clone()),
@@ -368,7 +375,7 @@ async fn a_create_the_engine_dies_during_waits_for_the_engine_not_for_a_backoff(
         a.last_error, None,
         "the engine's fault is not the service's"
     );
-    assert_eq!(a.next_restart_in_ms, None);
+    assert_eq!(a.next_restart_at_ms, None);
     assert_ne!(a.state, ServiceState::Failed);
 
     let back = Instant::now();
@@ -392,6 +399,42 @@ async fn a_create_the_engine_refuses_is_the_services_failure_and_backs_off() {
         .await;
     assert!(a.last_error.unwrap().contains("no such image"));
     assert_eq!(a.state, ServiceState::Failed);
-    assert!(a.next_restart_in_ms.is_some());
+    assert!(a.next_restart_at_ms.is_some());
     assert_eq!(host.handle.state().engine.state, EngineState::Up);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_service_user_is_shown_once_heard_and_asked_once_per_connection() {
+    let poll = Duration::from_secs(2);
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], poll).await;
+    let state = host
+        .until("the user is known", |state| state.server.user.is_some())
+        .await;
+    assert_eq!(state.server.user.as_deref(), Some("service-h"));
+    let beats = host.server.heartbeats.load(Ordering::Relaxed);
+    tokio::time::sleep(poll * 5).await;
+    assert!(host.server.heartbeats.load(Ordering::Relaxed) >= beats + 4);
+    assert_eq!(host.server.logins.load(Ordering::Relaxed), 1, "asked once");
+
+    // A refused key logs nobody in; the next answered heartbeat asks again.
+    host.server.fail(|| AyonError::Unauthorized {
+        detail: "invalid key".into(),
+    });
+    host.until("refused, nobody logged in", |state| {
+        state.server.state == ServerState::Unauthorized && state.server.user.is_none()
+    })
+    .await;
+    host.server.answer(vec![entry("a", "img:1")]);
+    host.until("logged in again", |state| state.server.user.is_some())
+        .await;
+    assert_eq!(host.server.logins.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_services_spec_is_asked_of_the_loop_and_only_while_it_is_wanted() {
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], SLOW_POLL).await;
+    host.running().await;
+    let spec = host.handle.spec("a").await.unwrap().expect("a is wanted");
+    assert_eq!(spec.image, "img:1");
+    assert_eq!(host.handle.spec("nobody").await.unwrap(), None);
 }
