@@ -55,6 +55,14 @@ impl HostLoop {
     /// server connection's to keep.
     pub(super) fn on_heartbeat(&mut self, reply: HeartbeatReply) {
         if let Some(answer) = self.server.on_reply(reply, &self.metrics) {
+            // The same answer as the last changes nothing (see `says_the_same_as`).
+            if self
+                .desired
+                .as_ref()
+                .is_some_and(|set| set.says_the_same_as(&answer.services))
+            {
+                return;
+            }
             self.take_answer(DesiredSet::from_answer(&answer.services, &self.host));
         }
     }
@@ -103,6 +111,18 @@ pub(super) struct HeartbeatReply {
     /// The service user's name, when this heartbeat was the first answered one of a
     /// connection and the server said who the key belongs to.
     user: Option<String>,
+}
+
+impl HeartbeatReply {
+    /// An answer as the server gave it, at once (for measuring the loop alone).
+    #[cfg(any(test, feature = "memory-runtime"))]
+    pub(super) fn answered(answer: HeartbeatResponse) -> HeartbeatReply {
+        HeartbeatReply {
+            result: Ok(answer),
+            latency: Duration::ZERO,
+            user: None,
+        }
+    }
 }
 
 /// The AYON server as the loop sees it.

@@ -54,6 +54,8 @@ mod heartbeat;
 mod snapshot;
 #[cfg(test)]
 mod tests;
+#[cfg(any(test, feature = "memory-runtime"))]
+pub mod tick_cost;
 
 use handle::Command;
 pub use handle::{CommandError, Handle, Metrics};
@@ -175,6 +177,24 @@ pub fn spawn_with(
     connections: Connections,
     cancel: CancellationToken,
 ) -> Result<(Handle, tokio::task::JoinHandle<()>), LocalStopsError> {
+    let (host_loop, handle, inbox) = build(config, connections)?;
+    let task = tokio::spawn(host_loop.run(cancel, inbox));
+    Ok((handle, task))
+}
+
+/// Where the loop's inputs arrive, besides its timers and the container events.
+struct Inbox {
+    commands: mpsc::Receiver<Command>,
+    outcomes: mpsc::UnboundedReceiver<Outcome>,
+    heartbeats: mpsc::UnboundedReceiver<HeartbeatReply>,
+    catalog_replies: mpsc::UnboundedReceiver<CatalogReply>,
+}
+
+/// The loop and its Handle, wired but not running.
+fn build(
+    config: EngineConfig,
+    connections: Connections,
+) -> Result<(HostLoop, Handle, Inbox), LocalStopsError> {
     let local_stops_path = LocalStops::path(&config.state_dir, &config.hostname);
     let local_stops = LocalStops::load(&local_stops_path)?;
     let (commands_tx, commands_rx) = mpsc::channel(64);
@@ -234,9 +254,13 @@ pub fn spawn_with(
         metrics,
         token_key: config.service_api.as_ref().map(|api| api.token_key.clone()),
     };
-    let task =
-        tokio::spawn(host_loop.run(cancel, commands_rx, outcomes_rx, heartbeat_rx, catalog_rx));
-    Ok((handle, task))
+    let inbox = Inbox {
+        commands: commands_rx,
+        outcomes: outcomes_rx,
+        heartbeats: heartbeat_rx,
+        catalog_replies: catalog_rx,
+    };
+    Ok((host_loop, handle, inbox))
 }
 
 fn placeholder_state(config: &EngineConfig) -> HostState {
@@ -279,14 +303,13 @@ async fn next_event(
 const EVENT_DEBOUNCE: Duration = Duration::from_millis(50);
 
 impl HostLoop {
-    async fn run(
-        mut self,
-        cancel: CancellationToken,
-        mut commands: mpsc::Receiver<Command>,
-        mut outcomes: mpsc::UnboundedReceiver<Outcome>,
-        mut heartbeats: mpsc::UnboundedReceiver<HeartbeatReply>,
-        mut catalog_replies: mpsc::UnboundedReceiver<CatalogReply>,
-    ) {
+    async fn run(mut self, cancel: CancellationToken, inbox: Inbox) {
+        let Inbox {
+            mut commands,
+            mut outcomes,
+            mut heartbeats,
+            mut catalog_replies,
+        } = inbox;
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut events: Option<EventStream> = None;

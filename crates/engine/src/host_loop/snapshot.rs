@@ -93,15 +93,19 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             .map(|c| c.service_name.as_str()),
     );
     names.extend(p.book.in_flight.keys().map(String::as_str));
-    let mut services = Vec::new();
+    // Grouped once: looking each service's containers up in the whole list would make
+    // the snapshot quadratic in the services.
+    let mut by_service: HashMap<&str, Vec<&ObservedContainer>> = HashMap::new();
+    for container in &p.container_engine.observed {
+        by_service
+            .entry(container.service_name.as_str())
+            .or_default()
+            .push(container);
+    }
+    let mut services = Vec::with_capacity(names.len());
     for name in names {
         let item = desired.get(name).copied();
-        let containers: Vec<&ObservedContainer> = p
-            .container_engine
-            .observed
-            .iter()
-            .filter(|c| c.service_name == name)
-            .collect();
+        let containers = by_service.remove(name).unwrap_or_default();
         let keeper = containers
             .iter()
             .find(|c| c.status == ContainerStatus::Running)
