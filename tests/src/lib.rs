@@ -5,6 +5,7 @@ pub mod api_client;
 pub mod ash;
 pub mod desktop;
 pub mod fake_ayon;
+pub mod fleet;
 pub mod fresh_dockerd;
 pub mod harness;
 pub mod images;
