@@ -88,6 +88,15 @@ pub struct HostArgs {
     /// Where ashtray keeps its state (services stopped on this host) [default: the platform's data directory]
     #[arg(long, env = "ASHTRAY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// A TOML file of services to run on this host besides (or, without AYON_SERVER_URL,
+    /// instead of) the server's; watched, an edit applies at once (see examples/services.toml).
+    #[arg(long, env = "ASHTRAY_SERVICES")]
+    pub services: Option<PathBuf>,
+
+    /// Do not keep the server's last answer, nor run it after a restart while the server is down.
+    #[arg(long, env = "ASHTRAY_NO_CACHE", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]

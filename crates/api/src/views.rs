@@ -8,15 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use ashtray_engine::host_state::{
-    EngineConnection, HostHealth, HostState, Overall, ReportedState, ServerConnection, ServiceView,
-    UnclaimedView,
+    EngineConnection, HostHealth, HostState, LocalServicesView, Overall, ReportedState,
+    ServerConnection, ServiceView, UnclaimedView,
 };
 use ashtray_engine::logs::LogLine;
 use ashtray_engine::spec::ServiceSpec;
 
 use crate::host_schema::{
-    EngineConnectionSchema, HostHealthSchema, OverallSchema, ReportedStateSchema,
-    ServerConnectionSchema, ServiceViewSchema, UnclaimedViewSchema,
+    EngineConnectionSchema, HostHealthSchema, LocalServicesViewSchema, OverallSchema,
+    ReportedStateSchema, ServerConnectionSchema, ServiceViewSchema, UnclaimedViewSchema,
 };
 
 /// Environment variables a service's own API never hands back, even if the server's
@@ -49,6 +49,10 @@ pub struct HostView {
     pub version: String,
     /// The git commit it was built from (`unknown` when built without git).
     pub commit: String,
+    /// The local services file (`--services`), when one is given: its path, how many
+    /// services it declares and why it cannot be used as it is now, if it cannot.
+    #[schema(value_type = Option<LocalServicesViewSchema>)]
+    pub local_services: Option<LocalServicesView>,
 }
 
 impl HostView {
@@ -66,6 +70,7 @@ impl HostView {
             service_count: state.services.len(),
             version: ashtray_engine::build_info::VERSION.to_string(),
             commit: ashtray_engine::build_info::COMMIT.to_string(),
+            local_services: state.local_services.clone(),
         }
     }
 }

@@ -32,6 +32,8 @@ pub fn service(name: &str, state: ServiceState) -> ServiceView {
         last_output: vec![],
         next_restart_in_ms: None,
         reported: None,
+        source: crate::host_state::ServiceSource::Server,
+        unreachable_since_ms: None,
     }
 }
 
@@ -61,5 +63,6 @@ pub fn host(server: ServerState, services: Vec<ServiceView>) -> HostState {
         problems: vec![],
         unclaimed: vec![],
         specs: BTreeMap::new(),
+        local_services: None,
     }
 }

@@ -11,9 +11,11 @@ use super::book::ServiceBook;
 use super::catalog::ServerCatalog;
 use super::container_engine::ContainerEngineLink;
 use super::heartbeat::ServerLink;
+use super::sources::DesiredSources;
 use super::HostLoop;
 use crate::host_state::{
-    DesiredState, HostHealth, HostState, ServiceState, ServiceView, UnclaimedView,
+    DesiredState, HostHealth, HostState, ServerState, ServiceSource, ServiceState, ServiceView,
+    UnclaimedView,
 };
 use crate::local_stops::LocalStops;
 use crate::reconcile::desired::DesiredSet;
@@ -30,6 +32,7 @@ pub(super) struct SnapshotParts<'a> {
     pub(super) local_stops: &'a LocalStops,
     pub(super) server: &'a ServerLink,
     pub(super) catalog: &'a ServerCatalog,
+    pub(super) sources: &'a DesiredSources,
 }
 
 impl HostLoop {
@@ -42,6 +45,7 @@ impl HostLoop {
             local_stops: &self.local_stops,
             server: &self.server,
             catalog: &self.catalog,
+            sources: &self.sources,
         };
         snapshot(&parts, Instant::now())
     }
@@ -91,6 +95,13 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             Some(Desired::Run(spec)) => Some(spec.as_ref()),
             _ => None,
         };
+        let source = p
+            .desired
+            .filter(|_| item.is_some())
+            .map_or(ServiceSource::Server, |set| set.source(name));
+        let unreachable_since_ms = (source == ServiceSource::Cache
+            && p.server.connection.state != ServerState::Connected)
+            .then_some(p.server.connection.since_ms);
         let waiting = record.and_then(|r| r.backoff.waiting_until(now));
         let crash_looping = record.is_some_and(|r| r.backoff.crash_looping());
         let state = service_state(&ServiceFacts {
@@ -130,6 +141,8 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             last_output: record.map(|r| r.last_output.clone()).unwrap_or_default(),
             next_restart_in_ms: waiting.map(|at| at.duration_since(now).as_millis() as u64),
             reported: record.and_then(|r| r.reported.clone()),
+            source,
+            unreachable_since_ms,
         });
     }
     let paused = p.local_stops.paused_all;
@@ -182,6 +195,7 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             .flat_map(|set| set.specs())
             .map(|spec| (spec.name.clone(), spec.clone()))
             .collect(),
+        local_services: p.sources.local.as_ref().map(|local| local.view()),
     }
 }
 
@@ -311,6 +325,7 @@ mod tests {
                 local_stops,
                 server,
                 catalog,
+                sources: &DesiredSources::default(),
             };
             snapshot(&parts, now)
         }
