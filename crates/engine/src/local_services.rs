@@ -247,6 +247,16 @@ shouldRun = false
     }
 
     #[test]
+    fn the_example_file_declares_one_valid_demo_service() {
+        let text = include_str!("../../../examples/services.toml");
+        let items = read(text).unwrap();
+        assert!(
+            matches!(&items[..], [Desired::Run(spec)] if spec.image == "busybox:stable" && spec.command.is_some()),
+            "{items:?}"
+        );
+    }
+
+    #[test]
     fn an_empty_file_declares_nothing() {
         assert!(read("").unwrap().is_empty());
     }
