@@ -38,7 +38,7 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
             Command::Stop { name } => act(&client, &name, "stop", args.json).await,
             Command::Start { name } => act(&client, &name, "start", args.json).await,
             Command::Restart { name } => act(&client, &name, "restart", args.json).await,
-            Command::Token => unreachable!("handled above"),
+            Command::Token | Command::RunService { .. } => unreachable!("handled before"),
         }
     })
 }

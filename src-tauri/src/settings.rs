@@ -47,17 +47,7 @@ pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
             (url, key)
         }
     };
-    let hostname = match args
-        .hostname
-        .as_deref()
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-    {
-        Some(hostname) => hostname.to_string(),
-        None => gethostname::gethostname().into_string().map_err(|_| {
-            anyhow::anyhow!("this machine's host name is not UTF-8: set AYON_HOSTNAME")
-        })?,
-    };
+    let hostname = hostname(args)?;
     let docker_host = args
         .docker_host
         .clone()
@@ -84,6 +74,21 @@ pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
     config.local_services = services;
     config.answer_cache = !args.no_cache;
     Ok(config)
+}
+
+/// The AYON host name: AYON_HOSTNAME, else the machine's.
+pub fn hostname(args: &HostArgs) -> anyhow::Result<String> {
+    match args
+        .hostname
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        Some(hostname) => Ok(hostname.to_string()),
+        None => gethostname::gethostname().into_string().map_err(|_| {
+            anyhow::anyhow!("this machine's host name is not UTF-8: set AYON_HOSTNAME")
+        }),
+    }
 }
 
 fn default_state_dir() -> anyhow::Result<PathBuf> {

@@ -7,6 +7,7 @@ pub mod build_info;
 pub mod container;
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
+pub mod foreground;
 pub mod health;
 pub mod host_loop;
 pub mod host_state;
