@@ -3,8 +3,24 @@
 #   ./scripts/run.sh --daemon      headless service host (servers)
 #   ./scripts/run.sh               the tray app (workstations)
 # Any other arguments are passed to ashtray (see ./scripts/run.sh --help).
+# With no AYON server given (AYON_SERVER_URL, --server-url or .env) and no local services
+# file (ASHTRAY_SERVICES, --services), it runs the demo of examples/services.toml.
+# ASHTRAY_RUN_BIN=path runs that ashtray binary instead of building one (the tests do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+given() {
+  for arg in "${@:2}"; do
+    case "$arg" in "$1" | "$1"=*) return 0 ;; esac
+  done
+  return 1
+}
+if [ -z "${AYON_SERVER_URL:-}" ] && [ -z "${ASHTRAY_SERVICES:-}" ] \
+  && ! grep -Eqs '^[[:space:]]*(export[[:space:]]+)?(AYON_SERVER_URL|ASHTRAY_SERVICES)=.' .env \
+  && ! given --server-url "$@" && ! given --services "$@"; then
+  export ASHTRAY_SERVICES="$PWD/examples/services.toml"
+  echo "run: no AYON server given (AYON_SERVER_URL): running the demo services of examples/services.toml"
+fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -31,6 +47,9 @@ if [ "${AYON_USE_PODMAN:-0}" = 0 ] && [ -z "${DOCKER_HOST:-}${CONTAINER_HOST:-}"
   fi
 fi
 
+if [ -n "${ASHTRAY_RUN_BIN:-}" ]; then
+  exec "$ASHTRAY_RUN_BIN" "$@"
+fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again" >&2
   exit 1

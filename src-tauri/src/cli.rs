@@ -35,7 +35,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct HostArgs {
     /// URL of the AYON server, e.g. https://ayon.studio.lan
     #[arg(long, env = "AYON_SERVER_URL")]
@@ -88,6 +88,15 @@ pub struct HostArgs {
     /// Where ashtray keeps its state (services stopped on this host) [default: the platform's data directory]
     #[arg(long, env = "ASHTRAY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// A TOML file of services to run on this host besides (or, without AYON_SERVER_URL,
+    /// instead of) the server's; watched, an edit applies at once (see examples/services.toml).
+    #[arg(long, env = "ASHTRAY_SERVICES")]
+    pub services: Option<PathBuf>,
+
+    /// Do not keep the server's last answer, nor run it after a restart while the server is down.
+    #[arg(long, env = "ASHTRAY_NO_CACHE", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +173,21 @@ pub enum Command {
     Resume,
     /// Print the control API's token (made on first use).
     Token,
+    /// Run one service in the foreground exactly as a host runs it (its environment,
+    /// ports, volumes), its output on the terminal, until Ctrl-C stops and removes it.
+    RunService {
+        /// A services file declaring one service, or the name of a service in the local
+        /// services file (--services / ASHTRAY_SERVICES).
+        #[arg(
+            required_unless_present = "from_server",
+            conflicts_with = "from_server"
+        )]
+        target: Option<String>,
+        /// Take the spec of this service from the AYON server's `GET /api/services`
+        /// (needs AYON_SERVER_URL and AYON_API_KEY).
+        #[arg(long, value_name = "NAME")]
+        from_server: Option<String>,
+    },
 }
 
 /// A duration as `2`, `2s`, `500ms`, `1m`: a bare number means seconds, as in `ash`.

@@ -40,7 +40,7 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
             Command::Restart { name } => act(&client, &name, "restart", args.json).await,
             Command::Pause => pause(&client, true, args.json).await,
             Command::Resume => pause(&client, false, args.json).await,
-            Command::Token => unreachable!("handled above"),
+            Command::Token | Command::RunService { .. } => unreachable!("handled before"),
         }
     })
 }
@@ -205,7 +205,7 @@ async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
     table.set_header([
-        "NAME", "STATE", "DESIRED", "IMAGE", "UP", "RESTARTS", "STATUS",
+        "NAME", "STATE", "DESIRED", "SOURCE", "IMAGE", "UP", "RESTARTS", "STATUS",
     ]);
     for service in &services {
         let text = |key: &str| {
@@ -219,6 +219,7 @@ async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
             text("name"),
             text("state"),
             text("desired"),
+            text("source"),
             text("image"),
             service
                 .get("uptime_ms")
@@ -245,7 +246,10 @@ fn host_line(host: &Value) -> String {
             .unwrap_or("?")
             .to_string()
     };
-    let mut server = format!("{} ({})", text(&["server_url"]), text(&["server", "state"]));
+    let mut server = match text(&["server", "state"]).as_str() {
+        "not_configured" => "no AYON server (local services only)".to_string(),
+        state => format!("{} ({state})", text(&["server_url"])),
+    };
     if let Some(reason) = host.pointer("/server/reason").and_then(Value::as_str) {
         server.push_str(&format!(": {reason}"));
     }
@@ -259,11 +263,21 @@ fn host_line(host: &Value) -> String {
     } else {
         ""
     };
-    format!(
+    let mut line = format!(
         "host {} on {server}; engine {engine}; overall {}{paused}",
         text(&["hostname"]),
         text(&["overall"])
-    )
+    );
+    if let Some(local) = host.get("local_services").filter(|l| !l.is_null()) {
+        line.push_str(&format!(
+            "\nlocal services: {}",
+            text(&["local_services", "path"])
+        ));
+        if let Some(error) = local.get("error").and_then(Value::as_str) {
+            line.push_str(&format!(" (not used as it is: {error})"));
+        }
+    }
+    line
 }
 
 /// What a person wants to know next: the last error, else what the service said itself.

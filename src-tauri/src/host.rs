@@ -113,10 +113,7 @@ pub async fn start(
     let control_url = format!("http://{}", reachable(control_addr));
 
     let port_file = services_port_file(&config);
-    let preferred = options
-        .services_port
-        .or_else(|| read_port(&port_file))
-        .unwrap_or(DEFAULT_SERVICES_PORT);
+    let preferred = preferred_services_port(&config, &options);
     let services = match gateway(&config.endpoint).await {
         Ok(ip) => Ok(bind_services(ip, preferred, options.services_port.is_some()).await?),
         Err(why) => Err(why),
@@ -134,20 +131,9 @@ pub async fn start(
             port_file.display()
         );
     }
-    let (alias, extra_hosts) = if config.endpoint.podman {
-        (PODMAN_HOST_ALIAS, Vec::new())
-    } else {
-        (
-            DOCKER_HOST_ALIAS,
-            vec![format!("{DOCKER_HOST_ALIAS}:host-gateway")],
-        )
-    };
-    let services_url = format!("http://{alias}:{services_port}");
-    config.service_api = Some(ServiceApiSettings {
-        url: services_url.clone(),
-        token_key,
-        extra_hosts,
-    });
+    let service_api = service_api_settings(&config.endpoint, services_port, token_key);
+    let services_url = service_api.url.clone();
+    config.service_api = Some(service_api);
 
     let stop_services_on_exit = config.stop_services_on_exit;
     let endpoint = config.endpoint.clone();
@@ -191,6 +177,37 @@ pub async fn start(
         servers,
         stop_services_on_exit,
     })
+}
+
+/// The port of this host's services' API: the one asked for, else the one this host used
+/// last time, else 47121.
+pub fn preferred_services_port(config: &EngineConfig, options: &ApiOptions) -> u16 {
+    options
+        .services_port
+        .or_else(|| read_port(&services_port_file(config)))
+        .unwrap_or(DEFAULT_SERVICES_PORT)
+}
+
+/// How a service container reaches the services' API on `port`: `ASHTRAY_API_URL` by the
+/// engine's name for this machine, and the `/etc/hosts` entry Docker needs for it.
+pub fn service_api_settings(
+    endpoint: &Endpoint,
+    port: u16,
+    token_key: Secret,
+) -> ServiceApiSettings {
+    let (alias, extra_hosts) = if endpoint.podman {
+        (PODMAN_HOST_ALIAS, Vec::new())
+    } else {
+        (
+            DOCKER_HOST_ALIAS,
+            vec![format!("{DOCKER_HOST_ALIAS}:host-gateway")],
+        )
+    };
+    ServiceApiSettings {
+        url: format!("http://{alias}:{port}"),
+        token_key,
+        extra_hosts,
+    }
 }
 
 /// The address a client on this machine uses: a wildcard listener answers on loopback.

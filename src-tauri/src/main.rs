@@ -7,6 +7,7 @@ mod daemon;
 mod gui;
 mod host;
 mod logging;
+mod run_service;
 mod settings;
 
 use clap::Parser;
@@ -25,6 +26,18 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    if let Some(cli::Command::RunService {
+        target,
+        from_server,
+    }) = cli.command
+    {
+        let what = match (target, from_server) {
+            (_, Some(name)) => run_service::Target::Server(name),
+            (Some(target), None) => run_service::Target::Local(target),
+            (None, None) => anyhow::bail!("name a service, or a services file, to run"),
+        };
+        return run_service::run(what, &cli.host, &cli.api);
+    }
     if let Some(command) = cli.command {
         return client::run(command, &cli.api);
     }

@@ -9,33 +9,45 @@ use ashtray_engine::{EngineConfig, Secret};
 
 use crate::cli::HostArgs;
 
+/// The engine's configuration. Without a server (no AYON_SERVER_URL) a local services
+/// file is required: it is all there is to run. With neither, the error says what to set.
 pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
+    let services = args
+        .services
+        .clone()
+        .filter(|path| !path.as_os_str().is_empty());
+    if let Some(path) = &services {
+        if !path.is_file() {
+            bail!(
+                "the local services file {} does not exist: create it (examples/services.toml shows the format) or unset ASHTRAY_SERVICES / --services",
+                path.display()
+            );
+        }
+    }
     let server_url = args
         .server_url
         .as_deref()
         .map(str::trim)
-        .filter(|url| !url.is_empty())
-        .context("no AYON server given: set AYON_SERVER_URL (or --server-url), e.g. AYON_SERVER_URL=https://ayon.studio.lan")?;
-    if !(server_url.starts_with("http://") || server_url.starts_with("https://")) {
-        bail!("AYON_SERVER_URL {server_url:?} must start with http:// or https://");
-    }
-    let api_key = args
-        .api_key
-        .as_deref()
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
-        .context("no API key given: set AYON_API_KEY to the key of an AYON service user")?;
-    let hostname = match args
-        .hostname
-        .as_deref()
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-    {
-        Some(hostname) => hostname.to_string(),
-        None => gethostname::gethostname().into_string().map_err(|_| {
-            anyhow::anyhow!("this machine's host name is not UTF-8: set AYON_HOSTNAME")
-        })?,
+        .filter(|url| !url.is_empty());
+    let (server_url, api_key) = match (server_url, &services) {
+        (None, None) => bail!(
+            "nothing to run: set AYON_SERVER_URL (or --server-url) and AYON_API_KEY to serve an AYON server's services, e.g. AYON_SERVER_URL=https://ayon.studio.lan, or ASHTRAY_SERVICES (or --services) to a local services file such as examples/services.toml"
+        ),
+        (None, Some(_)) => ("", ""),
+        (Some(url), _) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("AYON_SERVER_URL {url:?} must start with http:// or https://");
+            }
+            let key = args
+                .api_key
+                .as_deref()
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .context("no API key given: set AYON_API_KEY to the key of an AYON service user")?;
+            (url, key)
+        }
     };
+    let hostname = hostname(args)?;
     let docker_host = args
         .docker_host
         .clone()
@@ -59,7 +71,24 @@ pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
     config.concurrency = args.concurrency.max(1);
     config.stop_grace = args.stop_timeout;
     config.stop_services_on_exit = args.stop_services_on_exit;
+    config.local_services = services;
+    config.answer_cache = !args.no_cache;
     Ok(config)
+}
+
+/// The AYON host name: AYON_HOSTNAME, else the machine's.
+pub fn hostname(args: &HostArgs) -> anyhow::Result<String> {
+    match args
+        .hostname
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        Some(hostname) => Ok(hostname.to_string()),
+        None => gethostname::gethostname().into_string().map_err(|_| {
+            anyhow::anyhow!("this machine's host name is not UTF-8: set AYON_HOSTNAME")
+        }),
+    }
 }
 
 fn default_state_dir() -> anyhow::Result<PathBuf> {

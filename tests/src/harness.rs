@@ -129,21 +129,7 @@ impl Launch {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("starting ashtray");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if std::env::var("ASHTEST_ECHO").is_ok() {
-                        eprintln!("[ashtray] {line}");
-                    }
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
+        let output = collect_output(&mut child);
         Ashtray {
             child,
             output,
@@ -152,6 +138,27 @@ impl Launch {
             workdir,
         }
     }
+}
+
+/// Reads a child's stdout and stderr, line by line, into one list (echoed with
+/// `ASHTEST_ECHO` set).
+pub fn collect_output(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let output = Arc::new(Mutex::new(Vec::new()));
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if std::env::var("ASHTEST_ECHO").is_ok() {
+                    eprintln!("[ashtray] {line}");
+                }
+                output.lock().unwrap().push(line);
+            }
+        });
+    }
+    output
 }
 
 impl Ashtray {

@@ -57,7 +57,18 @@ export function overall(word) { return OVERALL[word] || word; }
 const SERVER = {
   connecting: ["Connecting", "info"], connected: ["Connected", "ok"],
   unreachable: ["Unreachable", "bad"], unauthorized: ["Key refused", "bad"],
+  not_configured: ["None: local services only", "info"],
 };
+
+// Who declares a service, when it is not the server: a small badge beside its name.
+export function sourceBadge(s) {
+  if (s.source === "local") return ["local", "info", "Declared in the local services file"];
+  if (s.source === "cache") {
+    const since = s.unreachable_since_ms ? ` since ${new Date(s.unreachable_since_ms).toLocaleString()}` : "";
+    return ["from cache", "warn", `From the server's last answer, kept on this host: server unreachable${since}`];
+  }
+  return null;
+}
 const ENGINE = { connecting: ["Connecting", "info"], up: ["Up", "ok"], down: ["Down", "bad"] };
 
 export function serverState(state) { return SERVER[state] || [state, "idle"]; }

@@ -52,6 +52,7 @@ function bannerText(host) {
   if (host.server.state === "unauthorized") return `The AYON server refuses this host's API key: ${host.server.reason || "check it in Settings"}`;
   if (host.server.state === "unreachable") return `The AYON server cannot be reached: ${host.server.reason || "no answer"}`;
   if (host.engine.state === "down") return `The container engine is down: ${host.engine.reason || "no answer"}`;
+  if (host.local_services?.error) return `${host.local_services.error}: its last good services keep running until it is fixed`;
   return "";
 }
 

@@ -1,7 +1,7 @@
 // The service list: one row per service of the latest HostState, updated in place so that
 // keyboard focus and selection survive every live update.
 
-import { duration, h, serviceState } from "./format.js";
+import { duration, h, serviceState, sourceBadge } from "./format.js";
 
 export class ServiceList {
   /**
@@ -64,7 +64,8 @@ export class ServiceList {
     // Snapshots come on every change of the host (health too): redraw a row only when
     // what it shows changed, so buttons stay put under the pointer and focus stays.
     const shown = JSON.stringify([s.state, s.desired, s.addon_name, s.addon_version, s.image, s.last_error,
-      s.restarts, s.last_exit_code, s.started_at_ms, s.next_restart_at_ms, s.reported, s.actions]);
+      s.restarts, s.last_exit_code, s.started_at_ms, s.next_restart_at_ms, s.reported, s.actions,
+      s.source, s.unreachable_since_ms]);
     if (row.dataset.shown === shown) return;
     row.dataset.shown = shown;
     const [stateText, tone] = serviceState(s.state);
@@ -75,10 +76,13 @@ export class ServiceList {
     const stoppedHere = s.desired === "stopped_locally";
     // What may be asked is the engine's word (the tray and the CLI use the same).
     const allowed = s.actions || {};
+    const source = sourceBadge(s);
 
     const cells = [
       h("td", {},
-        h("div", { class: "svc-name", "data-role": "name", title: s.name }, s.name),
+        h("div", { class: "svc-name", "data-role": "name", title: s.name }, s.name,
+          source ? h("span", { class: "badge small", "data-role": "source", "data-tone": source[1], title: source[2] }, source[0]) : null),
+        s.source === "cache" ? h("div", { class: "svc-addon", "data-role": "source-note" }, source[2]) : null,
         h("div", { class: "svc-addon", "data-role": "addon" }, addon || s.image || ""),
         error ? h("div", { class: "svc-error", "data-role": "error", title: error }, error) : null),
       h("td", {},

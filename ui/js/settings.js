@@ -22,6 +22,7 @@ export class SettingsPage {
     $("set-poll-interval").value = s.poll_interval_secs ?? 2;
     $("set-engine-socket").value = s.engine_socket || "";
     $("set-engine-socket").placeholder = s.default_engine_socket || "unix:///var/run/docker.sock";
+    $("set-services-file").value = s.services_file || "";
     $("set-start-at-login").checked = !!s.start_at_login;
     $("set-api-key").value = "";
     $("settings-log-path").textContent = s.log_file ? `Log file: ${s.log_file}` : "";
@@ -59,6 +60,7 @@ export class SettingsPage {
       hostname: $("set-hostname").value.trim() || null,
       poll_interval_secs: Number.isFinite(interval) ? interval : null,
       engine_socket: $("set-engine-socket").value.trim() || null,
+      services_file: $("set-services-file").value.trim() || null,
       start_at_login: $("set-start-at-login").checked,
     };
   }

@@ -31,6 +31,34 @@ pub struct HostStateSchema {
     /// does not assign to it (another host's, most likely), and what this host does
     /// about each.
     pub unclaimed: Vec<UnclaimedViewSchema>,
+    /// The local services file, when one is given.
+    pub local_services: Option<LocalServicesViewSchema>,
+}
+
+/// The local services file, as last read.
+#[derive(ToSchema)]
+#[schema(as = LocalServicesView)]
+pub struct LocalServicesViewSchema {
+    pub path: String,
+    /// Services it declares (the last good reading).
+    pub services: usize,
+    /// Why the file as it is now cannot be used (its line and field); the last good
+    /// set stays in force meanwhile.
+    pub error: Option<String>,
+}
+
+/// Where a service's spec comes from.
+#[derive(ToSchema)]
+#[schema(as = ServiceSource)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceSourceSchema {
+    /// The AYON server's heartbeat answer.
+    Server,
+    /// The local services file (`--services`).
+    Local,
+    /// The server's last answer, kept in the state directory, while the server is
+    /// unreachable.
+    Cache,
 }
 
 /// A container this host does not count as its own (see `HostState.unclaimed`).
@@ -87,6 +115,8 @@ pub struct ServerConnectionSchema {
 #[schema(as = ServerState)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerStateSchema {
+    /// No AYON server is configured: only local services run.
+    NotConfigured,
     Connecting,
     Connected,
     Unreachable,
@@ -144,6 +174,11 @@ pub struct ServiceViewSchema {
     /// What a user may ask of it now. Decided here once, so the tray, the page and the CLI
     /// never disagree on it.
     pub actions: ServiceActionsSchema,
+    /// Who declares it: the server's answer, the local services file, or the server's
+    /// last answer kept on disk while the server cannot be reached.
+    pub source: ServiceSourceSchema,
+    /// With `source: cache`: Unix ms since the server cannot be reached.
+    pub unreachable_since_ms: Option<u64>,
 }
 
 /// Which local commands make sense for a service in its present state.
@@ -388,7 +423,14 @@ mod tests {
         service.next_restart_at_ms = Some(1000);
         service.reported = Some(reported());
         service.last_restart_reason = Some("its spec changed on the server".into());
+        service.source = ServiceSource::Cache;
+        service.unreachable_since_ms = Some(1);
         let mut host = fixtures::host(ServerState::Connected, vec![service]);
+        host.local_services = Some(LocalServicesView {
+            path: "/etc/ashtray/services.toml".into(),
+            services: 1,
+            error: Some("line 3: unknown field `imgae`".into()),
+        });
         host.unclaimed = vec![UnclaimedView {
             service: "theirs".into(),
             container_id: "def".into(),
@@ -512,7 +554,7 @@ mod tests {
         let doc = document();
         let enums = [
             ("Overall", every!(Overall: Starting, Ok, Degraded, Unreachable, EngineDown, Paused).to_vec()),
-            ("ServerState", every!(ServerState: Connecting, Connected, Unreachable, Unauthorized).to_vec()),
+            ("ServerState", every!(ServerState: NotConfigured, Connecting, Connected, Unreachable, Unauthorized).to_vec()),
             ("EngineState", every!(EngineState: Connecting, Up, Down).to_vec()),
             ("DesiredState", every!(DesiredState: Run, StoppedLocally, NotWanted, Invalid, NoImage).to_vec()),
             (
@@ -521,6 +563,7 @@ mod tests {
                     .to_vec(),
             ),
             ("ReportedState", every!(ReportedState: Ok, Busy, Error).to_vec()),
+            ("ServiceSource", every!(ServiceSource: Server, Local, Cache).to_vec()),
         ];
         let sorted = |mut words: Vec<Value>| {
             words.sort_by_key(Value::to_string);

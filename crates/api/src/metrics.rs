@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use ashtray_engine::host_state::{ServerState, ServiceState};
+use ashtray_engine::host_state::{ServerState, ServiceSource, ServiceState};
 use ashtray_engine::Handle;
 
 const STATES: &[(ServiceState, &str)] = &[
@@ -70,6 +70,28 @@ pub fn render(handle: &Handle) -> String {
         "gauge",
         "Services on this host by state.",
         &by_state,
+    );
+    let by_source: Vec<(String, f64)> = [
+        ServiceSource::Server,
+        ServiceSource::Local,
+        ServiceSource::Cache,
+    ]
+    .iter()
+    .map(|source| {
+        let count = state
+            .services
+            .iter()
+            .filter(|s| s.source == *source)
+            .count();
+        (format!("{{source=\"{}\"}}", source.as_str()), count as f64)
+    })
+    .collect();
+    let by_source: Vec<(&str, f64)> = by_source.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    text.metric(
+        "ashtray_services_by_source",
+        "gauge",
+        "Services on this host by who declares them: the server, the local services file, or the server's cached answer.",
+        &by_source,
     );
     text.metric(
         "ashtray_service_restarts_total",

@@ -64,6 +64,10 @@ pub struct ContainerConfig {
     pub user: Option<String>,
     pub network_mode: Option<String>,
     pub extra_hosts: Vec<String>,
+    /// The command instead of the image's (local services only). Left out of the hash
+    /// when unset, so the server's services keep the hash they had before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for ContainerConfig {
@@ -83,6 +87,7 @@ impl std::fmt::Debug for ContainerConfig {
             .field("memory", &self.memory)
             .field("user", &self.user)
             .field("network_mode", &self.network_mode)
+            .field("cmd", &self.cmd)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +151,7 @@ impl ContainerConfig {
             user: spec.user.clone(),
             network_mode: host.network_mode.clone(),
             extra_hosts,
+            cmd: spec.command.clone(),
         };
         let hash = config.hash();
         config.labels.insert(LABEL_SPEC_HASH.to_string(), hash);

@@ -31,6 +31,8 @@ pub fn service(name: &str, state: ServiceState) -> ServiceView {
         next_restart_at_ms: None,
         reported: None,
         actions: ServiceActions::allowed(DesiredState::Run, state, false, false),
+        source: crate::host_state::ServiceSource::Server,
+        unreachable_since_ms: None,
     }
 }
 
@@ -59,5 +61,6 @@ pub fn host(server: ServerState, services: Vec<ServiceView>) -> HostState {
         services,
         problems: vec![],
         unclaimed: vec![],
+        local_services: None,
     }
 }

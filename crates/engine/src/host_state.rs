@@ -39,6 +39,8 @@ pub struct HostState {
     /// does not assign to it (another host's, most likely), and what this host does
     /// about each.
     pub unclaimed: Vec<UnclaimedView>,
+    /// The local services file, when one is given.
+    pub local_services: Option<LocalServicesView>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +76,8 @@ pub struct ServerConnection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerState {
+    /// No AYON server is configured: only local services run.
+    NotConfigured,
     Connecting,
     Connected,
     Unreachable,
@@ -129,6 +133,11 @@ pub struct ServiceView {
     /// What a user may ask of it now. Decided here once, so the tray, the page and the CLI
     /// never disagree on it.
     pub actions: ServiceActions,
+    /// Who declares it: the server's answer, the local services file, or the server's
+    /// last answer kept on disk while the server cannot be reached.
+    pub source: ServiceSource,
+    /// With `source: cache`: Unix ms since the server cannot be reached.
+    pub unreachable_since_ms: Option<u64>,
 }
 
 /// Which local commands make sense for a service in its present state.
@@ -163,6 +172,41 @@ impl ServiceActions {
             restart: wanted,
         }
     }
+}
+
+/// Where a service's spec comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceSource {
+    /// The AYON server's heartbeat answer.
+    #[default]
+    Server,
+    /// The local services file (`--services`).
+    Local,
+    /// The server's last answer, kept in the state directory, while the server is
+    /// unreachable.
+    Cache,
+}
+
+impl ServiceSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceSource::Server => "server",
+            ServiceSource::Local => "local",
+            ServiceSource::Cache => "cache",
+        }
+    }
+}
+
+/// The local services file, as last read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalServicesView {
+    pub path: String,
+    /// Services it declares (the last good reading).
+    pub services: usize,
+    /// Why the file as it is now cannot be used (its line and field); the last good
+    /// set stays in force meanwhile.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,6 +401,7 @@ impl HostState {
         } else if engine == EngineState::Down {
             Overall::EngineDown
         } else if server == ServerState::Connecting || engine == EngineState::Connecting {
+            // (NotConfigured counts as connected: the local services are all there is.)
             Overall::Starting
         } else if services.iter().any(|s| {
             matches!(

@@ -27,6 +27,10 @@ pub struct ServiceSpec {
     /// The memory limit as the server wrote it (`512m`) and in bytes.
     pub mem_limit: Option<MemLimit>,
     pub user: Option<String>,
+    /// The command the container runs instead of its image's. The server's spec has no
+    /// such field: only a local services file sets it (`command = [...]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
 }
 
 /// `memLimit` as written and as bytes.
@@ -175,6 +179,7 @@ impl ServiceSpec {
             ports,
             mem_limit,
             user,
+            command: None,
         })
     }
 
@@ -198,17 +203,25 @@ pub fn read_answer(entries: &[Value]) -> (Vec<Desired>, Vec<MalformedEntry>) {
             }),
         }
     }
+    refuse_name_clashes(&mut desired, "the server's answer");
+    (desired, malformed)
+}
+
+/// Sorts `desired` by name and rejects the second of two services with the same name, or
+/// whose names make the same container name: they cannot both run. `origin` says where
+/// they were declared ("the server's answer").
+pub fn refuse_name_clashes(desired: &mut [Desired], origin: &str) {
     desired.sort_by(|a, b| a.name().cmp(b.name()));
     let mut seen_names: std::collections::HashSet<String> = Default::default();
     let mut seen_containers: std::collections::HashMap<String, String> = Default::default();
-    for item in &mut desired {
+    for item in desired.iter_mut() {
         let name = item.name().to_string();
         if !seen_names.insert(name.clone()) {
             *item = Desired::Invalid(SpecError {
                 service: name.clone(),
                 field: "name",
                 value: name,
-                problem: "appears twice in the server's answer".into(),
+                problem: format!("appears twice in {origin}"),
             });
             continue;
         }
@@ -226,7 +239,6 @@ pub fn read_answer(entries: &[Value]) -> (Vec<Desired>, Vec<MalformedEntry>) {
             seen_containers.insert(container, name);
         }
     }
-    (desired, malformed)
 }
 
 fn excerpt(value: &Value) -> String {

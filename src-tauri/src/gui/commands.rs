@@ -73,6 +73,7 @@ pub struct SettingsView {
     poll_interval_secs: f64,
     engine_socket: Option<String>,
     default_engine_socket: String,
+    services_file: Option<String>,
     start_at_login: bool,
     key: KeyView,
     keyring: KeyringView,
@@ -103,6 +104,11 @@ pub async fn load_settings(
             .clone()
             .or(prefs.engine_socket.clone()),
         default_engine_socket: ashtray_engine::runtime::Endpoint::resolve(None, false).uri,
+        services_file: overrides
+            .services
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .or(prefs.services_file.clone()),
         start_at_login,
         key: KeyView {
             stored: keyring.stored,
@@ -130,7 +136,8 @@ pub async fn save_settings(
     let mut prefs = settings;
     prefs.server_url = prefs
         .server_url
-        .map(|u| u.trim().trim_end_matches('/').to_string());
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty());
     prefs.validate().map_err(CommandError)?;
     let typed_key = api_key
         .map(|k| k.trim().to_string())
@@ -141,6 +148,11 @@ pub async fn save_settings(
                 "The API key was not saved: {e}. ashtray keeps keys only in the OS keyring."
             ))
         })?,
+        // Without a server (a local services file alone), no key is needed.
+        None if prefs
+            .server_url
+            .as_deref()
+            .is_none_or(|u| u.trim().is_empty()) => {}
         None => {
             if session.api_key().await.ok().flatten().is_none() {
                 return Err(CommandError::new(
@@ -170,7 +182,7 @@ pub async fn save_settings(
     match started {
         Ok(true) => Ok(()),
         Ok(false) => Err(CommandError::new(
-            "Saved, but there is not enough to start: a server URL and an API key are needed.",
+            "Saved, but there is not enough to start: a server URL and an API key, or a local services file, are needed.",
         )),
         Err(error) => Err(CommandError::new(format!(
             "Saved, but the service host did not start: {error:#}"

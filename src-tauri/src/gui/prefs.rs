@@ -17,6 +17,9 @@ pub struct Prefs {
     pub poll_interval_secs: Option<f64>,
     /// `None`: Docker's default socket (or DOCKER_HOST).
     pub engine_socket: Option<String>,
+    /// The local services file (as `--services`): services to run besides the server's,
+    /// or without one.
+    pub services_file: Option<String>,
     pub start_at_login: bool,
 }
 
@@ -70,6 +73,14 @@ impl Prefs {
         std::fs::rename(&temporary, &path).map_err(write)
     }
 
+    /// The local services file, if one is set.
+    pub fn services_file(&self) -> Option<&str> {
+        self.services_file
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+    }
+
     /// Checks what a person typed, with a message that says what to fix.
     pub fn validate(&self) -> Result<(), String> {
         let url = self
@@ -77,10 +88,16 @@ impl Prefs {
             .as_deref()
             .map(str::trim)
             .unwrap_or_default();
-        if url.is_empty() {
-            return Err("Enter the AYON server's URL, e.g. https://ayon.studio.lan".into());
+        let services = self.services_file().is_some();
+        if url.is_empty() && !services {
+            return Err("Enter the AYON server's URL, e.g. https://ayon.studio.lan (or a local services file to run without a server)".into());
         }
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if let Some(file) = self.services_file() {
+            if !std::path::Path::new(file).is_file() {
+                return Err(format!("The local services file {file:?} does not exist: give the full path of a TOML file like examples/services.toml"));
+            }
+        }
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(format!(
                 "The server URL {url:?} must start with http:// or https://"
             ));
@@ -136,5 +153,17 @@ mod tests {
         assert!(prefs.validate().unwrap_err().contains("unix://"));
         prefs.engine_socket = None;
         assert!(prefs.validate().is_ok());
+        // A local services file alone is enough, if it exists.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let local = Prefs {
+            services_file: Some(file.path().display().to_string()),
+            ..Prefs::default()
+        };
+        assert!(local.validate().is_ok());
+        let missing = Prefs {
+            services_file: Some("/nowhere/services.toml".into()),
+            ..Prefs::default()
+        };
+        assert!(missing.validate().unwrap_err().contains("does not exist"));
     }
 }

@@ -35,6 +35,8 @@ pub struct Overrides {
     pub hostname: Option<String>,
     pub docker_host: Option<String>,
     pub poll_interval: bool,
+    /// `--services` / ASHTRAY_SERVICES.
+    pub services: Option<std::path::PathBuf>,
 }
 
 pub struct Session {
@@ -62,6 +64,7 @@ impl Session {
             hostname: args.hostname.clone().filter(|s| !s.trim().is_empty()),
             docker_host: args.docker_host.clone().filter(|s| !s.trim().is_empty()),
             poll_interval: std::env::var_os("ASHTRAY_POLL_INTERVAL").is_some(),
+            services: args.services.clone().filter(|p| !p.as_os_str().is_empty()),
         };
         Session {
             args: tokio::sync::Mutex::new(args),
@@ -105,14 +108,15 @@ impl Session {
         }
     }
 
-    /// Whether there is enough to start: a server URL and a key.
+    /// Whether there is enough to start: a server URL and a key, or a local services file.
     pub async fn configured(&self, prefs: &Prefs) -> bool {
         let url = self.overrides.server_url.is_some()
             || prefs
                 .server_url
                 .as_deref()
                 .is_some_and(|u| !u.trim().is_empty());
-        url && matches!(self.api_key().await, Ok(Some(_)))
+        let local = self.overrides.services.is_some() || prefs.services_file().is_some();
+        (url && matches!(self.api_key().await, Ok(Some(_)))) || (!url && local)
     }
 
     /// (Re)starts the host from the current settings. `Ok(false)` when there is not enough
@@ -126,19 +130,29 @@ impl Session {
 
     async fn start_inner(&self) -> anyhow::Result<bool> {
         let prefs = Prefs::load(&self.config_dir)?;
-        let Some(key) = self.api_key().await? else {
-            return Ok(false);
-        };
         let mut args = self.args.lock().await;
         args.server_url = self
             .overrides
             .server_url
             .clone()
-            .or_else(|| prefs.server_url.clone());
-        if args.server_url.is_none() {
-            return Ok(false);
+            .or_else(|| prefs.server_url.clone())
+            .filter(|url| !url.trim().is_empty());
+        args.services = self
+            .overrides
+            .services
+            .clone()
+            .or_else(|| prefs.services_file().map(std::path::PathBuf::from));
+        match (&args.server_url, &args.services) {
+            (None, None) => return Ok(false),
+            // Without a server the local services run alone: no key is needed.
+            (None, Some(_)) => args.api_key = None,
+            (Some(_), _) => {
+                let Some(key) = self.api_key().await? else {
+                    return Ok(false);
+                };
+                args.api_key = Some(key.expose().to_string());
+            }
         }
-        args.api_key = Some(key.expose().to_string());
         args.hostname = self
             .overrides
             .hostname

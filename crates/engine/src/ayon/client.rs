@@ -112,6 +112,19 @@ impl AyonClient {
     /// this host finds a container it cannot place by its labels. Entries that cannot be
     /// read are counted, not dropped: a list with holes cannot prove a service is gone.
     pub async fn service_owners(&self) -> Result<ServiceOwners, AyonError> {
+        let mut owners = ServiceOwners::default();
+        for entry in self.services().await? {
+            match serde_json::from_value::<ServiceOwner>(entry) {
+                Ok(owner) => owners.owners.push(owner),
+                Err(_) => owners.unreadable += 1,
+            }
+        }
+        Ok(owners)
+    }
+
+    /// Every service the server knows, of every host (`GET /api/services`), as raw
+    /// entries: each is read on its own by whoever asks.
+    pub async fn services(&self) -> Result<Vec<serde_json::Value>, AyonError> {
         let response = self.send(self.http.get(self.url("/api/services"))).await?;
         let body = self.body_of(response).await?;
         let list: ServicesList =
@@ -119,14 +132,7 @@ impl AyonClient {
                 what: "GET /api/services",
                 reason: error.to_string(),
             })?;
-        let mut owners = ServiceOwners::default();
-        for entry in list.services {
-            match serde_json::from_value::<ServiceOwner>(entry) {
-                Ok(owner) => owners.owners.push(owner),
-                Err(_) => owners.unreadable += 1,
-            }
-        }
-        Ok(owners)
+        Ok(list.services)
     }
 
     fn url(&self, path: &str) -> String {

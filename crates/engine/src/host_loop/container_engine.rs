@@ -89,6 +89,7 @@ impl HostLoop {
                     "services join this container's network, as ash does"
                 );
                 self.host.network_mode = Some(network);
+                self.sources.for_host(&self.host);
                 self.desired = self.desired.take().map(|set| set.for_host(&self.host));
             }
         }

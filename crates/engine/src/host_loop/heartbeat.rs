@@ -14,7 +14,7 @@ use super::{now_ms, HostLoop, Metrics};
 use crate::ayon::wire::{Health, HeartbeatRequest, HeartbeatResponse};
 use crate::ayon::{AyonError, ServerApi};
 use crate::health::HealthProbe;
-use crate::host_state::{EngineState, ServerConnection, ServerState};
+use crate::host_state::{EngineState, ServerConnection, ServerState, ServiceSource};
 use crate::reconcile::desired::DesiredSet;
 use crate::runtime::ContainerStatus;
 use crate::spec::Desired;
@@ -24,16 +24,20 @@ impl HostLoop {
         // Before the first answer, label-less containers cannot be placed yet: reported
         // too, so a host switching from ash keeps `isRunning` true (the server ignores
         // names that are not this host's services).
-        let unplaced = self
-            .desired
-            .is_none()
-            .then_some(&self.container_engine.unclaimed);
+        let unplaced =
+            (!self.sources.server_answered()).then_some(&self.container_engine.unclaimed);
+        // Local services are not the server's to know about.
+        let local = |name: &str| {
+            self.desired
+                .as_ref()
+                .is_some_and(|d| d.source(name) == ServiceSource::Local)
+        };
         let mut names: Vec<String> = self
             .container_engine
             .observed
             .iter()
             .chain(unplaced.into_iter().flatten())
-            .filter(|c| c.status == ContainerStatus::Running)
+            .filter(|c| c.status == ContainerStatus::Running && !local(&c.service_name))
             .map(|c| c.service_name.clone())
             .collect();
         names.sort();
@@ -54,46 +58,28 @@ impl HostLoop {
     /// The answer goes on, as a value, to become the desired set; a fault is the
     /// server connection's to keep.
     pub(super) fn on_heartbeat(&mut self, reply: HeartbeatReply) {
-        if let Some(answer) = self.server.on_reply(reply, &self.metrics) {
-            // The same answer as the last changes nothing (see `says_the_same_as`).
-            if self
-                .desired
-                .as_ref()
-                .is_some_and(|set| set.says_the_same_as(&answer.services))
-            {
-                return;
+        match self.server.on_reply(reply, &self.metrics) {
+            Some(answer) => self.take_server_answer(&answer.services),
+            None if self.server.connection.state == ServerState::Unreachable => {
+                self.server_unreachable()
             }
-            self.take_answer(DesiredSet::from_answer(&answer.services, &self.host));
+            None => {}
         }
-    }
-
-    /// A new answer replaces the last one, and decides again which label-less
-    /// containers are this host's.
-    fn take_answer(&mut self, answer: DesiredSet) {
-        let before = self.desired.as_ref();
-        if before.map_or(&[][..], DesiredSet::problems) != answer.problems() {
-            for problem in answer.problems() {
-                tracing::warn!("{problem}");
-            }
-        }
-        log_spec_changes(before, &answer);
-        self.desired = Some(answer);
-        let containers: Vec<_> = std::mem::take(&mut self.container_engine.observed)
-            .into_iter()
-            .chain(std::mem::take(&mut self.container_engine.unclaimed))
-            .collect();
-        self.place(containers);
     }
 }
 
 /// Says once when a service's spec becomes invalid, or valid again.
-fn log_spec_changes(before: Option<&DesiredSet>, answer: &DesiredSet) {
+pub(super) fn log_spec_changes(before: Option<&DesiredSet>, answer: &DesiredSet) {
     for item in answer.items() {
         let previous = before.and_then(|set| set.get(item.name()));
+        let fix_where = match answer.source(item.name()) {
+            ServiceSource::Local => "in the local services file",
+            _ => "on the server",
+        };
         match item {
             Desired::Invalid(error) if previous != Some(item) => {
                 tracing::error!(
-                    "{error}; the service is not started until its spec is fixed on the server"
+                    "{error}; the service is not started until its spec is fixed {fix_where}"
                 )
             }
             Desired::NoImage { name } if previous != Some(item) => {
@@ -153,7 +139,11 @@ impl ServerLink {
             api,
             server_url: server_url.to_string(),
             connection: ServerConnection {
-                state: ServerState::Connecting,
+                state: if server_url.is_empty() {
+                    ServerState::NotConfigured
+                } else {
+                    ServerState::Connecting
+                },
                 reason: None,
                 user: None,
                 last_heartbeat_ms: None,
@@ -168,12 +158,20 @@ impl ServerLink {
         }
     }
 
+    /// Whether there is a server at all: without one only local services run.
+    pub(super) fn configured(&self) -> bool {
+        !self.server_url.is_empty()
+    }
+
     pub(super) fn api(&self) -> Arc<dyn ServerApi> {
         self.api.clone()
     }
 
     /// Sends a heartbeat, unless the last one still waits for its answer.
     fn send(&mut self, hostname: &str, services: Vec<String>) {
+        if !self.configured() {
+            return;
+        }
         if self.waiting {
             tracing::debug!("the previous heartbeat is still waiting for its answer");
             return;

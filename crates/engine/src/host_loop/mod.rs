@@ -43,6 +43,8 @@ use book::ServiceBook;
 use catalog::{CatalogReply, ServerCatalog};
 use container_engine::ContainerEngineLink;
 use heartbeat::{HeartbeatReply, ServerLink};
+use local_source::LocalSource;
+use sources::DesiredSources;
 
 mod actions;
 mod book;
@@ -51,7 +53,9 @@ mod commands;
 mod container_engine;
 mod handle;
 mod heartbeat;
+mod local_source;
 mod snapshot;
+mod sources;
 #[cfg(test)]
 mod tests;
 #[cfg(any(test, feature = "memory-runtime"))]
@@ -83,6 +87,11 @@ pub struct EngineConfig {
     pub print_service_output: bool,
     pub log_limits: LogLimits,
     pub service_api: Option<ServiceApiSettings>,
+    /// The local services file (`--services`), watched; `None` for none.
+    pub local_services: Option<PathBuf>,
+    /// Keep the server's last answer in `state_dir` and run it after a restart while the
+    /// server cannot be reached (`--no-cache` turns it off).
+    pub answer_cache: bool,
 }
 
 impl EngineConfig {
@@ -110,6 +119,8 @@ impl EngineConfig {
             print_service_output: true,
             log_limits: LogLimits::default(),
             service_api: None,
+            local_services: None,
+            answer_cache: true,
         }
     }
 }
@@ -119,7 +130,9 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError
 struct HostLoop {
     config: EngineConfig,
     host: HostSettings,
-    // What the server wants: its last answer.
+    // What is wanted: the sources (the server's answer or its cache, the local services
+    // file) and the one set merged from them, which the plan reads.
+    sources: DesiredSources,
     desired: Option<DesiredSet>,
     catalog: ServerCatalog,
     // What is under way, and what the loop remembers of each service.
@@ -188,6 +201,8 @@ struct Inbox {
     outcomes: mpsc::UnboundedReceiver<Outcome>,
     heartbeats: mpsc::UnboundedReceiver<HeartbeatReply>,
     catalog_replies: mpsc::UnboundedReceiver<CatalogReply>,
+    /// The local services file changed.
+    local_changes: mpsc::UnboundedReceiver<()>,
 }
 
 /// The loop and its Handle, wired but not running.
@@ -201,6 +216,7 @@ fn build(
     let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
     let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
     let (catalog_tx, catalog_rx) = mpsc::unbounded_channel();
+    let (local_tx, local_rx) = mpsc::unbounded_channel();
     let (events_tx, _) = broadcast::channel(1024);
     let logs = LogHub::new(config.log_limits);
     let metrics = Arc::new(Metrics::default());
@@ -215,6 +231,18 @@ fn build(
         service_api: config.service_api.clone(),
     };
     let server = ServerLink::new(connections.server, &config.server_url, heartbeat_tx);
+    let mut sources = DesiredSources {
+        local: config
+            .local_services
+            .as_deref()
+            .map(|path| LocalSource::new(path, local_tx)),
+        ..DesiredSources::default()
+    };
+    if config.answer_cache && server.configured() {
+        let mut cache = crate::answer_cache::AnswerCache::new(&config.state_dir, &config.hostname);
+        sources.held = sources::load_cache(&mut cache, &config.server_url, &host);
+        sources.cache = Some(cache);
+    }
     let container_engine = EngineConnection {
         state: EngineState::Connecting,
         kind: config.endpoint.kind().to_string(),
@@ -222,8 +250,9 @@ fn build(
         version: None,
         reason: None,
     };
-    let host_loop = HostLoop {
+    let mut host_loop = HostLoop {
         host,
+        sources,
         desired: None,
         catalog: ServerCatalog::new(catalog_tx),
         book: ServiceBook::default(),
@@ -243,6 +272,10 @@ fn build(
         answer_after_publish: Vec::new(),
         config: config.clone(),
     };
+    if !host_loop.server.configured() {
+        tracing::info!("no AYON server configured: running the local services alone");
+    }
+    host_loop.reload_local();
     host_loop
         .state_tx
         .send_replace(Arc::new(host_loop.snapshot()));
@@ -259,6 +292,7 @@ fn build(
         outcomes: outcomes_rx,
         heartbeats: heartbeat_rx,
         catalog_replies: catalog_rx,
+        local_changes: local_rx,
     };
     Ok((host_loop, handle, inbox))
 }
@@ -287,6 +321,7 @@ fn placeholder_state(config: &EngineConfig) -> HostState {
         services: Vec::new(),
         problems: Vec::new(),
         unclaimed: Vec::new(),
+        local_services: None,
     }
 }
 
@@ -301,6 +336,8 @@ async fn next_event(
 
 /// How soon after a container event the host is looked at again: events come in bursts.
 const EVENT_DEBOUNCE: Duration = Duration::from_millis(50);
+/// How long the local services file must be quiet before it is read again.
+const LOCAL_FILE_DEBOUNCE: Duration = Duration::from_millis(200);
 
 impl HostLoop {
     async fn run(mut self, cancel: CancellationToken, inbox: Inbox) {
@@ -309,6 +346,7 @@ impl HostLoop {
             mut outcomes,
             mut heartbeats,
             mut catalog_replies,
+            mut local_changes,
         } = inbox;
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -318,8 +356,17 @@ impl HostLoop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {
+                    self.reload_local();
                     self.observe(&mut events).await;
                     self.send_heartbeat();
+                }
+                Some(()) = local_changes.recv() => {
+                    while local_changes.try_recv().is_ok() {}
+                    // An editor's save is a burst of events (truncate, write, rename):
+                    // read once it is quiet, not the half-written file.
+                    if let Some(local) = &mut self.sources.local {
+                        local.due = Some(Instant::now() + LOCAL_FILE_DEBOUNCE);
+                    }
                 }
                 Some(reply) = heartbeats.recv() => self.on_heartbeat(reply),
                 Some(outcome) = outcomes.recv() => {
@@ -338,6 +385,9 @@ impl HostLoop {
                     _ => events = None,
                 },
                 _ = tokio::time::sleep_until(wake) => {
+                    if self.sources.local.as_ref().and_then(|l| l.due).is_some_and(|at| at <= Instant::now()) {
+                        self.reload_local();
+                    }
                     if self.observe_at.is_some_and(|at| at <= Instant::now()) {
                         self.observe(&mut events).await;
                     }
@@ -355,7 +405,8 @@ impl HostLoop {
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
         let backoff = self.book.next_start(now);
-        [backoff, self.observe_at]
+        let local = self.sources.local.as_ref().and_then(|l| l.due);
+        [backoff, self.observe_at, local]
             .into_iter()
             .flatten()
             .min()
@@ -374,13 +425,19 @@ impl HostLoop {
         {
             return;
         }
+        // Local services wait for the server's first word (an answer or a failure): a
+        // name the server declares too must never get a container from the local file.
+        if self.server.configured() && self.server.connection.state == ServerState::Connecting {
+            return;
+        }
         let started = std::time::Instant::now();
         let now = Instant::now();
         let busy = self.book.busy();
         let start_blocked = self.book.start_blocked(now);
         let input = PlanInput {
             desired: self.desired.as_ref(),
-            answer_fresh: self.server.answer_fresh,
+            // Without a server, the local services file is the only word, always fresh.
+            answer_fresh: self.server.answer_fresh || !self.server.configured(),
             observed: &self.container_engine.observed,
             unclaimed: &self.container_engine.unclaimed,
             me: self.me(),

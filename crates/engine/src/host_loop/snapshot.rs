@@ -11,9 +11,11 @@ use super::book::ServiceBook;
 use super::catalog::ServerCatalog;
 use super::container_engine::ContainerEngineLink;
 use super::heartbeat::ServerLink;
+use super::sources::DesiredSources;
 use super::HostLoop;
 use crate::host_state::{
-    DesiredState, HostHealth, HostState, ServiceActions, ServiceState, ServiceView, UnclaimedView,
+    DesiredState, HostHealth, HostState, ServerState, ServiceActions, ServiceSource, ServiceState,
+    ServiceView, UnclaimedView,
 };
 use crate::local_stops::LocalStops;
 use crate::reconcile::desired::DesiredSet;
@@ -30,6 +32,7 @@ pub(super) struct SnapshotParts<'a> {
     pub(super) local_stops: &'a LocalStops,
     pub(super) server: &'a ServerLink,
     pub(super) catalog: &'a ServerCatalog,
+    pub(super) sources: &'a DesiredSources,
     pub(super) clock: WallClock,
 }
 
@@ -72,6 +75,7 @@ impl HostLoop {
             server: &self.server,
             catalog: &self.catalog,
             clock: self.clock,
+            sources: &self.sources,
         };
         snapshot(&parts, Instant::now())
     }
@@ -125,6 +129,13 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             Some(Desired::Run(spec)) => Some(spec.as_ref()),
             _ => None,
         };
+        let source = p
+            .desired
+            .filter(|_| item.is_some())
+            .map_or(ServiceSource::Server, |set| set.source(name));
+        let unreachable_since_ms = (source == ServiceSource::Cache
+            && p.server.connection.state != ServerState::Connected)
+            .then_some(p.server.connection.since_ms);
         let waiting = record.and_then(|r| r.backoff.waiting_until(now));
         let crash_looping = record.is_some_and(|r| r.backoff.crash_looping());
         let state = service_state(&ServiceFacts {
@@ -170,6 +181,8 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
                 p.local_stops.stopped.contains(name),
                 p.local_stops.paused_all,
             ),
+            source,
+            unreachable_since_ms,
         });
     }
     let paused = p.local_stops.paused_all;
@@ -216,6 +229,7 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
                 }
             })
             .collect(),
+        local_services: p.sources.local.as_ref().map(|local| local.view()),
     }
 }
 
@@ -349,6 +363,7 @@ mod tests {
                 server,
                 catalog,
                 clock: *clock,
+                sources: &DesiredSources::default(),
             };
             snapshot(&parts, now)
         }

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::{spawn_with, Connections, EngineConfig, Handle};
 use crate::ayon::wire::{HeartbeatRequest, HeartbeatResponse, ServiceOwners};
 use crate::ayon::{AyonError, ServerApi};
-use crate::host_state::{EngineState, HostState, ServerState, ServiceState, ServiceView};
+use crate::host_state::{
+    EngineState, HostState, ServerState, ServiceSource, ServiceState, ServiceView,
+};
 use crate::runtime::memory::{CreateFault, MemoryRuntime};
 use crate::runtime::Endpoint;
 use crate::secret::Secret;
@@ -78,7 +80,17 @@ const SLOW_POLL: Duration = Duration::from_secs(60);
 
 impl Host {
     async fn start(engine: MemoryRuntime, services: Vec<Value>, poll: Duration) -> Host {
-        let state_dir = tempfile::tempdir().unwrap();
+        Host::start_in(tempfile::tempdir().unwrap(), engine, services, poll, |_| {}).await
+    }
+
+    /// [`Host::start`] with its state in `state_dir` and the config changed by `tweak`.
+    async fn start_in(
+        state_dir: tempfile::TempDir,
+        engine: MemoryRuntime,
+        services: Vec<Value>,
+        poll: Duration,
+        tweak: impl FnOnce(&mut EngineConfig),
+    ) -> Host {
         let mut config = EngineConfig::new(
             "http://s",
             Secret::new("k"),
@@ -87,6 +99,7 @@ impl Host {
             state_dir.path().to_path_buf(),
         );
         config.poll_interval = poll;
+        tweak(&mut config);
         config.print_service_output = false;
         let server = Arc::new(ScriptedServer {
             reply: Mutex::new(Reply::Services(services)),
@@ -437,4 +450,214 @@ async fn a_services_spec_is_asked_of_the_loop_and_only_while_it_is_wanted() {
     let spec = host.handle.spec("a").await.unwrap().expect("a is wanted");
     assert_eq!(spec.image, "img:1");
     assert_eq!(host.handle.spec("nobody").await.unwrap(), None);
+}
+
+fn unreachable() -> AyonError {
+    AyonError::Unreachable {
+        url: "http://s".into(),
+        reason: "Connection refused".into(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_with_the_server_down_runs_its_cached_answer_until_the_server_answers() {
+    let state_dir = tempfile::tempdir().unwrap();
+    let keep = state_dir.path().to_path_buf();
+    let first = Host::start_in(
+        state_dir,
+        MemoryRuntime::new(),
+        vec![entry("a", "img:1")],
+        SLOW_POLL,
+        |_| {},
+    )
+    .await;
+    first.running().await;
+    let a = first.handle.state().service("a").unwrap().clone();
+    assert_eq!(a.source, ServiceSource::Server);
+    // A reboot: ashtray stops, its containers are gone, the server is down.
+    first.cancel.cancel();
+    let cache = std::fs::read_to_string(keep.join("server-answer-h.json")).unwrap();
+    assert!(
+        !cache.contains("\"k\""),
+        "the API key is never cached: {cache}"
+    );
+    let state_dir = tempfile::TempDir::new_in(keep.parent().unwrap()).unwrap();
+    std::fs::copy(
+        keep.join("server-answer-h.json"),
+        state_dir.path().join("server-answer-h.json"),
+    )
+    .unwrap();
+    drop(first);
+    let host = Host::start_in(
+        state_dir,
+        MemoryRuntime::new(),
+        vec![],
+        Duration::from_secs(2),
+        |_| {},
+    )
+    .await;
+    host.server.fail(unreachable);
+    let a = host.running().await;
+    assert_eq!(a.source, ServiceSource::Cache);
+    assert!(a.unreachable_since_ms.is_some(), "{a:?}");
+    // The server is back, and wants b instead: its answer takes over.
+    host.server.answer(vec![entry("b", "img:1")]);
+    let state = host
+        .until("b runs and a is gone", |state| {
+            state.service("a").is_none()
+                && state.service("b").is_some_and(|b| {
+                    b.state == ServiceState::Running && b.source == ServiceSource::Server
+                })
+        })
+        .await;
+    assert_eq!(host.engine.running("a").len(), 0, "{state:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_cache_a_restart_with_the_server_down_starts_nothing() {
+    let state_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        state_dir.path().join("server-answer-h.json"),
+        serde_json::json!({"server_url": "http://s", "saved_at_ms": 1, "services": [entry("a", "img:1")]}).to_string(),
+    )
+    .unwrap();
+    let host = Host::start_in(
+        state_dir,
+        MemoryRuntime::new(),
+        vec![],
+        Duration::from_secs(2),
+        |c| c.answer_cache = false,
+    )
+    .await;
+    host.server.fail(unreachable);
+    host.until("unreachable", |s| {
+        s.server.state == ServerState::Unreachable
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(host.engine.containers().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_cache_is_ignored() {
+    let state_dir = tempfile::tempdir().unwrap();
+    std::fs::write(state_dir.path().join("server-answer-h.json"), "{ not json").unwrap();
+    let host = Host::start_in(
+        state_dir,
+        MemoryRuntime::new(),
+        vec![entry("a", "img:1")],
+        Duration::from_secs(2),
+        |_| {},
+    )
+    .await;
+    let a = host.running().await;
+    assert_eq!(a.source, ServiceSource::Server);
+}
+
+#[tokio::test(start_paused = true)]
+async fn local_services_run_without_a_server_and_follow_their_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("services.toml");
+    let declare = |image: &str| {
+        std::fs::write(
+            &file,
+            format!("[[services]]\nname = \"a\"\nimage = \"{image}\"\n"),
+        )
+        .unwrap()
+    };
+    declare("img:1");
+    let path = file.clone();
+    let host = Host::start_in(
+        tempfile::tempdir().unwrap(),
+        MemoryRuntime::new(),
+        vec![],
+        Duration::from_secs(2),
+        |c| {
+            c.server_url = String::new();
+            c.local_services = Some(path);
+        },
+    )
+    .await;
+    let a = host.running().await;
+    assert_eq!(a.source, ServiceSource::Local);
+    assert_eq!(host.handle.state().server.state, ServerState::NotConfigured);
+    assert_eq!(
+        host.server.heartbeats.load(Ordering::Relaxed),
+        0,
+        "no server, no heartbeat"
+    );
+    declare("img:2");
+    host.until_service("a runs img:2", |a| {
+        a.image.as_deref() == Some("img:2") && a.state == ServiceState::Running
+    })
+    .await;
+    std::fs::write(&file, "[[services]]\nname = \"a\"\nimgae = \"img:3\"\n").unwrap();
+    let state = host
+        .until("the error is shown", |s| {
+            s.local_services.as_ref().is_some_and(|l| l.error.is_some())
+        })
+        .await;
+    let error = state
+        .local_services
+        .as_ref()
+        .unwrap()
+        .error
+        .clone()
+        .unwrap();
+    assert!(
+        error.contains("line 3") && error.contains("imgae"),
+        "{error}"
+    );
+    assert_eq!(
+        state.service("a").unwrap().image.as_deref(),
+        Some("img:2"),
+        "the last good set stays"
+    );
+    assert_eq!(host.engine.running("a").len(), 1);
+    // Removing a service from the file removes its container (no server to wait for).
+    std::fs::write(&file, "").unwrap();
+    host.until("a is gone", |s| s.service("a").is_none()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_name_the_local_file_and_the_server_both_declare_runs_neither() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("services.toml");
+    std::fs::write(
+        &file,
+        "[[services]]\nname = \"a\"\nimage = \"img:2\"\n[[services]]\nname = \"l\"\nimage = \"img:2\"\n",
+    )
+    .unwrap();
+    let host = Host::start_in(
+        tempfile::tempdir().unwrap(),
+        MemoryRuntime::new(),
+        vec![entry("a", "img:1"), entry("s", "img:1")],
+        Duration::from_secs(2),
+        |c| c.local_services = Some(file),
+    )
+    .await;
+    let state = host
+        .until("l and s run", |state| {
+            ["l", "s"].iter().all(|n| {
+                state
+                    .service(n)
+                    .is_some_and(|s| s.state == ServiceState::Running)
+            })
+        })
+        .await;
+    let a = state.service("a").unwrap();
+    assert_eq!(a.state, ServiceState::Failed);
+    assert!(
+        a.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("declared both in the local services file"),
+        "{a:?}"
+    );
+    assert_eq!(state.service("l").unwrap().source, ServiceSource::Local);
+    assert_eq!(state.service("s").unwrap().source, ServiceSource::Server);
+    assert!(
+        host.engine.running("a").is_empty(),
+        "never a container for a"
+    );
 }

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::container::{ContainerConfig, HostSettings};
-use crate::spec::{read_answer, Desired, ServiceSpec};
+use crate::host_state::ServiceSource;
+use crate::slug::container_name;
+use crate::spec::{read_answer, Desired, ServiceSpec, SpecError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredSet {
@@ -21,6 +23,8 @@ pub struct DesiredSet {
     /// The entries this set was read from, when it was read from an answer: the next
     /// answer is compared with them ([`DesiredSet::says_the_same_as`]).
     answer: Option<Vec<Value>>,
+    /// Who declares each service; [`ServiceSource::Server`] when not listed.
+    sources: BTreeMap<String, ServiceSource>,
 }
 
 /// Fields of an answer's entry that change from one heartbeat to the next without
@@ -67,15 +71,94 @@ impl DesiredSet {
             configs,
             problems,
             answer: None,
+            sources: BTreeMap::new(),
         }
     }
 
     /// The same answer for changed host settings (the network learned on connecting).
     pub fn for_host(self, host: &HostSettings) -> DesiredSet {
+        let sources = self.sources;
         DesiredSet {
+            sources,
             answer: self.answer,
             ..DesiredSet::new(self.items, self.problems, host)
         }
+    }
+
+    /// The same set, every service of it declared by `source`.
+    pub fn from_source(mut self, source: ServiceSource) -> DesiredSet {
+        self.sources = self
+            .items
+            .iter()
+            .map(|d| (d.name().to_string(), source))
+            .collect();
+        self
+    }
+
+    /// Who declares the service `name`.
+    pub fn source(&self, name: &str) -> ServiceSource {
+        self.sources.get(name).copied().unwrap_or_default()
+    }
+
+    /// The server's set (its answer, or the cached one) and the local services file's,
+    /// as one. A name both declare is an error on that service (so is a local name
+    /// that makes the same container name as a server's): neither runs, and what runs
+    /// for it is left alone, never a second container. `local_origin` names the file.
+    pub fn merge(
+        server: Option<DesiredSet>,
+        local: Option<DesiredSet>,
+        local_origin: &str,
+    ) -> Option<DesiredSet> {
+        let (mut merged, local) = match (server, local) {
+            (None, None) => return None,
+            (Some(set), None) | (None, Some(set)) => return Some(set),
+            (Some(server), Some(local)) => (server, local),
+        };
+        let containers: BTreeMap<String, String> = merged
+            .items
+            .iter()
+            .map(|d| (container_name(d.name()), d.name().to_string()))
+            .collect();
+        let local_sources = local.sources;
+        for item in local.items {
+            let source = local_sources.get(item.name()).copied().unwrap_or_default();
+            let name = item.name().to_string();
+            let clash = match containers.get(&container_name(&name)) {
+                Some(other) if *other == name => Some(format!(
+                    "is declared both in {local_origin} and by the AYON server: rename or remove one of them (neither is started until then)"
+                )),
+                Some(other) => Some(format!(
+                    "makes the container name {}, already used by the server's service {other:?}: rename it in {local_origin}",
+                    container_name(&name)
+                )),
+                None => None,
+            };
+            let Some(problem) = clash else {
+                if let Some(config) = local.configs.get(&name) {
+                    merged.configs.insert(name.clone(), config.clone());
+                }
+                merged.sources.insert(name, source);
+                merged.items.push(item);
+                continue;
+            };
+            let error = Desired::Invalid(SpecError {
+                service: name.clone(),
+                field: "name",
+                value: name.clone(),
+                problem,
+            });
+            merged.configs.remove(&name);
+            match merged.items.iter_mut().find(|d| d.name() == name) {
+                Some(existing) => *existing = error,
+                None => merged.items.push(error),
+            }
+            merged.sources.insert(name, ServiceSource::Local);
+        }
+        merged.items.sort_by(|a, b| a.name().cmp(b.name()));
+        merged.problems.extend(local.problems);
+        // No longer the server's answer alone: never "the same" as one.
+        merged.answer = None;
+        Some(merged)
     }
 
     /// Every service of the answer, runnable or not, by name.
@@ -157,6 +240,55 @@ mod tests {
         );
         assert!(matches!(set.get("bad"), Some(Desired::Invalid(_))));
         assert_eq!(set.problems().len(), 1);
+    }
+
+    fn local(entries: &[serde_json::Value]) -> DesiredSet {
+        DesiredSet::from_answer(entries, &host()).from_source(ServiceSource::Local)
+    }
+
+    #[test]
+    fn merging_keeps_each_services_source() {
+        let server = DesiredSet::from_answer(&[entry("a", "img:1")], &host());
+        let merged = DesiredSet::merge(Some(server), Some(local(&[entry("b", "img:2")])), "f")
+            .expect("two sets make one");
+        assert_eq!(merged.names().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(merged.source("a"), ServiceSource::Server);
+        assert_eq!(merged.source("b"), ServiceSource::Local);
+        assert_eq!(merged.config("b").map(|c| c.image.as_str()), Some("img:2"));
+        assert!(DesiredSet::merge(None, None, "f").is_none());
+        let alone = DesiredSet::merge(None, Some(local(&[entry("b", "img:2")])), "f").unwrap();
+        assert_eq!(alone.source("b"), ServiceSource::Local);
+    }
+
+    #[test]
+    fn a_name_declared_by_both_is_an_error_on_that_service_and_no_container() {
+        let server = DesiredSet::from_answer(&[entry("a", "img:1"), entry("x", "img:1")], &host());
+        let merged = DesiredSet::merge(
+            Some(server),
+            Some(local(&[entry("a", "img:2"), entry("x-", "img:2")])),
+            "the local services file s.toml",
+        )
+        .unwrap();
+        assert_eq!(merged.names().collect::<Vec<_>>(), ["a", "x", "x-"]);
+        let Some(Desired::Invalid(error)) = merged.get("a") else {
+            panic!("{:?}", merged.get("a"));
+        };
+        assert!(
+            error
+                .to_string()
+                .contains("declared both in the local services file s.toml and by the AYON server"),
+            "{error}"
+        );
+        assert!(
+            merged.config("a").is_none(),
+            "neither spec gets a container"
+        );
+        assert_eq!(merged.source("a"), ServiceSource::Local);
+        // Another name, the same container name: the local one is refused.
+        assert!(
+            matches!(merged.get("x-"), Some(Desired::Invalid(e)) if e.problem.contains("aysvc_x"))
+        );
+        assert!(merged.config("x").is_some());
     }
 
     #[test]

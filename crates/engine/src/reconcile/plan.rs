@@ -10,6 +10,7 @@ use super::desired::DesiredSet;
 use super::executor::Adoption;
 use super::ownership::{verdict, Catalog, Me, Verdict};
 use crate::container::ContainerConfig;
+use crate::host_state::ServiceSource;
 use crate::runtime::{ContainerStatus, ObservedContainer};
 use crate::spec::Desired;
 
@@ -155,7 +156,10 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             continue;
         };
         let containers = by_service.remove(service).unwrap_or_default();
-        plan_service(input, service, config, containers, &mut actions);
+        // The local file's services, and a cached answer run while the server is away,
+        // are not held back by the server's silence.
+        let fresh = input.answer_fresh || desired.source(service) != ServiceSource::Server;
+        plan_service(input, fresh, service, config, containers, &mut actions);
     }
 
     if input.answer_fresh {
@@ -210,6 +214,7 @@ pub fn unclaimed_verdicts<'a>(
 
 fn plan_service(
     input: &PlanInput<'_>,
+    fresh: bool,
     service: &str,
     config: &ContainerConfig,
     mut containers: Vec<&ObservedContainer>,
@@ -245,7 +250,7 @@ fn plan_service(
         )
     });
     let Some((keeper, duplicates)) = containers.split_first() else {
-        if (input.answer_fresh && may_start) || restart_requested {
+        if (fresh && may_start) || restart_requested {
             actions.push(Action::Create {
                 service: service.to_string(),
                 config: Box::new(config.clone()),
@@ -278,9 +283,7 @@ fn plan_service(
                     config: Box::new(config.clone()),
                 }),
                 Some(true) => {}
-                Some(false) if input.answer_fresh => {
-                    actions.push(recreate(RecreateReason::SpecChanged))
-                }
+                Some(false) if fresh => actions.push(recreate(RecreateReason::SpecChanged)),
                 Some(false) => {}
             }
         }

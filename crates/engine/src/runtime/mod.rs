@@ -552,6 +552,7 @@ fn create_body(config: &ContainerConfig) -> ContainerCreateBody {
         image: Some(config.image.clone()),
         hostname: Some(config.hostname.clone()),
         env: Some(config.env.clone()),
+        cmd: config.cmd.clone(),
         labels: Some(config.labels.clone().into_iter().collect()),
         user: config.user.clone(),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
