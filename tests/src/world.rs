@@ -47,6 +47,8 @@ impl World {
                 ("crasher", images::CRASHER),
                 ("chatty", images::CHATTY),
                 ("burst", images::BURST),
+                // No command: the engine refuses to create its container, with a long error.
+                ("nocmd", images::BUSYBOX),
                 ("bare", ""),
             ],
         );

@@ -728,6 +728,100 @@ async fn a_log_stream_follows_a_chatty_service_within_its_bounds() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
+/// A service's buffered log lines, oldest first.
+async fn log_texts(hosted: &Hosted, name: &str) -> Vec<String> {
+    let tail = hosted
+        .control
+        .get(&format!("/api/v1/services/{name}/logs?tail=5000"))
+        .await;
+    tail.json["lines"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|l| l["text"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The ticker prints `tick 1`, `tick 2`, ... and `bye` when stopped; each container's
+/// run is one such count. A line read twice shows as a count that starts again without
+/// a new container, or as a second `bye`.
+fn ticker_runs(texts: &[String]) -> Vec<(u64, bool)> {
+    let mut runs: Vec<(u64, bool)> = Vec::new();
+    for text in texts {
+        if text == "bye" {
+            let run = runs.last_mut().expect("a bye after some ticks");
+            assert!(!run.1, "two byes for one run: {texts:?}");
+            run.1 = true;
+            continue;
+        }
+        let n: u64 = text
+            .strip_prefix("tick ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not a ticker line: {text:?}"));
+        match runs.last_mut() {
+            Some((last, false)) => {
+                assert_eq!(n, *last + 1, "tick {n} after tick {last}: {texts:?}");
+                *last = n;
+            }
+            _ => {
+                assert_eq!(n, 1, "a new run starts at tick 1: {texts:?}");
+                runs.push((1, false));
+            }
+        }
+    }
+    runs
+}
+
+/// Stop and Restart end a container's output stream while the engine may still list it
+/// running; the follower that attaches again must read on, not the whole past again. A
+/// restart's new container brings its own lines, from its first.
+#[tokio::test]
+async fn stop_and_restart_never_read_a_line_twice() {
+    let world = World::new("api-log-once").await;
+    let name = world.declare("once", "ticker", json!(null));
+    let hosted = Hosted::start(world).await;
+    hosted.wait_state(&name, "running").await;
+    // Waits for the `run`th container to have printed `at_least` ticks.
+    let ticks = |run: usize, at_least: u64| {
+        let hosted = &hosted;
+        let name = name.clone();
+        async move {
+            eventually(CONVERGE, || async {
+                let runs = ticker_runs(&log_texts(hosted, &name).await);
+                (runs.len() >= run && runs[run - 1].0 >= at_least).then_some(runs)
+            })
+            .await
+            .unwrap_or_else(|| panic!("{name}'s run {run} never printed {at_least} ticks"))
+        }
+    };
+    assert_eq!(ticks(1, 10).await.len(), 1);
+
+    let restart = hosted
+        .control
+        .post(&format!("/api/v1/services/{name}/restart"))
+        .await;
+    assert_eq!(restart.status, StatusCode::ACCEPTED, "{}", restart.text);
+    let runs = ticks(2, 10).await;
+    assert_eq!(runs.len(), 2, "one run per container: {runs:?}");
+    assert!(runs[0].1, "the old container's bye is there once: {runs:?}");
+
+    let stop = hosted
+        .control
+        .post(&format!("/api/v1/services/{name}/stop"))
+        .await;
+    assert_eq!(stop.status, StatusCode::ACCEPTED, "{}", stop.text);
+    hosted.wait_state(&name, "stopped").await;
+    // A few looks at the engine later, nothing came back.
+    assert!(hosted.world.wait_heartbeats(3, 200).await);
+    let texts = log_texts(&hosted, &name).await;
+    let runs = ticker_runs(&texts);
+    assert_eq!(runs.len(), 2, "no run read again after the stop: {texts:?}");
+    assert!(runs[1].1, "the stopped container said bye: {texts:?}");
+}
+
 /// A log follower on a raw socket with a small receive buffer, reading nothing until asked.
 struct StalledFollower(tokio::net::TcpStream);
 

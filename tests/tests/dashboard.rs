@@ -282,6 +282,145 @@ async fn a_flooded_log_pane_stays_usable() {
     let _ = client.clone().close().await;
 }
 
+/// Rows whose Start/Stop/Restart/Logs buttons are not all inside the viewport and the
+/// list's card, described for the failure message; empty when every one is in view.
+const ACTIONS_OUT_OF_VIEW: &str = r##"
+const wrap = document.querySelector(".table-wrap").getBoundingClientRect();
+const out = [];
+for (const row of document.querySelectorAll("#services-body tr")) {
+  for (const b of row.querySelectorAll("button[data-action]")) {
+    const r = b.getBoundingClientRect();
+    if (r.width === 0 || r.left < wrap.left - 1 || r.right > wrap.right + 1 || r.right > window.innerWidth)
+      out.push(`${row.dataset.service} ${b.dataset.action}: ${Math.round(r.left)}-${Math.round(r.right)} of ${Math.round(wrap.left)}-${Math.round(wrap.right)} (window ${window.innerWidth})`);
+  }
+}
+return out;
+"##;
+
+/// Bottom of an element against the window's height: `[bottom, innerHeight]`.
+const BOTTOM_IN_VIEW: &str = r#"
+const r = document.querySelector(arguments[0]).getBoundingClientRect();
+return [Math.round(r.bottom), window.innerHeight];
+"#;
+
+async fn actions_out_of_view(client: &Client) -> Vec<String> {
+    let value = client.execute(ACTIONS_OUT_OF_VIEW, vec![]).await.unwrap();
+    serde_json::from_value(value).unwrap()
+}
+
+/// A service the engine cannot even create a container for, beside healthy ones: its
+/// whole error shows (the engine's reason is at its end), every row's Actions stay in
+/// view at the default size and at 420 px, the header does not say all is well, and the
+/// failing one's log pane says why it is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_service_never_hides_the_rest() {
+    ashtray_tests::images::ensure_images().expect("test images");
+    let world = World::new("dash-fail").await;
+    let healthy = [
+        world.declare("one", "ticker", Value::Null),
+        world.declare("two", "ticker", Value::Null),
+    ];
+    let broken = world.declare("broken-with-a-long-name", "nocmd", Value::Null);
+    let daemon = Daemon::start(&world, &[&healthy[0], &healthy[1]]).await;
+    let browser = Browser::at(&daemon).await;
+    let client = &browser.client;
+    browser.sign_in(&daemon.token).await;
+    browser.wait_view("the service list", "services").await;
+    let error_css = format!("tr[data-service=\"{broken}\"] [data-role=\"error\"]");
+    let error = until("the start error in the list", SEEN, || async {
+        let text = text_of(client, &error_css).await?;
+        text.contains("No command specified").then_some(text)
+    })
+    .await;
+    assert!(error.starts_with("creating container"), "{error:?}");
+    let state = text_of(
+        client,
+        &format!("tr[data-service=\"{broken}\"] [data-role=\"state\"]"),
+    )
+    .await;
+    assert_eq!(
+        state.as_deref(),
+        Some("Cannot start"),
+        "nothing ran, so nothing crash-loops"
+    );
+    let header = text_of(client, "#overall-text").await.unwrap_or_default();
+    assert_ne!(header, "All services running");
+
+    for (width, height, shot) in [
+        (1280, 800, "dashboard-failing.png"),
+        (420, 800, "dashboard-narrow.png"),
+    ] {
+        client.set_window_size(width, height).await.unwrap();
+        let out = until(&format!("the layout at {width} px"), SEEN, || async {
+            let out = actions_out_of_view(client).await;
+            let rows = client
+                .execute(
+                    "return document.querySelectorAll('#services-body tr').length",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            (rows.as_u64() == Some(3)).then_some(out)
+        })
+        .await;
+        screenshot(client, shot).await;
+        assert!(
+            out.is_empty(),
+            "at {width} px, Actions out of view: {out:#?}"
+        );
+        let top: f64 = client
+            .execute(
+                "return document.querySelector('.topbar').getBoundingClientRect().height",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap();
+        assert!(top < 60.0, "at {width} px the top bar wraps: {top} px high");
+    }
+
+    // At the default size the log pane opens in view, its status line included.
+    client.set_window_size(1280, 800).await.unwrap();
+    click(
+        client,
+        &format!("tr[data-service=\"{broken}\"] button[data-action=\"logs\"]"),
+    )
+    .await;
+    let note = until("the empty log pane saying why", SEEN, || async {
+        text_of(client, "#log-lines [data-role=\"note\"]").await
+    })
+    .await;
+    assert!(note.contains("No command specified"), "{note:?}");
+    let [bottom, height]: [u64; 2] = serde_json::from_value(
+        client
+            .execute(BOTTOM_IN_VIEW, vec![json!("#log-status")])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        bottom <= height,
+        "the log pane's status line is below the fold: {bottom} > {height}"
+    );
+
+    // Pause all asks first, and Cancel changes nothing.
+    click(client, "#pause-all").await;
+    let asked = until("the Pause all confirmation", SEEN, || async {
+        let open = attr_of(client, "#confirm", "open").await;
+        open.is_some().then_some(())?;
+        text_of(client, "#confirm-text").await
+    })
+    .await;
+    assert!(asked.contains("Resume all"), "{asked:?}");
+    click(client, "#confirm-cancel").await;
+    let api = Api::new(&daemon.url, Some(&daemon.token));
+    assert_eq!(api.get("/api/v1/host").await.json["paused"], false);
+    assert!(world.wait_running(&[&healthy[0], &healthy[1]]).await);
+
+    let _ = client.clone().close().await;
+}
+
 /// Holds the page's main thread in one synchronous request to `arguments[0]` (a local
 /// gate the test lets go of by closing it): the page runs nothing else meanwhile, and
 /// spends no CPU on it, which the burst it misses needs.

@@ -34,8 +34,31 @@ function setLive(on) { $("live").dataset.live = on ? "on" : "off"; }
 
 function render(host) {
   state.host = host;
-  renderHost(host);
-  state.list.render(host.services || []);
+  renderHost(host, { inWindow: !!tauri });
+  const services = host.services || [];
+  state.list.render(services);
+  // A service the server no longer assigns has no log to follow.
+  if (state.logs.service && !services.some((s) => s.name === state.logs.service)) state.logs.close();
+}
+
+/** The error of a service whose container never ran: what its empty log pane says. */
+function neverRan(name) {
+  const s = state.host?.services?.find((x) => x.name === name);
+  return s && !s.container_id && s.last_error ? s.last_error : "";
+}
+
+/** Asks in the page's own dialog; resolves to whether the user said yes. */
+function confirmWith(title, text, ok) {
+  const dialog = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-ok").textContent = ok;
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+    $("confirm-cancel").focus();
+  });
 }
 
 /** Connects to the API and follows its events; throws Unauthorized for a bad token. */
@@ -71,9 +94,13 @@ function follow(api) {
   });
 }
 
+const DONE = { start: "Started", stop: "Stopped", restart: "Restarted" };
+
+/** Asks for an action and says how it went (the answer comes once the list shows it). */
 async function act(name, action) {
   try {
     await state.api.act(name, action);
+    toast(`${DONE[action] || action} ${name}`);
   } catch (error) {
     toast(`${action} ${name}: ${error.message}`);
   }
@@ -90,6 +117,9 @@ async function startWindow() {
   const settings = await state.settings.load();
   if (!settings.configured) {
     renderOverall("unconfigured");
+    // Said, not silently greyed: there is nothing to list before the server is set.
+    $("nav-services").disabled = true;
+    $("nav-services").title = "Connect to your AYON server in Settings first";
     return openSettings();
   }
   await connectWindow(false);
@@ -100,6 +130,8 @@ async function connectWindow(afterSave) {
   if (!connection) return openSettings();
   try {
     await connect(connection.api_url, connection.token);
+    $("nav-services").disabled = false;
+    $("nav-services").removeAttribute("title");
     if (afterSave || document.body.dataset.view !== "settings") show("services");
   } catch (error) {
     toast(error.message);
@@ -162,7 +194,7 @@ function wire() {
   state.logs = new LogPane($("logs"), null);
   state.list = new ServiceList($("services-body"), $("services-empty"), $("services-count"), {
     onAction: act,
-    onSelect: (name) => state.logs.open(name),
+    onSelect: (name) => state.logs.open(name, neverRan(name)),
   });
   $("nav-services").addEventListener("click", () => {
     if (state.api) show("services");
@@ -170,9 +202,13 @@ function wire() {
   $("nav-settings").addEventListener("click", () => openSettings());
   $("pause-all").addEventListener("click", async () => {
     try {
-      if (state.host?.paused) await state.api.resume(); else await state.api.pause();
+      if (state.host?.paused) await state.api.resume();
+      else if (await confirmWith("Pause all services?",
+        "Every service on this host stops until you choose Resume all.",
+        "Pause all")) await state.api.pause();
     } catch (error) { toast(error.message); }
   });
+  $("banner-settings").addEventListener("click", () => openSettings());
   document.addEventListener("keydown", (event) => {
     const typing = event.target.matches("input, textarea");
     if (event.key === "/" && !typing && !$("logs").hidden) { event.preventDefault(); $("log-search").focus(); }

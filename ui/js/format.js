@@ -41,8 +41,29 @@ export function serviceState(state) {
   return SERVICE_STATES[state] || [state, "idle"];
 }
 
+/** The state word for a service: one whose container could never be created is not
+ * "crash looping" (nothing ran, nothing crashed), it cannot start. */
+export function serviceStateOf(s) {
+  const failing = s.state === "crash_looping" || s.state === "waiting" || s.state === "failed";
+  if (failing && !s.container_id && s.last_exit_code == null && s.last_error) return ["Cannot start", "bad"];
+  return serviceState(s.state);
+}
+
+// Exit codes above 128 are 128 + the signal that ended the process.
+const SIGNALS = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 15: "SIGTERM" };
+
+/** An exit code with what it means: 137 is SIGKILL; "OOM-killed" only when the engine
+ * says the kernel killed it for memory. */
+export function exitWords(code, oomKilled) {
+  if (code == null) return "";
+  if (oomKilled) return `${code} · OOM-killed`;
+  const signal = code > 128 ? SIGNALS[code - 128] : null;
+  return signal ? `${code} · ${signal}` : String(code);
+}
+
 const OVERALL = {
   ok: "All services running",
+  key_refused: "Key refused",
   degraded: "Some services failing",
   unreachable: "Server unreachable",
   engine_down: "Container engine down",
@@ -53,6 +74,18 @@ const OVERALL = {
 };
 
 export function overall(word) { return OVERALL[word] || word; }
+
+/** The top bar's word and text from the whole host, so that it never says more than the
+ * list shows: "All services running" only when every one runs, the key's refusal as
+ * itself rather than as an unreachable server. */
+export function overallOf(host) {
+  const word = host.overall;
+  if (word === "unreachable" && host.server?.state === "unauthorized") return ["key_refused", overall("key_refused")];
+  const services = host.services || [];
+  const running = services.filter((s) => s.state === "running").length;
+  if (word === "ok" && running < services.length) return ["partial", `${running} of ${services.length} running`];
+  return [word, overall(word)];
+}
 
 const SERVER = {
   connecting: ["Connecting", "info"], connected: ["Connected", "ok"],

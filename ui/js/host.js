@@ -1,12 +1,16 @@
 // The host panel and the top bar's one-word status, from the latest HostState.
 
-import { ago, engineState, overall, percent, serverState } from "./format.js";
+import { ago, clock, engineState, overall, overallOf, percent, serverState } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 
-export function renderHost(host) {
+let shown = null; // the host and where, for the banner's "since … ago" to keep moving
+
+export function renderHost(host, { inWindow = false } = {}) {
+  shown = { host, inWindow };
   $("host-name").textContent = host.hostname ? `· ${host.hostname}` : "";
-  renderOverall(host.overall);
+  const [word, text] = overallOf(host);
+  renderOverall(word, text);
 
   $("host-server-url").textContent = host.server_url;
   const [serverText, serverTone] = serverState(host.server.state);
@@ -36,21 +40,34 @@ export function renderHost(host) {
   pause.dataset.paused = String(host.paused);
 
   const banner = $("banner");
-  const why = bannerText(host);
+  const why = bannerText(host, inWindow);
   banner.hidden = !why;
-  banner.textContent = why;
+  $("banner-text").textContent = why;
+  $("banner-settings").hidden = !(inWindow && host.server.state === "unauthorized");
+  $("banner").dataset.since = why ? String(host.server.since_ms || "") : "";
 }
 
-export function renderOverall(word) {
+export function renderOverall(word, text = overall(word)) {
   const el = $("overall");
   el.dataset.overall = word;
-  $("overall-text").textContent = overall(word);
+  $("overall-text").textContent = text;
 }
 
-function bannerText(host) {
+/** The banner over the list, in words that are true: a server that answered with an
+ * error is failing, not unreachable; in the window the key was typed into Settings, so
+ * the engine's advice to check an environment variable is left out. */
+export function bannerText(host, inWindow, now = Date.now()) {
   if (host.paused) return "";
-  if (host.server.state === "unauthorized") return `The AYON server refuses this host's API key: ${host.server.reason || "check it in Settings"}`;
-  if (host.server.state === "unreachable") return `The AYON server cannot be reached: ${host.server.reason || "no answer"}`;
+  const since = host.server.since_ms ? ` (since ${clock(host.server.since_ms).replace(/\.\d+$/, "")}, ${ago(host.server.since_ms, now)})` : "";
+  let reason = host.server.reason || "";
+  if (host.server.state === "unauthorized") {
+    if (inWindow) reason = reason.replace(/: check AYON_API_KEY$/, "");
+    return `The AYON server refuses this host's API key${since}: ${reason || "check it in Settings"}`;
+  }
+  if (host.server.state === "unreachable") {
+    if (/^the AYON server failed \(\d{3}/.test(reason)) return `The AYON server answers with an error${since}: ${reason}`;
+    return `The AYON server cannot be reached${since}: ${reason || "no answer"}`;
+  }
   if (host.engine.state === "down") return `The container engine is down: ${host.engine.reason || "no answer"}`;
   if (host.local_services?.error) return `${host.local_services.error}: its last good services keep running until it is fixed`;
   return "";
@@ -71,4 +88,5 @@ function meter(id, value) {
 setInterval(() => {
   const el = $("host-heartbeat");
   if (el?.dataset.at) el.textContent = ago(Number(el.dataset.at));
+  if (shown && !$("banner").hidden) $("banner-text").textContent = bannerText(shown.host, shown.inWindow);
 }, 1000);

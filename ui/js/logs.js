@@ -44,18 +44,24 @@ export class LogPane {
     this.el.close.addEventListener("click", () => this.close());
   }
 
-  open(service) {
+  /** Opens the pane on `service`; `note` (the error of a service whose container never
+   * ran) heads it, so a pane with no output still says why. */
+  open(service, note = "") {
     if (this.service === service && this.source) return;
     this.close();
     this.service = service;
+    this.note = note;
     this.entries = [];
     this.fresh = [];
     this.pending = 0;
     this.root.hidden = false;
     this.root.dataset.service = service;
     this.el.title.textContent = service;
-    this.el.lines.replaceChildren();
+    this.el.lines.replaceChildren(...this.noteNodes());
     this.setPaused(false);
+    // In view at once, its status line included, without a page scroll.
+    // (After the click's own scrolling and the next layout.)
+    requestAnimationFrame(() => this.root.scrollIntoView({ block: "nearest" }));
     this.setStatus("connecting…");
     const source = this.api.followLogs(service, BACKLOG);
     this.source = source;
@@ -69,6 +75,10 @@ export class LogPane {
     source.addEventListener("error", () => {
       if (this.source === source) this.setStatus("reconnecting…");
     });
+  }
+
+  noteNodes() {
+    return this.note ? [h("div", { class: "log-note", "data-role": "note" }, `No output: ${this.note}`)] : [];
   }
 
   close() {
@@ -108,6 +118,7 @@ export class LogPane {
     const nodes = [];
     for (const entry of fresh) {
       entry.node = this.render(entry, query);
+      entry.drawn = true;
       if (entry.node) nodes.push(entry.node);
     }
     this.el.lines.append(...nodes);
@@ -149,9 +160,9 @@ export class LogPane {
   redraw() {
     const query = this.query();
     this.fresh = [];
-    for (const entry of this.entries) entry.node = this.render(entry, query);
+    for (const entry of this.entries) { entry.node = this.render(entry, query); entry.drawn = true; }
     const nodes = this.entries.map((e) => e.node).filter(Boolean);
-    this.el.lines.replaceChildren(...nodes);
+    this.el.lines.replaceChildren(...this.noteNodes(), ...nodes);
     this.el.lines.scrollTop = this.el.lines.scrollHeight;
     this.updateMatches();
   }
@@ -178,13 +189,18 @@ export class LogPane {
 
   setStatus(text) { this.el.status.textContent = text; }
 
-  /** Copies the lines shown (after the search), as plain text. */
-  async copy() {
+  /** The lines shown (after the search; not those held back by Pause), as plain text with
+   * their time, as the pane shows them. */
+  shownText() {
     const query = this.query();
-    const text = this.entries
-      .filter((e) => e.kind === "line" && (!query || e.text.toLowerCase().includes(query)))
-      .map((e) => e.text)
+    return this.entries
+      .filter((e) => e.kind === "line" && e.drawn && (!query || e.text.toLowerCase().includes(query)))
+      .map((e) => `${clock(e.at_ms)} ${e.text}`)
       .join("\n");
+  }
+
+  async copy() {
+    const text = this.shownText();
     let copied = false;
     try {
       await navigator.clipboard.writeText(text);

@@ -1,7 +1,7 @@
 // The service list: one row per service of the latest HostState, updated in place so that
 // keyboard focus and selection survive every live update.
 
-import { duration, h, serviceState, sourceBadge } from "./format.js";
+import { duration, exitWords, h, serviceStateOf, sourceBadge } from "./format.js";
 
 export class ServiceList {
   /**
@@ -64,11 +64,11 @@ export class ServiceList {
     // Snapshots come on every change of the host (health too): redraw a row only when
     // what it shows changed, so buttons stay put under the pointer and focus stays.
     const shown = JSON.stringify([s.state, s.desired, s.addon_name, s.addon_version, s.image, s.last_error,
-      s.restarts, s.last_exit_code, s.started_at_ms, s.next_restart_at_ms, s.reported, s.actions,
-      s.source, s.unreachable_since_ms]);
+      s.restarts, s.last_exit_code, s.last_exit_oom_killed, s.container_id, s.started_at_ms, s.next_restart_at_ms,
+      s.reported, s.actions, s.source, s.unreachable_since_ms]);
     if (row.dataset.shown === shown) return;
     row.dataset.shown = shown;
-    const [stateText, tone] = serviceState(s.state);
+    const [stateText, tone] = serviceStateOf(s);
     row.dataset.state = s.state;
     row.dataset.desired = s.desired;
     const addon = [s.addon_name, s.addon_version].filter(Boolean).join(" ");
@@ -80,18 +80,19 @@ export class ServiceList {
 
     const cells = [
       h("td", {},
-        h("div", { class: "svc-name", "data-role": "name", title: s.name }, s.name,
+        h("div", { class: "svc-name", "data-role": "name", title: [s.name, addon || s.image].filter(Boolean).join(" · ") }, s.name,
           source ? h("span", { class: "badge small", "data-role": "source", "data-tone": source[1], title: source[2] }, source[0]) : null),
         s.source === "cache" ? h("div", { class: "svc-addon", "data-role": "source-note" }, source[2]) : null,
         h("div", { class: "svc-addon", "data-role": "addon" }, addon || s.image || ""),
-        error ? h("div", { class: "svc-error", "data-role": "error", title: error }, error) : null),
+        // Whole, wrapped: the useful part of an engine's error is at its end.
+        error ? h("div", { class: "svc-error", "data-role": "error" }, error) : null),
       h("td", {},
         h("span", { class: "badge", "data-role": "state", "data-tone": tone }, stateText),
         stoppedHere ? h("div", { class: "svc-addon" }, "stopped on this host") : null,
         s.next_restart_at_ms != null ? h("div", { class: "svc-addon", "data-role": "retry" }, this.retry(s)) : null),
       h("td", { "data-role": "uptime", class: "mono" }, this.uptime(s)),
       h("td", { class: "num", "data-role": "restarts" }, String(s.restarts ?? 0)),
-      h("td", { "data-role": "exit", class: "mono" }, s.last_exit_code == null ? "–" : String(s.last_exit_code)),
+      h("td", { "data-role": "exit", class: "mono" }, s.last_exit_code == null ? "–" : exitWords(s.last_exit_code, s.last_exit_oom_killed)),
       h("td", { "data-role": "reported" }, reported(s.reported)),
       h("td", {}, h("div", { class: "row-actions" },
         button(s, "start", "Start", !allowed.start, this.hooks),

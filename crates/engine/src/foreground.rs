@@ -48,7 +48,10 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<Ended, RuntimeError> {
     let id = runtime.create_and_start(config).await?;
-    let mut output = runtime.follow_output(&id, None).boxed();
+    // Every line: the container was just started.
+    let mut output = runtime
+        .follow_output(&id, crate::runtime::OutputFrom::Start)
+        .boxed();
     tokio::pin!(stop);
     let ended = loop {
         tokio::select! {

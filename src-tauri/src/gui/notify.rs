@@ -5,13 +5,16 @@
 //! Rate-limited so that a flapping host cannot storm the desktop: at most `BURST`
 //! notifications per `WINDOW`; what is held back is counted into the next one.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use ashtray_engine::host_state::{HostState, ServerState, ServiceState};
 
 /// How long the server must stay away before the artist hears of it.
 pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(60);
+/// How long a crash-looping service must run before its loop counts as over. Between two
+/// retries it runs for a moment each time: that is the same loop, told once.
+pub const RECOVERED_AFTER: Duration = Duration::from_secs(30);
 const WINDOW: Duration = Duration::from_secs(60);
 const BURST: usize = 3;
 
@@ -25,7 +28,8 @@ pub struct Note {
 pub struct Notifier {
     away_since: Option<Instant>,
     told_away: bool,
-    crash_looping: HashSet<String>,
+    /// The services told to be crash-looping, with since when each has run again.
+    crash_looping: HashMap<String, Option<Instant>>,
     sent: VecDeque<Instant>,
     held_back: usize,
 }
@@ -61,17 +65,15 @@ impl Notifier {
             }
         }
 
-        let looping: HashSet<String> = state
+        let looping: HashSet<&str> = state
             .services
             .iter()
             .filter(|s| s.state == ServiceState::CrashLooping)
-            .map(|s| s.name.clone())
+            .map(|s| s.name.as_str())
             .collect();
-        for service in state
-            .services
-            .iter()
-            .filter(|s| looping.contains(&s.name) && !self.crash_looping.contains(&s.name))
-        {
+        for service in state.services.iter().filter(|s| {
+            looping.contains(s.name.as_str()) && !self.crash_looping.contains_key(&s.name)
+        }) {
             notes.push(Note {
                 title: format!("{} keeps crashing", service.name),
                 body: service.last_error.clone().unwrap_or_else(|| {
@@ -79,18 +81,38 @@ impl Notifier {
                 }),
             });
         }
-        for name in self.crash_looping.difference(&looping) {
-            if state
-                .service(name)
-                .is_some_and(|s| s.state == ServiceState::Running)
-            {
-                notes.push(Note {
-                    title: format!("{name} recovered"),
-                    body: "It runs again.".into(),
-                });
+        // A loop is over once the service has run a while, or is gone or stopped; the
+        // moments it runs between retries are part of the loop.
+        let mut recovered = Vec::new();
+        self.crash_looping.retain(|name, running_since| {
+            let Some(service) = state.service(name) else {
+                return false;
+            };
+            match service.state {
+                ServiceState::Running => {
+                    let since = *running_since.get_or_insert(now);
+                    if now.duration_since(since) >= RECOVERED_AFTER {
+                        recovered.push(name.clone());
+                        return false;
+                    }
+                    true
+                }
+                ServiceState::Stopped | ServiceState::Skipped => false,
+                _ => {
+                    *running_since = None;
+                    true
+                }
             }
+        });
+        for name in recovered {
+            notes.push(Note {
+                title: format!("{name} recovered"),
+                body: "It runs again.".into(),
+            });
         }
-        self.crash_looping = looping;
+        for name in looping {
+            self.crash_looping.entry(name.to_string()).or_insert(None);
+        }
 
         self.limit(notes, now)
     }
@@ -189,9 +211,36 @@ mod tests {
             .observe(&looping, t0 + Duration::from_secs(1))
             .is_empty());
         let running = state(ServerState::Connected, &[("a", ServiceState::Running)]);
+        assert!(notifier
+            .observe(&running, t0 + Duration::from_secs(2))
+            .is_empty());
+        let recovered = notifier.observe(&running, t0 + Duration::from_secs(2) + RECOVERED_AFTER);
+        assert_eq!(recovered[0].title, "a recovered");
+        assert!(notifier
+            .observe(&running, t0 + Duration::from_secs(3) + RECOVERED_AFTER)
+            .is_empty());
+    }
+
+    /// Each retry of a crash loop starts it and runs it for a moment: one loop, one note.
+    #[test]
+    fn the_retries_of_one_crash_loop_are_told_once() {
+        let mut notifier = Notifier::default();
+        let t0 = Instant::now();
+        let mut told = Vec::new();
+        let retry = [
+            ServiceState::CrashLooping,
+            ServiceState::Waiting,
+            ServiceState::Starting,
+            ServiceState::Running,
+            ServiceState::CrashLooping,
+        ];
+        for (i, each) in retry.iter().cycle().take(40).enumerate() {
+            let at = t0 + Duration::from_secs(i as u64);
+            told.extend(notifier.observe(&state(ServerState::Connected, &[("a", *each)]), at));
+        }
         assert_eq!(
-            notifier.observe(&running, t0 + Duration::from_secs(2))[0].title,
-            "a recovered"
+            told.iter().map(|n| n.title.as_str()).collect::<Vec<_>>(),
+            ["a keeps crashing"]
         );
     }
 
@@ -210,12 +259,15 @@ mod tests {
             .iter()
             .map(|n| (n.as_str(), ServiceState::Running))
             .collect();
-        assert!(notifier
-            .observe(
-                &state(ServerState::Connected, &running),
-                t0 + Duration::from_secs(5)
-            )
-            .is_empty());
+        for after in [5, 40] {
+            // Recoveries are held back too: the window is still full.
+            assert!(notifier
+                .observe(
+                    &state(ServerState::Connected, &running),
+                    t0 + Duration::from_secs(after)
+                )
+                .is_empty());
+        }
         let later = notifier.observe(
             &state(
                 ServerState::Connected,

@@ -114,12 +114,7 @@ impl HostLoop {
                 match exit {
                     Ok(exit) => {
                         let delay = record.backoff.record_failure(now, exit.ran_for);
-                        let oom = if exit.oom_killed {
-                            " (out of memory)"
-                        } else {
-                            ""
-                        };
-                        let message = format!("exited with code {}{oom}", exit.exit_code);
+                        let message = exit_words(exit.exit_code, exit.oom_killed);
                         tracing::warn!(
                             service = %service,
                             exit_code = exit.exit_code,
@@ -197,6 +192,44 @@ impl HostLoop {
             container = %short(&event.container_id),
             "exited with code {exit_code} (a container started by ash); restarting in {} s",
             delay.as_secs()
+        );
+    }
+}
+
+/// An exit in words: a code above 128 names the signal that ended the process (137 is
+/// SIGKILL); "OOM-killed" only when the engine's inspect says the kernel killed it for
+/// memory (`State.OOMKilled`), since a SIGKILL alone may come from anyone.
+pub(super) fn exit_words(code: i64, oom_killed: bool) -> String {
+    let signal = match code - 128 {
+        1 => Some("SIGHUP"),
+        2 => Some("SIGINT"),
+        3 => Some("SIGQUIT"),
+        6 => Some("SIGABRT"),
+        9 => Some("SIGKILL"),
+        11 => Some("SIGSEGV"),
+        13 => Some("SIGPIPE"),
+        15 => Some("SIGTERM"),
+        _ => None,
+    };
+    match (oom_killed, signal) {
+        (true, _) => format!("exited with code {code} (OOM-killed: out of memory)"),
+        (false, Some(signal)) => format!("exited with code {code} ({signal})"),
+        (false, None) => format!("exited with code {code}"),
+    }
+}
+
+#[cfg(test)]
+mod exit_words_tests {
+    use super::exit_words;
+
+    #[test]
+    fn an_exit_names_its_signal_and_oom_only_on_the_engines_word() {
+        assert_eq!(exit_words(3, false), "exited with code 3");
+        assert_eq!(exit_words(137, false), "exited with code 137 (SIGKILL)");
+        assert_eq!(exit_words(143, false), "exited with code 143 (SIGTERM)");
+        assert_eq!(
+            exit_words(137, true),
+            "exited with code 137 (OOM-killed: out of memory)"
         );
     }
 }

@@ -10,13 +10,15 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::{EventStream, HostLoop};
 use crate::host_state::{EngineConnection, EngineState};
 use crate::reconcile::ownership::{claim, Claim};
 use crate::runtime::Connect;
-use crate::runtime::{ContainerRuntime, ContainerStatus, ObservedContainer, RuntimeError};
+use crate::runtime::{
+    ContainerRuntime, ContainerStatus, ObservedContainer, OutputFrom, ReadMark, RuntimeError,
+};
 
 /// The container engine as the loop sees it: the way to reach it, the runtime once
 /// reached, the state of the connection, this host's containers as last listed, and the
@@ -30,6 +32,9 @@ pub(super) struct ContainerEngineLink {
     /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
     pub(super) unclaimed: Vec<ObservedContainer>,
     pub(super) followers: HashMap<String, tokio::task::JoinHandle<()>>,
+    /// How far each listed container's output has been read, kept past its follower's
+    /// end: a follower attaching again reads on from there, never the same lines twice.
+    read_marks: HashMap<String, Arc<Mutex<Option<ReadMark>>>>,
 }
 
 impl ContainerEngineLink {
@@ -41,6 +46,7 @@ impl ContainerEngineLink {
             observed: Vec::new(),
             unclaimed: Vec::new(),
             followers: HashMap::new(),
+            read_marks: HashMap::new(),
         }
     }
 
@@ -162,25 +168,30 @@ impl HostLoop {
 
     /// One follower per running container feeds the LogHub (and the daemon's log).
     pub(super) fn follow_outputs(&mut self, runtime: &dyn ContainerRuntime) {
-        self.container_engine
-            .followers
-            .retain(|_, task| !task.is_finished());
-        for container in &self.container_engine.observed {
+        let link = &mut self.container_engine;
+        link.followers.retain(|_, task| !task.is_finished());
+        let listed: HashSet<&str> = link.observed.iter().map(|c| c.id.as_str()).collect();
+        link.read_marks.retain(|id, _| listed.contains(id.as_str()));
+        for container in &link.observed {
             if container.status != ContainerStatus::Running
-                || self.container_engine.followers.contains_key(&container.id)
+                || link.followers.contains_key(&container.id)
             {
                 continue;
             }
-            // Ours from their first line; adopted ones from their recent past.
-            let tail = if self.book.started_by_us.remove(&container.id) {
-                None
-            } else {
-                Some(100)
+            let mark = link.read_marks.entry(container.id.clone()).or_default();
+            let read_up_to = *mark.lock().expect("a read mark's lock is never poisoned");
+            // Ours from their first line; adopted ones from their recent past; one whose
+            // follower ended while it still runs (around a stop) from where that one was.
+            let from = match read_up_to {
+                Some(mark) => OutputFrom::After(mark),
+                None if self.book.started_by_us.remove(&container.id) => OutputFrom::Start,
+                None => OutputFrom::Tail(100),
             };
-            let mut output = runtime.follow_output(&container.id, tail);
+            let mut output = runtime.follow_output(&container.id, from);
             let logs = self.logs.clone();
             let service = container.service_name.clone();
             let print = self.config.print_service_output;
+            let mark = mark.clone();
             let task = tokio::spawn(async move {
                 while let Some(line) = output.next().await {
                     // Prefixed in the message for people reading text logs; the field is
@@ -192,12 +203,14 @@ impl HostLoop {
                             tracing::info!(target: "service", service = %service, "[{service}] {}", line.text);
                         }
                     }
+                    if let Some(at) = line.at {
+                        let mut mark = mark.lock().expect("a read mark's lock is never poisoned");
+                        *mark = Some(ReadMark::advance(*mark, at));
+                    }
                     logs.push(&service, line.stderr, line.text);
                 }
             });
-            self.container_engine
-                .followers
-                .insert(container.id.clone(), task);
+            link.followers.insert(container.id.clone(), task);
         }
     }
 }

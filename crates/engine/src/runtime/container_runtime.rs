@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use super::{
-    ContainerEvent, Endpoint, ExitInfo, ObservedContainer, OutputLine, Runtime, RuntimeError,
+    ContainerEvent, Endpoint, ExitInfo, ObservedContainer, OutputFrom, OutputLine, Runtime,
+    RuntimeError,
 };
 use crate::container::{AppliedConfig, ContainerConfig};
 
@@ -48,8 +49,8 @@ pub trait ContainerRuntime: Send + Sync {
     /// Service containers' events, to wake the loop early.
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>>;
 
-    /// A container's output (after its last `tail` lines, or all of it for `None`).
-    fn follow_output(&self, id: &str, tail: Option<usize>) -> BoxStream<'static, OutputLine>;
+    /// A container's output from `from` on.
+    fn follow_output(&self, id: &str, from: OutputFrom) -> BoxStream<'static, OutputLine>;
 }
 
 /// How the loop reaches a container engine, tried again while the engine is down.
@@ -104,7 +105,7 @@ impl ContainerRuntime for Runtime {
         Box::pin(Runtime::events(self))
     }
 
-    fn follow_output(&self, id: &str, tail: Option<usize>) -> BoxStream<'static, OutputLine> {
-        Box::pin(Runtime::follow_output(self, id, tail))
+    fn follow_output(&self, id: &str, from: OutputFrom) -> BoxStream<'static, OutputLine> {
+        Box::pin(Runtime::follow_output(self, id, from))
     }
 }

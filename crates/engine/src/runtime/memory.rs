@@ -21,7 +21,8 @@ use tokio::time::Instant;
 
 use super::container_runtime::{Connect, ContainerRuntime};
 use super::{
-    ContainerEvent, ContainerStatus, ExitInfo, ObservedContainer, OutputLine, RuntimeError,
+    ContainerEvent, ContainerStatus, ExitInfo, ObservedContainer, OutputFrom, OutputLine,
+    RuntimeError,
 };
 use crate::container::{
     AppliedConfig, ContainerConfig, LABEL_HOST, LABEL_SERVICE_NAME, LABEL_SPEC_HASH,
@@ -249,6 +250,7 @@ impl MemoryRuntime {
             container.output.push(OutputLine {
                 stderr: false,
                 text: text.to_string(),
+                at: Some(std::time::SystemTime::now()),
             });
         }
     }
@@ -387,7 +389,7 @@ impl ContainerRuntime for MemoryRuntime {
         .boxed()
     }
 
-    fn follow_output(&self, id: &str, tail: Option<usize>) -> BoxStream<'static, OutputLine> {
+    fn follow_output(&self, id: &str, from: OutputFrom) -> BoxStream<'static, OutputLine> {
         let lines = match self.request("logs") {
             Ok(world) => world
                 .containers
@@ -396,9 +398,18 @@ impl ContainerRuntime for MemoryRuntime {
                 .unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        let skip = tail.map_or(0, |n| lines.len().saturating_sub(n));
+        let skip = match from {
+            OutputFrom::Tail(n) => lines.len().saturating_sub(n),
+            _ => 0,
+        };
+        let mut read_before = super::output_mark::SkipRead::new(from);
+        let lines: Vec<OutputLine> = lines
+            .into_iter()
+            .skip(skip)
+            .filter(|line| read_before.is_new(line.at))
+            .collect();
         // What is printed later is not followed: a test reads output through exit_info.
-        futures::stream::iter(lines.into_iter().skip(skip))
+        futures::stream::iter(lines)
             .chain(futures::stream::pending())
             .boxed()
     }

@@ -9,6 +9,7 @@ mod gateway;
 #[cfg(any(test, feature = "memory-runtime"))]
 pub mod memory;
 mod observe;
+mod output_mark;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,7 @@ use crate::container::{AppliedConfig, ContainerConfig, LABEL_SERVICE_NAME};
 pub use container_runtime::{Connect, ContainerRuntime};
 pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
 pub use observe::{ContainerStatus, ObservedContainer};
+pub use output_mark::{OutputFrom, ReadMark};
 
 /// Where the engine listens and which kind it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +145,8 @@ pub struct ContainerEvent {
 pub struct OutputLine {
     pub stderr: bool,
     pub text: String,
+    /// The engine's stamp, when the line was asked for with one.
+    pub at: Option<std::time::SystemTime>,
 }
 
 /// The engine connection. Cheap to clone; clones share the call counter.
@@ -497,12 +501,13 @@ impl Runtime {
             })
     }
 
-    /// Follows a container's output (after its last `tail` lines, or all of it for
-    /// `None`), line by line, until the container stops or the engine goes away.
+    /// Follows a container's output from `from`, line by line, until the container stops
+    /// or the engine goes away. Each line carries the engine's stamp, so that a follower
+    /// attaching again reads on after the last line read ([`OutputFrom::After`]).
     pub fn follow_output(
         &self,
         id: &str,
-        tail: Option<usize>,
+        from: OutputFrom,
     ) -> impl Stream<Item = OutputLine> + Send + 'static {
         self.count();
         let stream = self.docker.logs(
@@ -511,11 +516,14 @@ impl Runtime {
                 follow: true,
                 stdout: true,
                 stderr: true,
-                tail: tail.map_or_else(|| "all".to_string(), |n| n.to_string()),
+                timestamps: true,
+                since: from.since_secs(),
+                tail: from.tail(),
                 ..Default::default()
             }),
         );
         let mut splitter = observe::LineSplitter::default();
+        let mut skip = output_mark::SkipRead::new(from);
         stream
             .take_while(|chunk| futures::future::ready(chunk.is_ok()))
             .flat_map(move |chunk| {
@@ -523,6 +531,17 @@ impl Runtime {
                     Ok(chunk) => splitter.push(&chunk),
                     Err(_) => Vec::new(),
                 };
+                let lines: Vec<OutputLine> = lines
+                    .into_iter()
+                    .filter_map(|line| {
+                        let (at, text) = output_mark::split_stamp(&line.text);
+                        skip.is_new(at).then(|| OutputLine {
+                            stderr: line.stderr,
+                            text: text.to_string(),
+                            at,
+                        })
+                    })
+                    .collect();
                 futures::stream::iter(lines)
             })
     }

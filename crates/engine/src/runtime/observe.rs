@@ -125,7 +125,11 @@ fn take_line(buffer: &mut Vec<u8>, stderr: bool) -> OutputLine {
         text.pop();
     }
     buffer.clear();
-    OutputLine { stderr, text }
+    OutputLine {
+        stderr,
+        text,
+        at: None,
+    }
 }
 
 #[cfg(test)]
