@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ashtray_tests::desktop::{free_port, text_of, tool, Desktop, Driver};
+use ashtray_tests::proc_stats;
 use ashtray_tests::world::World;
 use fantoccini::Locator;
 use serde_json::{json, Value};
@@ -61,25 +62,13 @@ fn tree(pid: u32) -> Vec<u32> {
     }
 }
 
-fn status_kb(pid: u32, file: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// (RSS sum, PSS sum) of the tree in MB, and each process as "name RSS/PSS".
 fn memory(pid: u32) -> (f64, f64, Vec<String>) {
     let pids = tree(pid);
     let mut processes = vec![];
     let (mut rss, mut pss) = (0, 0);
     for p in pids {
-        let (r, s) = (
-            status_kb(p, "status", "VmRSS:"),
-            status_kb(p, "smaps_rollup", "Pss:"),
-        );
+        let (r, s) = (proc_stats::rss_kib(p), proc_stats::pss_kib(p));
         let name = std::fs::read_to_string(format!("/proc/{p}/comm"))
             .unwrap_or_default()
             .trim()
@@ -93,19 +82,7 @@ fn memory(pid: u32) -> (f64, f64, Vec<String>) {
 
 /// CPU ticks (user + system) used so far by the tree.
 fn cpu_ticks(pid: u32) -> u64 {
-    tree(pid)
-        .iter()
-        .filter_map(|p| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-            let after = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .collect::<Vec<_>>();
-            // utime and stime are fields 14 and 15; `after` starts at field 3.
-            Some(after[11].parse::<u64>().ok()? + after[12].parse::<u64>().ok()?)
-        })
-        .sum()
+    tree(pid).into_iter().map(proc_stats::cpu_ticks).sum()
 }
 
 fn launch(desktop: &Desktop, env: &[(String, String)], hidden: bool) -> Child {

@@ -9,8 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use ashtray_tests::fleet::{cpu_ticks, pss_kib, rss_kib, Fleet};
+use ashtray_tests::fleet::Fleet;
 use ashtray_tests::images;
+use ashtray_tests::proc_stats::{cpu_ticks, pss_kib, rss_kib};
 use ashtray_tests::world::World;
 
 /// `sysconf(_SC_CLK_TCK)` on Linux.

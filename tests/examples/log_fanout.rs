@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use ashtray_tests::api_client::{Api, ApiSetup};
 use ashtray_tests::harness::eventually;
+use ashtray_tests::proc_stats::{peak_rss_kib, rss_kib};
 use ashtray_tests::world::{World, CONVERGE};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
@@ -24,15 +25,6 @@ struct Counts {
     lines: AtomicU64,
     missed: AtomicU64,
     last_seq: AtomicU64,
-}
-
-fn proc_kb(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::main]
@@ -56,7 +48,7 @@ async fn main() {
     })
     .await
     .expect("the chatty service runs");
-    let idle_rss = proc_kb(daemon.pid(), "VmRSS:");
+    let idle_rss = rss_kib(daemon.pid());
 
     let counts: Vec<Arc<Counts>> = (0..FOLLOWERS)
         .map(|_| Arc::new(Counts::default()))
@@ -118,7 +110,7 @@ async fn main() {
     let mut peak_rss = 0;
     while started.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        peak_rss = peak_rss.max(proc_kb(daemon.pid(), "VmRSS:"));
+        peak_rss = peak_rss.max(rss_kib(daemon.pid()));
     }
     let elapsed = started.elapsed().as_secs_f64();
     let lines: u64 = counts
@@ -137,7 +129,7 @@ async fn main() {
         .max()
         .unwrap()
         - start_seq;
-    let hwm = proc_kb(daemon.pid(), "VmHWM:");
+    let hwm = peak_rss_kib(daemon.pid());
     let metrics = api.get("/metrics").await.text;
     let buffered = metrics
         .lines()

@@ -9,4 +9,5 @@ pub mod fleet;
 pub mod fresh_dockerd;
 pub mod harness;
 pub mod images;
+pub mod proc_stats;
 pub mod world;

@@ -707,7 +707,7 @@ async fn a_log_stream_follows_a_chatty_service_within_its_bounds() {
             tail.json["lines"].as_array().unwrap().len() <= 5_000,
             "the buffer keeps more lines than its bound"
         );
-        peak_rss_kb = peak_rss_kb.max(rss_kb(hosted.daemon.pid()));
+        peak_rss_kb = peak_rss_kb.max(ashtray_tests::proc_stats::rss_kib(hosted.daemon.pid()));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(
@@ -883,15 +883,6 @@ impl StalledFollower {
             }
         }
     }
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 use super::handle::{Command, CommandError};
 use super::{now_ms, HostLoop};
+use crate::spec::Desired;
 
 impl HostLoop {
     fn knows(&self, name: &str) -> bool {
@@ -69,11 +70,10 @@ impl HostLoop {
                 )
             }
             Command::Spec(name, reply) => {
-                let spec = self
-                    .desired
-                    .as_ref()
-                    .and_then(|set| set.specs().find(|spec| spec.name == name))
-                    .cloned();
+                let spec = match self.desired.as_ref().and_then(|set| set.get(&name)) {
+                    Some(Desired::Run(spec)) => Some(spec.as_ref().clone()),
+                    _ => None,
+                };
                 let _ = reply.send(spec);
                 return;
             }

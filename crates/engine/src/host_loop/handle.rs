@@ -96,47 +96,47 @@ impl Handle {
             .cloned()
     }
 
-    async fn ask(&self, make: impl FnOnce(Reply) -> Command) -> Result<(), CommandError> {
+    /// Sends a command and waits for the loop's answer to it.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, CommandError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(make(reply))
             .await
             .map_err(|_| CommandError::EngineGone)?;
-        answer.await.map_err(|_| CommandError::EngineGone)?
+        answer.await.map_err(|_| CommandError::EngineGone)
     }
 
     /// Stops the service on this host until [`Handle::start_service`]; remembered across
     /// restarts of ashtray.
     pub async fn stop_service(&self, name: &str) -> Result<(), CommandError> {
         self.ask(|reply| Command::Stop(name.to_string(), reply))
-            .await
+            .await?
     }
 
     pub async fn start_service(&self, name: &str) -> Result<(), CommandError> {
         self.ask(|reply| Command::Start(name.to_string(), reply))
-            .await
+            .await?
     }
 
     /// Replaces the service's container with a new one.
     pub async fn restart_service(&self, name: &str) -> Result<(), CommandError> {
         self.ask(|reply| Command::Restart(name.to_string(), reply))
-            .await
+            .await?
     }
 
     pub async fn pause_all(&self, paused: bool) -> Result<(), CommandError> {
-        self.ask(|reply| Command::PauseAll(paused, reply)).await
+        self.ask(|reply| Command::PauseAll(paused, reply)).await?
     }
 
     /// The validated spec of `name`, while it is wanted here with a valid one. Asked of
     /// the loop rather than carried in every snapshot: a spec's env may hold what the
     /// service alone should see, and most snapshots have no reader for it.
     pub async fn spec(&self, name: &str) -> Result<Option<ServiceSpec>, CommandError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Spec(name.to_string(), reply))
+        self.ask(|reply| Command::Spec(name.to_string(), reply))
             .await
-            .map_err(|_| CommandError::EngineGone)?;
-        answer.await.map_err(|_| CommandError::EngineGone)
     }
 
     pub async fn report_status(
@@ -145,6 +145,6 @@ impl Handle {
         status: ReportedStatus,
     ) -> Result<(), CommandError> {
         self.ask(|reply| Command::ReportStatus(name.to_string(), status, reply))
-            .await
+            .await?
     }
 }
