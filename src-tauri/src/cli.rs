@@ -73,13 +73,18 @@ pub struct HostArgs {
     #[arg(long, env = "ASHTRAY_REQUEST_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub request_timeout: Duration,
 
-    /// How many containers are started or stopped at once, at most.
+    /// How many containers are started at once, at most (and, apart, stopped at once).
     #[arg(long, env = "ASHTRAY_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,
 
     /// Grace period between SIGTERM and SIGKILL when a service is stopped.
     #[arg(long, env = "ASHTRAY_STOP_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub stop_timeout: Duration,
+
+    /// Replace a running container its own HEALTHCHECK has called unhealthy this long
+    /// (0: never replace it for that).
+    #[arg(long, env = "ASHTRAY_UNHEALTHY_RESTART_AFTER", value_parser = parse_duration_or_never, default_value = "60s")]
+    pub unhealthy_restart_after: Duration,
 
     /// Stop this host's service containers when ashtray exits (by default they keep running).
     #[arg(long, env = "ASHTRAY_STOP_SERVICES_ON_EXIT", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
@@ -177,6 +182,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A duration, or `0` / `never` for none (given back as zero).
+pub fn parse_duration_or_never(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "0" | "never" => Ok(Duration::ZERO),
+        _ => parse_duration(text),
+    }
+}
+
 /// Yes/no as environment variables write it: 1, true, yes, on / 0, false, no, off, empty.
 pub fn parse_flag(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -198,6 +211,9 @@ mod tests {
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("0").is_err());
+        assert_eq!(parse_duration_or_never("never"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_never("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_never("90s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("soon").unwrap_err().contains("soon"));
     }
 

@@ -140,6 +140,19 @@ pub struct ServiceViewSchema {
     pub next_restart_in_ms: Option<u64>,
     /// The status the service last reported through its own API.
     pub reported: Option<ReportedStatusSchema>,
+    /// What its container's own HEALTHCHECK says, while it runs; null for an image
+    /// without one.
+    pub health: Option<ContainerHealthSchema>,
+}
+
+/// A container's own HEALTHCHECK verdict, as the container engine reports it.
+#[derive(ToSchema)]
+#[schema(as = ContainerHealth)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerHealthSchema {
+    Starting,
+    Healthy,
+    Unhealthy,
 }
 
 #[derive(ToSchema)]
@@ -371,6 +384,7 @@ mod tests {
         service.next_restart_in_ms = Some(1000);
         service.reported = Some(reported());
         service.last_restart_reason = Some("its spec changed on the server".into());
+        service.health = Some(ContainerHealth::Unhealthy);
         let mut host = fixtures::host(ServerState::Connected, vec![service]);
         host.unclaimed = vec![UnclaimedView {
             service: "theirs".into(),

@@ -32,6 +32,7 @@ pub fn service(name: &str, state: ServiceState) -> ServiceView {
         last_output: vec![],
         next_restart_in_ms: None,
         reported: None,
+        health: None,
     }
 }
 

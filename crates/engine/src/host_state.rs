@@ -131,6 +131,19 @@ pub struct ServiceView {
     pub next_restart_in_ms: Option<u64>,
     /// The status the service last reported through its own API.
     pub reported: Option<ReportedStatus>,
+    /// What its container's own HEALTHCHECK says, while it runs; `None` for an image
+    /// without one.
+    pub health: Option<ContainerHealth>,
+}
+
+/// A container's own HEALTHCHECK verdict, as the container engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerHealth {
+    /// Within its start period, or no check has passed or failed enough times yet.
+    Starting,
+    Healthy,
+    Unhealthy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -73,7 +73,9 @@ pub struct EngineConfig {
     pub network_mode: Option<String>,
     /// Where the services stopped on this host are kept.
     pub state_dir: PathBuf,
-    /// Containers started or stopped at once, at most.
+    /// Containers started at once, at most, and stopped at once, at most: each its own
+    /// bound, so a stop waiting out the grace of a container that ignores SIGTERM never
+    /// holds a start's place.
     pub concurrency: usize,
     /// SIGTERM to SIGKILL when a service container is stopped.
     pub stop_grace: Duration,
@@ -82,6 +84,9 @@ pub struct EngineConfig {
     pub print_service_output: bool,
     pub log_limits: LogLimits,
     pub service_api: Option<ServiceApiSettings>,
+    /// A running container its own HEALTHCHECK calls unhealthy this long is replaced;
+    /// `None` leaves it alone.
+    pub unhealthy_restart_after: Option<Duration>,
 }
 
 impl EngineConfig {
@@ -109,9 +114,13 @@ impl EngineConfig {
             print_service_output: true,
             log_limits: LogLimits::default(),
             service_api: None,
+            unhealthy_restart_after: Some(DEFAULT_UNHEALTHY_RESTART_AFTER),
         }
     }
 }
+
+/// How long a container may stay unhealthy before it is replaced, unless configured.
+pub const DEFAULT_UNHEALTHY_RESTART_AFTER: Duration = Duration::from_secs(60);
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError>> + Send>>;
 
@@ -132,6 +141,8 @@ struct HostLoop {
     observe_at: Option<Instant>,
     // Channels.
     semaphore: Arc<Semaphore>,
+    /// The bound of stops, apart from the starts' (see [`EngineConfig::concurrency`]).
+    stop_semaphore: Arc<Semaphore>,
     outcomes_tx: mpsc::UnboundedSender<Outcome>,
     state_tx: watch::Sender<Arc<HostState>>,
     events_tx: broadcast::Sender<EventEnvelope>,
@@ -210,6 +221,7 @@ pub fn spawn_with(
         container_engine: ContainerEngineLink::new(connections.container_engine, container_engine),
         observe_at: None,
         semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
+        stop_semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
         outcomes_tx,
         state_tx: watch::channel(Arc::new(placeholder_state(&config))).0,
         events_tx: events_tx.clone(),
@@ -325,7 +337,10 @@ impl HostLoop {
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
         let backoff = self.book.next_start(now);
-        [backoff, self.observe_at]
+        let unhealthy = self
+            .book
+            .next_unhealthy_deadline(now, self.config.unhealthy_restart_after);
+        [backoff, unhealthy, self.observe_at]
             .into_iter()
             .flatten()
             .min()
@@ -348,6 +363,9 @@ impl HostLoop {
         let now = Instant::now();
         let busy = self.book.busy();
         let start_blocked = self.book.start_blocked(now);
+        let unhealthy_too_long = self
+            .book
+            .unhealthy_too_long(now, self.config.unhealthy_restart_after);
         let input = PlanInput {
             desired: self.desired.as_ref(),
             answer_fresh: self.server.answer_fresh,
@@ -363,6 +381,7 @@ impl HostLoop {
             exits_recorded: &self.book.exits_recorded,
             start_blocked: &start_blocked,
             restart_requested: &self.book.restart_requested,
+            unhealthy_too_long: &unhealthy_too_long,
         };
         let actions = plan(&input);
         let verdicts: Vec<_> = unclaimed_verdicts(&input)

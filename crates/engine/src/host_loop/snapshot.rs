@@ -130,6 +130,9 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             last_output: record.map(|r| r.last_output.clone()).unwrap_or_default(),
             next_restart_in_ms: waiting.map(|at| at.duration_since(now).as_millis() as u64),
             reported: record.and_then(|r| r.reported.clone()),
+            health: keeper
+                .filter(|k| k.status == ContainerStatus::Running)
+                .and_then(|k| k.health),
         });
     }
     let paused = p.local_stops.paused_all;
@@ -286,6 +289,7 @@ mod tests {
                 image: "img:1".into(),
                 status,
                 created: 1,
+                health: None,
             });
         }
 

@@ -26,6 +26,7 @@ use super::{
 use crate::container::{
     AppliedConfig, ContainerConfig, LABEL_HOST, LABEL_SERVICE_NAME, LABEL_SPEC_HASH,
 };
+use crate::host_state::ContainerHealth;
 
 /// One container as the in-memory engine keeps it.
 #[derive(Debug, Clone)]
@@ -44,6 +45,8 @@ pub struct MemoryContainer {
     pub auto_remove: bool,
     pub applied: AppliedConfig,
     pub output: Vec<OutputLine>,
+    /// Its HEALTHCHECK's verdict, once [`MemoryRuntime::set_health`] gave it one.
+    pub health: Option<ContainerHealth>,
 }
 
 /// How the next creates fail.
@@ -135,6 +138,7 @@ impl World {
                 port_keys: config.ports.iter().map(|p| p.container_key()).collect(),
             },
             output: Vec::new(),
+            health: None,
         };
         self.emit("create", &container);
         self.emit("start", &container);
@@ -231,6 +235,25 @@ impl MemoryRuntime {
         }
     }
 
+    /// The running container of `service` reports `health`, with the engine's
+    /// `health_status` event, as its HEALTHCHECK would.
+    pub fn set_health(&self, service: &str, health: ContainerHealth) {
+        let ids: Vec<String> = self.running(service).into_iter().map(|c| c.id).collect();
+        let mut world = self.world();
+        for id in ids {
+            if let Some(container) = world.containers.get_mut(&id) {
+                container.health = Some(health);
+                let container = container.clone();
+                let word = match health {
+                    ContainerHealth::Starting => "starting",
+                    ContainerHealth::Healthy => "healthy",
+                    ContainerHealth::Unhealthy => "unhealthy",
+                };
+                world.emit(&format!("health_status: {word}"), &container);
+            }
+        }
+    }
+
     /// A running container as `ash` started it: ash's labels, no spec hash, no host
     /// label, auto-remove. Returns its id.
     pub fn run_as_ash(&self, config: &ContainerConfig) -> String {
@@ -288,6 +311,7 @@ impl ContainerRuntime for MemoryRuntime {
                     image: c.image.clone(),
                     status: c.status,
                     created: c.created,
+                    health: c.health,
                 })
             })
             .collect();
