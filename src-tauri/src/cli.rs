@@ -86,6 +86,18 @@ pub struct HostArgs {
     #[arg(long, env = "ASHTRAY_UNHEALTHY_RESTART_AFTER", value_parser = parse_duration_or_never, default_value = "60s")]
     pub unhealthy_restart_after: Duration,
 
+    /// CPU limit of the services: `2` for every one, `PATTERN=0.5` for those whose name
+    /// matches the glob (first match wins; 0 is no limit). Repeat it, or separate entries
+    /// with spaces: --cpus 2 --cpus 'ftrack-*=0.5'.
+    #[arg(long, env = "ASHTRAY_CPUS", value_delimiter = ' ')]
+    pub cpus: Vec<String>,
+
+    /// GPUs the services ask the engine for: `all`, a count (`2`, `0` for none) or device
+    /// ids (`device=0,2`), for every one or per `PATTERN=VALUE` (first match wins):
+    /// --gpus 'transcode-*=all'. A service that asks for GPUs never starts without them.
+    #[arg(long, env = "ASHTRAY_GPUS", value_delimiter = ' ')]
+    pub gpus: Vec<String>,
+
     /// Stop this host's service containers when ashtray exits (by default they keep running).
     #[arg(long, env = "ASHTRAY_STOP_SERVICES_ON_EXIT", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub stop_services_on_exit: bool,

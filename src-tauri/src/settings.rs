@@ -59,6 +59,10 @@ pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
     config.concurrency = args.concurrency.max(1);
     config.stop_grace = args.stop_timeout;
     config.stop_services_on_exit = args.stop_services_on_exit;
+    config.limits = ashtray_engine::limits::HostLimits {
+        cpus: ashtray_engine::limits::ByService::parse("--cpus", &args.cpus)?,
+        gpus: ashtray_engine::limits::ByService::parse("--gpus", &args.gpus)?,
+    };
     config.unhealthy_restart_after =
         (!args.unhealthy_restart_after.is_zero()).then_some(args.unhealthy_restart_after);
     Ok(config)

@@ -47,6 +47,7 @@ impl World {
                 ("crasher", images::CRASHER),
                 ("chatty", images::CHATTY),
                 ("burst", images::BURST),
+                ("sickly", images::SICKLY),
                 ("bare", ""),
             ],
         );

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod health;
 pub mod host_loop;
 pub mod host_state;
+pub mod limits;
 pub mod local_stops;
 pub mod lock;
 pub mod logs;

@@ -174,6 +174,8 @@ impl HostLoop {
     /// be inspected, so its exit is taken from the event and its output from the
     /// LogHub. Ours are kept until their exit is read ([`Action::RecordExit`]).
     pub(super) fn on_container_event(&mut self, event: ContainerEvent) {
+        self.book
+            .container_event(&event.action, &event.container_id);
         let (Some(service), Some(exit_code)) = (event.service_name, event.exit_code) else {
             return;
         };

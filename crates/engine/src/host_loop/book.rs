@@ -50,6 +50,9 @@ pub(super) struct ServiceBook {
     /// Running containers whose HEALTHCHECK says unhealthy: their service, and since
     /// when the loop has seen it so.
     pub(super) unhealthy_since: HashMap<String, (String, Instant)>,
+    /// Containers whose `die` event came: exited, whatever a list made a moment before
+    /// the engine recorded it says (dockerd announces a death before its list shows it).
+    pub(super) died: HashSet<String>,
 }
 
 impl ServiceBook {
@@ -116,9 +119,33 @@ impl ServiceBook {
 
     /// A fresh look at the engine: what settled has settled, containers that are gone
     /// are forgotten, and running ones count toward forgiving their backoff.
+    /// A container event: a `die` makes the container exited for the loop at once, a
+    /// `start` (of the same container, started again by hand) takes that back.
+    pub(super) fn container_event(&mut self, action: &str, container_id: &str) {
+        match action {
+            "die" => {
+                self.died.insert(container_id.to_string());
+            }
+            "start" => {
+                self.died.remove(container_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// What the list says, corrected by the deaths already announced.
+    pub(super) fn correct(&self, containers: &mut [ObservedContainer]) {
+        for container in containers {
+            if container.status == ContainerStatus::Running && self.died.contains(&container.id) {
+                container.status = ContainerStatus::Exited;
+            }
+        }
+    }
+
     pub(super) fn observed(&mut self, containers: &[ObservedContainer], now: Instant) {
         self.settling.clear();
         let present: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
+        self.died.retain(|id| present.contains(id.as_str()));
         self.adoptions.retain(|id, _| present.contains(id.as_str()));
         self.exits_recorded
             .retain(|id| present.contains(id.as_str()));

@@ -32,6 +32,7 @@ use crate::host_state::{
     changes, now_ms, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState,
     ServerConnection, ServerState,
 };
+use crate::limits::HostLimits;
 use crate::local_stops::{LocalStops, LocalStopsError};
 use crate::logs::{LogHub, LogLimits};
 use crate::reconcile::desired::DesiredSet;
@@ -87,6 +88,8 @@ pub struct EngineConfig {
     /// A running container its own HEALTHCHECK calls unhealthy this long is replaced;
     /// `None` leaves it alone.
     pub unhealthy_restart_after: Option<Duration>,
+    /// CPU limits and GPU requests of the services, by name pattern.
+    pub limits: HostLimits,
 }
 
 impl EngineConfig {
@@ -115,6 +118,7 @@ impl EngineConfig {
             log_limits: LogLimits::default(),
             service_api: None,
             unhealthy_restart_after: Some(DEFAULT_UNHEALTHY_RESTART_AFTER),
+            limits: HostLimits::default(),
         }
     }
 }
@@ -201,6 +205,7 @@ pub fn spawn_with(
             .clone()
             .or_else(|| config.network.clone()),
         service_api: config.service_api.clone(),
+        limits: config.limits.clone(),
     };
     let server = ServerLink::new(connections.server, &config.server_url, heartbeat_tx);
     let container_engine = EngineConnection {
@@ -303,8 +308,18 @@ impl HostLoop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {
-                    self.observe(&mut events).await;
-                    self.send_heartbeat();
+                    // With the engine up, the heartbeat first: its answer (the server's
+                    // word on what runs) is then not kept waiting by the engine's list,
+                    // and what it reports was seen at most one look ago. Otherwise the
+                    // look first, so the heartbeat does not report the engine's services
+                    // as none while it is being reached.
+                    if self.container_engine.connection.state == EngineState::Up {
+                        self.send_heartbeat();
+                        self.observe(&mut events).await;
+                    } else {
+                        self.observe(&mut events).await;
+                        self.send_heartbeat();
+                    }
                 }
                 Some(reply) = heartbeats.recv() => self.on_heartbeat(reply),
                 Some(outcome) = outcomes.recv() => {
@@ -317,10 +332,14 @@ impl HostLoop {
                 Some(reply) = catalog_replies.recv() => self.catalog.on_reply(reply),
                 event = next_event(&mut events) => match event {
                     Some(Ok(event)) => {
+                        tracing::debug!(action = %event.action, service = ?event.service_name, "container event");
                         self.on_container_event(event);
                         self.observe_soon(EVENT_DEBOUNCE);
                     }
-                    _ => events = None,
+                    other => {
+                        tracing::debug!(?other, "the container event stream ended");
+                        events = None
+                    }
                 },
                 _ = tokio::time::sleep_until(wake) => {
                     if self.observe_at.is_some_and(|at| at <= Instant::now()) {

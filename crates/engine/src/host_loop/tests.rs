@@ -456,3 +456,15 @@ async fn a_container_unhealthy_longer_than_the_limit_is_replaced_saying_why() {
     assert_eq!(a.health, None, "the new container has said nothing yet");
     assert_eq!(host.engine.running("a").len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_death_announced_before_the_list_shows_it_is_acted_on_at_once() {
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], SLOW_POLL).await;
+    host.running().await;
+    tokio::time::sleep(RAN_FINE_AFTER).await;
+    // dockerd sends `die` a moment before its list says exited: the list still says
+    // running when the loop looks.
+    host.engine.list_lags_deaths(true);
+    let took = host.crash_and_time_restart(1).await;
+    assert!(took < Duration::from_secs(1), "restarted after {took:?}");
+}

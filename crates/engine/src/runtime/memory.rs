@@ -66,6 +66,8 @@ struct World {
     down: bool,
     create_fault: Option<CreateFault>,
     requests: BTreeMap<&'static str, u64>,
+    /// Lists show a container that died as still running (dockerd's race).
+    list_lags_deaths: bool,
     subscribers: Vec<mpsc::UnboundedSender<Result<ContainerEvent, RuntimeError>>>,
 }
 
@@ -221,6 +223,12 @@ impl MemoryRuntime {
         self.world().down = false;
     }
 
+    /// Lists show containers that died as running still, as dockerd's list may right
+    /// after it sent their `die` event.
+    pub fn list_lags_deaths(&self, lag: bool) {
+        self.world().list_lags_deaths = lag;
+    }
+
     /// Makes the next creates fail (`None`: they succeed again).
     pub fn fail_creates(&self, fault: Option<CreateFault>) {
         self.world().create_fault = fault;
@@ -309,7 +317,12 @@ impl ContainerRuntime for MemoryRuntime {
                     spec_hash: c.labels.get(LABEL_SPEC_HASH).cloned(),
                     host: c.labels.get(LABEL_HOST).cloned(),
                     image: c.image.clone(),
-                    status: c.status,
+                    status: match c.status {
+                        ContainerStatus::Exited if world.list_lags_deaths => {
+                            ContainerStatus::Running
+                        }
+                        status => status,
+                    },
                     created: c.created,
                     health: c.health,
                 })
