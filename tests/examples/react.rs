@@ -301,7 +301,7 @@ fn figures(samples: &[Duration]) -> String {
     let mut sorted = samples.to_vec();
     sorted.sort();
     let n = sorted.len();
-    let median = if n % 2 == 0 {
+    let median = if n.is_multiple_of(2) {
         (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     } else {
         sorted[n / 2]
