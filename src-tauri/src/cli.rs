@@ -73,13 +73,30 @@ pub struct HostArgs {
     #[arg(long, env = "ASHTRAY_REQUEST_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub request_timeout: Duration,
 
-    /// How many containers are started or stopped at once, at most.
+    /// How many containers are started at once, at most (and, apart, stopped at once).
     #[arg(long, env = "ASHTRAY_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,
 
     /// Grace period between SIGTERM and SIGKILL when a service is stopped.
     #[arg(long, env = "ASHTRAY_STOP_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub stop_timeout: Duration,
+
+    /// Replace a running container its own HEALTHCHECK has called unhealthy this long
+    /// (0: never replace it for that).
+    #[arg(long, env = "ASHTRAY_UNHEALTHY_RESTART_AFTER", value_parser = parse_duration_or_never, default_value = "60s")]
+    pub unhealthy_restart_after: Duration,
+
+    /// CPU limit of the services: `2` for every one, `PATTERN=0.5` for those whose name
+    /// matches the glob (first match wins; 0 is no limit). Repeat it, or separate entries
+    /// with spaces: --cpus 2 --cpus 'ftrack-*=0.5'.
+    #[arg(long, env = "ASHTRAY_CPUS", value_delimiter = ' ')]
+    pub cpus: Vec<String>,
+
+    /// GPUs the services ask the engine for: `all`, a count (`2`, `0` for none) or device
+    /// ids (`device=0,2`), for every one or per `PATTERN=VALUE` (first match wins):
+    /// --gpus 'transcode-*=all'. A service that asks for GPUs never starts without them.
+    #[arg(long, env = "ASHTRAY_GPUS", value_delimiter = ' ')]
+    pub gpus: Vec<String>,
 
     /// Stop this host's service containers when ashtray exits (by default they keep running).
     #[arg(long, env = "ASHTRAY_STOP_SERVICES_ON_EXIT", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
@@ -205,6 +222,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A duration, or `0` / `never` for none (given back as zero).
+pub fn parse_duration_or_never(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "0" | "never" => Ok(Duration::ZERO),
+        _ => parse_duration(text),
+    }
+}
+
 /// Yes/no as environment variables write it: 1, true, yes, on / 0, false, no, off, empty.
 pub fn parse_flag(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -226,6 +251,9 @@ mod tests {
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("0").is_err());
+        assert_eq!(parse_duration_or_never("never"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_never("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_never("90s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("soon").unwrap_err().contains("soon"));
     }
 

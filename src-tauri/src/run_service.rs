@@ -78,6 +78,8 @@ pub fn run(target: Target, args: &HostArgs, api: &ApiArgs) -> anyhow::Result<()>
                 host::preferred_services_port(&config, &options),
                 options.config_dir.service_token_key()?,
             )),
+            // The same CPU limits and GPUs the host would give it.
+            limits: config.limits.clone(),
         };
         let container = foreground::container(&spec, &host);
         let engine = Runtime::connect(&config.endpoint)

@@ -32,6 +32,9 @@ pub const CHATTY: &str = "ashtest/chatty:1";
 /// on SIGTERM.
 pub const BURST: &str = "ashtest/burst:1";
 pub const BURST_LINES: u64 = 200_000;
+/// Has a HEALTHCHECK (every second, one failure makes it unhealthy): healthy for its
+/// first 8 s, unhealthy from then on; exits 0 on SIGTERM.
+pub const SICKLY: &str = "ashtest/sickly:1";
 
 /// The label holding an image's recipe hash.
 pub const RECIPE_LABEL: &str = "io.ashtest.recipe";
@@ -67,6 +70,11 @@ const DERIVED: &[(&str, &str)] = &[
     (
         CHATTY,
         r#"CMD ["yes", "a chatty service says something rather long to fill the buffer quickly"]"#,
+    ),
+    (
+        SICKLY,
+        r#"HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD ["sh", "-c", "read word < /tmp/health && [ \"$word\" = ok ]"]
+CMD ["sh", "-c", "trap 'exit 0' TERM; echo ok > /tmp/health; sleep 8; echo sick > /tmp/health; while true; do sleep 1; done"]"#,
     ),
     // `seq` counts to BURST_LINES (a test below keeps the two in step).
     (

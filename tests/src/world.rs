@@ -49,6 +49,7 @@ impl World {
                 ("burst", images::BURST),
                 // No command: the engine refuses to create its container, with a long error.
                 ("nocmd", images::BUSYBOX),
+                ("sickly", images::SICKLY),
                 ("bare", ""),
             ],
         );

@@ -65,7 +65,7 @@ export class ServiceList {
     // what it shows changed, so buttons stay put under the pointer and focus stays.
     const shown = JSON.stringify([s.state, s.desired, s.addon_name, s.addon_version, s.image, s.last_error,
       s.restarts, s.last_exit_code, s.last_exit_oom_killed, s.container_id, s.started_at_ms, s.next_restart_at_ms,
-      s.reported, s.actions, s.source, s.unreachable_since_ms]);
+      s.reported, s.actions, s.source, s.unreachable_since_ms, s.health]);
     if (row.dataset.shown === shown) return;
     row.dataset.shown = shown;
     const [stateText, tone] = serviceStateOf(s);
@@ -88,6 +88,7 @@ export class ServiceList {
         error ? h("div", { class: "svc-error", "data-role": "error" }, error) : null),
       h("td", {},
         h("span", { class: "badge", "data-role": "state", "data-tone": tone }, stateText),
+        healthMark(s.health),
         stoppedHere ? h("div", { class: "svc-addon" }, "stopped on this host") : null,
         s.next_restart_at_ms != null ? h("div", { class: "svc-addon", "data-role": "retry" }, this.retry(s)) : null),
       h("td", { "data-role": "uptime", class: "mono" }, this.uptime(s)),
@@ -139,6 +140,15 @@ function button(service, action, label, disabled, hooks) {
       try { await hooks.onAction(service.name, action); } finally { el.disabled = disabled; }
     },
   }, label);
+}
+
+// The container's own HEALTHCHECK, as a small mark beside the state: none without one.
+function healthMark(health) {
+  if (!health) return null;
+  const tone = { healthy: "ok", starting: "info", unhealthy: "bad" }[health] || "idle";
+  const text = { healthy: "healthy", starting: "health check starting", unhealthy: "unhealthy" }[health] || health;
+  return h("span", { class: "health-mark", "data-role": "health", "data-health": health, "data-tone": tone,
+    title: `Health check: ${text}`, "aria-label": `health check: ${text}` }, health === "unhealthy" ? "✚ unhealthy" : "✚");
 }
 
 function reported(status) {

@@ -179,6 +179,9 @@ pub struct ServiceViewSchema {
     pub source: ServiceSourceSchema,
     /// With `source: cache`: Unix ms since the server cannot be reached.
     pub unreachable_since_ms: Option<u64>,
+    /// What its container's own HEALTHCHECK says, while it runs; null for an image
+    /// without one.
+    pub health: Option<ContainerHealthSchema>,
 }
 
 /// Which local commands make sense for a service in its present state.
@@ -192,6 +195,16 @@ pub struct ServiceActionsSchema {
     pub stop: bool,
     /// Replace its container with a new one.
     pub restart: bool,
+}
+
+/// A container's own HEALTHCHECK verdict, as the container engine reports it.
+#[derive(ToSchema)]
+#[schema(as = ContainerHealth)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerHealthSchema {
+    Starting,
+    Healthy,
+    Unhealthy,
 }
 
 #[derive(ToSchema)]
@@ -425,6 +438,7 @@ mod tests {
         service.last_restart_reason = Some("its spec changed on the server".into());
         service.source = ServiceSource::Cache;
         service.unreachable_since_ms = Some(1);
+        service.health = Some(ContainerHealth::Unhealthy);
         let mut host = fixtures::host(ServerState::Connected, vec![service]);
         host.local_services = Some(LocalServicesView {
             path: "/etc/ashtray/services.toml".into(),

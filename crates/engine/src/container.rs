@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::limits::{Cpus, Gpus, HostLimits};
 use crate::secret::Secret;
 use crate::spec::{PortMapping, ServiceSpec};
 
@@ -34,6 +35,8 @@ pub struct HostSettings {
     /// Extra environment every service gets (the service API's address, for example),
     /// computed per service.
     pub service_api: Option<ServiceApiSettings>,
+    /// CPU limits and GPU requests of this host's services, by name pattern.
+    pub limits: HostLimits,
 }
 
 /// How a service container reaches ashtray's service API.
@@ -68,6 +71,13 @@ pub struct ContainerConfig {
     /// when unset, so the server's services keep the hash they had before it existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
+    /// Docker's `NanoCpus`, from the host's `--cpus`. Left out of the hash when unset,
+    /// so containers made before the setting existed are not replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nano_cpus: Option<i64>,
+    /// GPUs asked of the engine, from the host's `--gpus`; left out of the hash when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<Gpus>,
 }
 
 impl std::fmt::Debug for ContainerConfig {
@@ -88,6 +98,8 @@ impl std::fmt::Debug for ContainerConfig {
             .field("user", &self.user)
             .field("network_mode", &self.network_mode)
             .field("cmd", &self.cmd)
+            .field("nano_cpus", &self.nano_cpus)
+            .field("gpus", &self.gpus)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +164,12 @@ impl ContainerConfig {
             network_mode: host.network_mode.clone(),
             extra_hosts,
             cmd: spec.command.clone(),
+            nano_cpus: host
+                .limits
+                .cpus
+                .for_service(&spec.name)
+                .and_then(Cpus::nano_cpus),
+            gpus: host.limits.gpus.for_service(&spec.name).filter(Gpus::any),
         };
         let hash = config.hash();
         config.labels.insert(LABEL_SPEC_HASH.to_string(), hash);
@@ -229,6 +247,7 @@ mod tests {
             ayon_hostname: "worker-1".into(),
             network_mode: None,
             service_api: None,
+            limits: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod foreground;
 pub mod health;
 pub mod host_loop;
 pub mod host_state;
+pub mod limits;
 pub mod local_services;
 pub mod local_stops;
 pub mod lock;

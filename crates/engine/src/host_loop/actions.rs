@@ -54,7 +54,11 @@ impl HostLoop {
             .runtime
             .clone()
             .expect("reconcile runs only when connected");
-        let semaphore = self.semaphore.clone();
+        let semaphore = if matches!(action, Action::Remove { .. }) {
+            self.stop_semaphore.clone()
+        } else {
+            self.semaphore.clone()
+        };
         let outcomes = self.outcomes_tx.clone();
         let grace = self.config.stop_grace;
         tokio::spawn(async move {
@@ -68,8 +72,14 @@ impl HostLoop {
 
     pub(super) fn on_outcome(&mut self, outcome: Outcome) {
         let service = outcome.service().to_string();
-        self.book.finish(&service);
-        self.observe_soon(Duration::ZERO);
+        let changed = outcome.changed_containers();
+        self.book.finish(&service, changed);
+        // The next look confirms what the action did. An action that only read changed
+        // nothing to look at: the plan goes on from what was listed (a crashed service's
+        // restart follows the reading of its exit without another list).
+        if changed || outcome.engine_down().is_some() {
+            self.observe_soon(Duration::ZERO);
+        }
         // The engine going away is not the service's fault: no backoff, no error of its
         // own; the loop waits for the engine and plans again once it is back.
         if let Some(error) = outcome.engine_down() {
@@ -159,6 +169,8 @@ impl HostLoop {
     /// be inspected, so its exit is taken from the event and its output from the
     /// LogHub. Ours are kept until their exit is read ([`Action::RecordExit`]).
     pub(super) fn on_container_event(&mut self, event: ContainerEvent) {
+        self.book
+            .container_event(&event.action, &event.container_id);
         let (Some(service), Some(exit_code)) = (event.service_name, event.exit_code) else {
             return;
         };

@@ -127,6 +127,8 @@ impl HostLoop {
                     self.container_engine.connection.state = EngineState::Up;
                     self.container_engine.connection.reason = None;
                 }
+                let mut containers = containers;
+                self.book.correct(&mut containers);
                 self.place(containers);
                 self.book
                     .observed(&self.container_engine.observed, Instant::now());

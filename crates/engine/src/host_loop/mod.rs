@@ -31,6 +31,7 @@ use crate::host_state::{
     changes, now_ms, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState,
     ServerConnection, ServerState,
 };
+use crate::limits::HostLimits;
 use crate::local_stops::{LocalStops, LocalStopsError};
 use crate::logs::{LogHub, LogLimits};
 use crate::reconcile::desired::DesiredSet;
@@ -78,7 +79,9 @@ pub struct EngineConfig {
     pub network_mode: Option<String>,
     /// Where the services stopped on this host are kept.
     pub state_dir: PathBuf,
-    /// Containers started or stopped at once, at most.
+    /// Containers started at once, at most, and stopped at once, at most: each its own
+    /// bound, so a stop waiting out the grace of a container that ignores SIGTERM never
+    /// holds a start's place.
     pub concurrency: usize,
     /// SIGTERM to SIGKILL when a service container is stopped.
     pub stop_grace: Duration,
@@ -92,6 +95,11 @@ pub struct EngineConfig {
     /// Keep the server's last answer in `state_dir` and run it after a restart while the
     /// server cannot be reached (`--no-cache` turns it off).
     pub answer_cache: bool,
+    /// A running container its own HEALTHCHECK calls unhealthy this long is replaced;
+    /// `None` leaves it alone.
+    pub unhealthy_restart_after: Option<Duration>,
+    /// CPU limits and GPU requests of the services, by name pattern.
+    pub limits: HostLimits,
 }
 
 impl EngineConfig {
@@ -121,9 +129,14 @@ impl EngineConfig {
             service_api: None,
             local_services: None,
             answer_cache: true,
+            unhealthy_restart_after: Some(DEFAULT_UNHEALTHY_RESTART_AFTER),
+            limits: HostLimits::default(),
         }
     }
 }
+
+/// How long a container may stay unhealthy before it is replaced, unless configured.
+pub const DEFAULT_UNHEALTHY_RESTART_AFTER: Duration = Duration::from_secs(60);
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError>> + Send>>;
 
@@ -146,6 +159,8 @@ struct HostLoop {
     observe_at: Option<Instant>,
     // Channels.
     semaphore: Arc<Semaphore>,
+    /// The bound of stops, apart from the starts' (see [`EngineConfig::concurrency`]).
+    stop_semaphore: Arc<Semaphore>,
     outcomes_tx: mpsc::UnboundedSender<Outcome>,
     state_tx: watch::Sender<Arc<HostState>>,
     events_tx: broadcast::Sender<EventEnvelope>,
@@ -229,6 +244,7 @@ fn build(
             .clone()
             .or_else(|| config.network.clone()),
         service_api: config.service_api.clone(),
+        limits: config.limits.clone(),
     };
     let server = ServerLink::new(connections.server, &config.server_url, heartbeat_tx);
     let mut sources = DesiredSources {
@@ -262,6 +278,7 @@ fn build(
         container_engine: ContainerEngineLink::new(connections.container_engine, container_engine),
         observe_at: None,
         semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
+        stop_semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
         outcomes_tx,
         state_tx: watch::channel(Arc::new(placeholder_state(&config))).0,
         events_tx: events_tx.clone(),
@@ -357,8 +374,18 @@ impl HostLoop {
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {
                     self.reload_local();
-                    self.observe(&mut events).await;
-                    self.send_heartbeat();
+                    // With the engine up, the heartbeat first: its answer (the server's
+                    // word on what runs) is then not kept waiting by the engine's list,
+                    // and what it reports was seen at most one look ago. Otherwise the
+                    // look first, so the heartbeat does not report the engine's services
+                    // as none while it is being reached.
+                    if self.container_engine.connection.state == EngineState::Up {
+                        self.send_heartbeat();
+                        self.observe(&mut events).await;
+                    } else {
+                        self.observe(&mut events).await;
+                        self.send_heartbeat();
+                    }
                 }
                 Some(()) = local_changes.recv() => {
                     while local_changes.try_recv().is_ok() {}
@@ -379,10 +406,14 @@ impl HostLoop {
                 Some(reply) = catalog_replies.recv() => self.catalog.on_reply(reply),
                 event = next_event(&mut events) => match event {
                     Some(Ok(event)) => {
+                        tracing::debug!(action = %event.action, service = ?event.service_name, "container event");
                         self.on_container_event(event);
                         self.observe_soon(EVENT_DEBOUNCE);
                     }
-                    _ => events = None,
+                    other => {
+                        tracing::debug!(?other, "the container event stream ended");
+                        events = None
+                    }
                 },
                 _ = tokio::time::sleep_until(wake) => {
                     if self.sources.local.as_ref().and_then(|l| l.due).is_some_and(|at| at <= Instant::now()) {
@@ -405,8 +436,11 @@ impl HostLoop {
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
         let backoff = self.book.next_start(now);
+        let unhealthy = self
+            .book
+            .next_unhealthy_deadline(now, self.config.unhealthy_restart_after);
         let local = self.sources.local.as_ref().and_then(|l| l.due);
-        [backoff, self.observe_at, local]
+        [backoff, unhealthy, self.observe_at, local]
             .into_iter()
             .flatten()
             .min()
@@ -434,6 +468,9 @@ impl HostLoop {
         let now = Instant::now();
         let busy = self.book.busy();
         let start_blocked = self.book.start_blocked(now);
+        let unhealthy_too_long = self
+            .book
+            .unhealthy_too_long(now, self.config.unhealthy_restart_after);
         let input = PlanInput {
             desired: self.desired.as_ref(),
             // Without a server, the local services file is the only word, always fresh.
@@ -450,6 +487,7 @@ impl HostLoop {
             exits_recorded: &self.book.exits_recorded,
             start_blocked: &start_blocked,
             restart_requested: &self.book.restart_requested,
+            unhealthy_too_long: &unhealthy_too_long,
         };
         let actions = plan(&input);
         let verdicts: Vec<_> = unclaimed_verdicts(&input)

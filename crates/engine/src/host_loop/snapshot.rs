@@ -183,6 +183,9 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             ),
             source,
             unreachable_since_ms,
+            health: keeper
+                .filter(|k| k.status == ContainerStatus::Running)
+                .and_then(|k| k.health),
         });
     }
     let paused = p.local_stops.paused_all;
@@ -336,6 +339,7 @@ mod tests {
                 image: "img:1".into(),
                 status,
                 created: 1,
+                health: None,
             });
         }
 

@@ -46,6 +46,8 @@ pub enum RestartReason {
     SpecChanged,
     Requested,
     Exited,
+    /// Its own HEALTHCHECK said unhealthy for this long.
+    Unhealthy(Duration),
 }
 
 impl std::fmt::Display for RestartReason {
@@ -54,6 +56,13 @@ impl std::fmt::Display for RestartReason {
             RestartReason::SpecChanged => "its spec changed on the server",
             RestartReason::Requested => "a restart was asked for",
             RestartReason::Exited => "it had exited",
+            RestartReason::Unhealthy(unhealthy_for) => {
+                return write!(
+                    f,
+                    "its health check said unhealthy for {} s",
+                    unhealthy_for.as_secs()
+                )
+            }
         })
     }
 }
@@ -63,6 +72,7 @@ impl From<RecreateReason> for RestartReason {
         match reason {
             RecreateReason::SpecChanged => RestartReason::SpecChanged,
             RecreateReason::Requested => RestartReason::Requested,
+            RecreateReason::Unhealthy(unhealthy_for) => RestartReason::Unhealthy(unhealthy_for),
         }
     }
 }
@@ -103,6 +113,15 @@ impl Outcome {
             | Outcome::ExitRecorded { service, .. }
             | Outcome::Inspected { service, .. } => service,
         }
+    }
+
+    /// Whether the action may have changed containers; reading an exit or inspecting
+    /// does not.
+    pub fn changed_containers(&self) -> bool {
+        !matches!(
+            self,
+            Outcome::ExitRecorded { .. } | Outcome::Inspected { .. }
+        )
     }
 
     /// The engine error that says the container engine itself is gone, if this is one.

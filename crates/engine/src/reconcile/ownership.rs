@@ -299,6 +299,7 @@ mod tests {
             image: "img".into(),
             status: ContainerStatus::Running,
             created: 1,
+            health: None,
         }
     }
 

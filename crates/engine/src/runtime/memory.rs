@@ -27,6 +27,7 @@ use super::{
 use crate::container::{
     AppliedConfig, ContainerConfig, LABEL_HOST, LABEL_SERVICE_NAME, LABEL_SPEC_HASH,
 };
+use crate::host_state::ContainerHealth;
 
 /// One container as the in-memory engine keeps it.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct MemoryContainer {
     pub auto_remove: bool,
     pub applied: AppliedConfig,
     pub output: Vec<OutputLine>,
+    /// Its HEALTHCHECK's verdict, once [`MemoryRuntime::set_health`] gave it one.
+    pub health: Option<ContainerHealth>,
 }
 
 /// How the next creates fail.
@@ -64,6 +67,8 @@ struct World {
     down: bool,
     create_fault: Option<CreateFault>,
     requests: BTreeMap<&'static str, u64>,
+    /// Lists show a container that died as still running (dockerd's race).
+    list_lags_deaths: bool,
     subscribers: Vec<mpsc::UnboundedSender<Result<ContainerEvent, RuntimeError>>>,
 }
 
@@ -136,6 +141,7 @@ impl World {
                 port_keys: config.ports.iter().map(|p| p.container_key()).collect(),
             },
             output: Vec::new(),
+            health: None,
         };
         self.emit("create", &container);
         self.emit("start", &container);
@@ -218,6 +224,12 @@ impl MemoryRuntime {
         self.world().down = false;
     }
 
+    /// Lists show containers that died as running still, as dockerd's list may right
+    /// after it sent their `die` event.
+    pub fn list_lags_deaths(&self, lag: bool) {
+        self.world().list_lags_deaths = lag;
+    }
+
     /// Makes the next creates fail (`None`: they succeed again).
     pub fn fail_creates(&self, fault: Option<CreateFault>) {
         self.world().create_fault = fault;
@@ -229,6 +241,25 @@ impl MemoryRuntime {
         let mut world = self.world();
         for id in ids {
             world.stop(&id, exit_code);
+        }
+    }
+
+    /// The running container of `service` reports `health`, with the engine's
+    /// `health_status` event, as its HEALTHCHECK would.
+    pub fn set_health(&self, service: &str, health: ContainerHealth) {
+        let ids: Vec<String> = self.running(service).into_iter().map(|c| c.id).collect();
+        let mut world = self.world();
+        for id in ids {
+            if let Some(container) = world.containers.get_mut(&id) {
+                container.health = Some(health);
+                let container = container.clone();
+                let word = match health {
+                    ContainerHealth::Starting => "starting",
+                    ContainerHealth::Healthy => "healthy",
+                    ContainerHealth::Unhealthy => "unhealthy",
+                };
+                world.emit(&format!("health_status: {word}"), &container);
+            }
         }
     }
 
@@ -288,8 +319,14 @@ impl ContainerRuntime for MemoryRuntime {
                     spec_hash: c.labels.get(LABEL_SPEC_HASH).cloned(),
                     host: c.labels.get(LABEL_HOST).cloned(),
                     image: c.image.clone(),
-                    status: c.status,
+                    status: match c.status {
+                        ContainerStatus::Exited if world.list_lags_deaths => {
+                            ContainerStatus::Running
+                        }
+                        status => status,
+                    },
                     created: c.created,
+                    health: c.health,
                 })
             })
             .collect();

@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, EventMessage, HostConfig, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, DeviceRequest, EventMessage, HostConfig, PortBinding,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
     LogsOptions, RemoveContainerOptions, StopContainerOptions,
@@ -25,6 +27,7 @@ use bollard::Docker;
 use futures::{Stream, StreamExt};
 
 use crate::container::{AppliedConfig, ContainerConfig, LABEL_SERVICE_NAME};
+use crate::limits::Gpus;
 
 pub use container_runtime::{Connect, ContainerRuntime};
 pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
@@ -85,6 +88,13 @@ pub enum RuntimeError {
         cli: &'static str,
         network: String,
     },
+    #[error("{container} asks for GPUs ({gpus}, from --gpus) but the {kind} engine has no GPU runtime for them: install the NVIDIA Container Toolkit and set it up for {kind} (`nvidia-ctk runtime configure` for Docker, `nvidia-ctk cdi generate` for Podman), or take the service out of --gpus. The engine said: {message}")]
+    NoGpuRuntime {
+        container: String,
+        gpus: String,
+        kind: &'static str,
+        message: String,
+    },
     #[error("{operation} {target}: {source}")]
     Api {
         operation: &'static str,
@@ -100,7 +110,9 @@ impl RuntimeError {
         match self {
             RuntimeError::Unreachable { .. } => true,
             RuntimeError::Api { source, .. } => is_connection_error(source),
-            RuntimeError::ImageMissing { .. } | RuntimeError::NoHostAddress { .. } => false,
+            RuntimeError::ImageMissing { .. }
+            | RuntimeError::NoHostAddress { .. }
+            | RuntimeError::NoGpuRuntime { .. } => false,
         }
     }
 }
@@ -259,7 +271,7 @@ impl Runtime {
     /// Creates and starts the container. A leftover container with the same name (one
     /// that exited, or a stranger) is removed first: the name belongs to the service.
     pub async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError> {
-        let body = create_body(config);
+        let body = create_body(config, self.endpoint.podman);
         let options = CreateContainerOptions {
             name: Some(config.name.clone()),
             ..Default::default()
@@ -287,15 +299,45 @@ impl Runtime {
                     .await
                     .map_err(self.api_error("creating container", &config.name))?
             }
-            Err(error) => return Err(self.api_error("creating container", &config.name)(error)),
+            Err(error) => {
+                return Err(self
+                    .gpu_refusal(config, &error)
+                    .unwrap_or_else(|| self.api_error("creating container", &config.name)(error)))
+            }
         };
         self.count();
         if let Err(error) = self.docker.start_container(&created.id, None).await {
-            // Do not leave a created-but-never-started container behind.
+            // Do not leave a created-but-never-started container behind: a service that
+            // asked for GPUs never runs without them.
             let _ = self.remove(&created.id).await;
-            return Err(self.api_error("starting container", &config.name)(error));
+            return Err(self
+                .gpu_refusal(config, &error)
+                .unwrap_or_else(|| self.api_error("starting container", &config.name)(error)));
         }
         Ok(created.id)
+    }
+
+    /// The engine's refusal of a container that asks for GPUs, when it is about them
+    /// (Docker: "could not select device driver "nvidia""; Podman: an unknown CDI device).
+    fn gpu_refusal(
+        &self,
+        config: &ContainerConfig,
+        error: &bollard::errors::Error,
+    ) -> Option<RuntimeError> {
+        let gpus = config.gpus.as_ref()?;
+        let bollard::errors::Error::DockerResponseServerError { message, .. } = error else {
+            return None;
+        };
+        let lower = message.to_lowercase();
+        let about_gpus = ["device driver", "nvidia", "cdi", "gpu"]
+            .iter()
+            .any(|word| lower.contains(word));
+        about_gpus.then(|| RuntimeError::NoGpuRuntime {
+            container: config.name.clone(),
+            gpus: gpus.to_string(),
+            kind: self.endpoint.kind(),
+            message: message.clone(),
+        })
     }
 
     async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
@@ -554,7 +596,50 @@ fn status_of(error: &bollard::errors::Error) -> Option<u16> {
     }
 }
 
-fn create_body(config: &ContainerConfig) -> ContainerCreateBody {
+/// What the engine is asked for GPUs: Docker's `DeviceRequests` with the nvidia driver;
+/// Podman's CDI devices (`nvidia.com/gpu=all`, `nvidia.com/gpu=0`), which its
+/// Docker-compatible API takes as device paths.
+fn gpu_request(
+    gpus: &Gpus,
+    podman: bool,
+) -> (Option<Vec<DeviceRequest>>, Option<Vec<DeviceMapping>>) {
+    if podman {
+        let names: Vec<String> = match gpus {
+            Gpus::All | Gpus::Count(_) => vec!["all".to_string()],
+            Gpus::Devices(ids) => ids.clone(),
+        };
+        let devices = names
+            .into_iter()
+            .map(|name| DeviceMapping {
+                path_on_host: Some(format!("nvidia.com/gpu={name}")),
+                path_in_container: Some(String::new()),
+                cgroup_permissions: Some("rwm".to_string()),
+            })
+            .collect();
+        return (None, Some(devices));
+    }
+    let (count, device_ids) = match gpus {
+        Gpus::All => (Some(-1), None),
+        Gpus::Count(count) => (Some(i64::from(*count)), None),
+        Gpus::Devices(ids) => (None, Some(ids.clone())),
+    };
+    let request = DeviceRequest {
+        driver: Some("nvidia".to_string()),
+        count,
+        device_ids,
+        capabilities: Some(vec![vec!["gpu".to_string()]]),
+        options: None,
+    };
+    (Some(vec![request]), None)
+}
+
+/// The body of the create request for `config` (public so that tests can hand the very
+/// same request to an engine and read back what it kept).
+pub fn create_body(config: &ContainerConfig, podman: bool) -> ContainerCreateBody {
+    let (device_requests, devices) = match &config.gpus {
+        Some(gpus) => gpu_request(gpus, podman),
+        None => (None, None),
+    };
     let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for port in &config.ports {
         port_bindings
@@ -581,6 +666,9 @@ fn create_body(config: &ContainerConfig) -> ContainerCreateBody {
             memory: config.memory,
             network_mode: config.network_mode.clone(),
             extra_hosts: (!config.extra_hosts.is_empty()).then(|| config.extra_hosts.clone()),
+            nano_cpus: config.nano_cpus,
+            device_requests,
+            devices,
             // No restart policy and no auto-remove: ashtray restarts with backoff itself,
             // and keeps an exited container until it has read its exit code and output.
             ..Default::default()
