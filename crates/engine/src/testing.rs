@@ -29,6 +29,7 @@ pub(crate) fn host() -> HostSettings {
         ayon_hostname: "h".into(),
         network_mode: None,
         service_api: None,
+        storage_binds: Vec::new(),
     }
 }
 

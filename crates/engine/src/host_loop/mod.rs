@@ -190,6 +190,7 @@ pub fn spawn_with(
             .clone()
             .or_else(|| config.network.clone()),
         service_api: config.service_api.clone(),
+        storage_binds: Vec::new(),
     };
     let server = ServerLink::new(connections.server, &config.server_url, heartbeat_tx);
     let container_engine = EngineConnection {

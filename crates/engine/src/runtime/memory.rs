@@ -21,7 +21,8 @@ use tokio::time::Instant;
 
 use super::container_runtime::{Connect, ContainerRuntime};
 use super::{
-    ContainerEvent, ContainerStatus, ExitInfo, ObservedContainer, OutputLine, RuntimeError,
+    ContainerEvent, ContainerStatus, ExitInfo, ObservedContainer, OutputLine, OwnContainer,
+    RuntimeError,
 };
 use crate::container::{
     AppliedConfig, ContainerConfig, LABEL_HOST, LABEL_SERVICE_NAME, LABEL_SPEC_HASH,
@@ -43,6 +44,8 @@ pub struct MemoryContainer {
     /// `ash` starts its containers with auto-remove: they vanish when they die.
     pub auto_remove: bool,
     pub applied: AppliedConfig,
+    /// The network it was put on.
+    pub network_mode: Option<String>,
     pub output: Vec<OutputLine>,
 }
 
@@ -64,6 +67,8 @@ struct World {
     create_fault: Option<CreateFault>,
     requests: BTreeMap<&'static str, u64>,
     subscribers: Vec<mpsc::UnboundedSender<Result<ContainerEvent, RuntimeError>>>,
+    /// The container ashtray runs in, as [`MemoryRuntime::run_inside`] set it.
+    own: Option<OwnContainer>,
 }
 
 /// The in-memory engine. Cheap to clone; clones share one world.
@@ -134,6 +139,7 @@ impl World {
                 user: config.user.clone(),
                 port_keys: config.ports.iter().map(|p| p.container_key()).collect(),
             },
+            network_mode: config.network_mode.clone(),
             output: Vec::new(),
         };
         self.emit("create", &container);
@@ -215,6 +221,11 @@ impl MemoryRuntime {
     /// The engine is back, with the containers it had.
     pub fn come_back(&self) {
         self.world().down = false;
+    }
+
+    /// From now on ashtray runs inside `own` (a container of this engine).
+    pub fn run_inside(&self, own: OwnContainer) {
+        self.world().own = Some(own);
     }
 
     /// Makes the next creates fail (`None`: they succeed again).
@@ -369,8 +380,8 @@ impl ContainerRuntime for MemoryRuntime {
             .ok_or_else(|| refused("inspecting container", id, 404, "no such container"))
     }
 
-    async fn own_network(&self) -> Option<String> {
-        None
+    async fn own_container(&self) -> Option<OwnContainer> {
+        self.world().own.clone()
     }
 
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>> {
