@@ -375,22 +375,32 @@ mod tests {
     #[test]
     fn volumes_then_storage_path_then_handed_on_storage_one_mount_per_target() {
         let mut inside = host();
-        inside.storage_binds = vec!["/mnt/projects:/storage".into(), "/mnt/refs:/storage-refs".into()];
+        inside.storage_binds = vec![
+            "/mnt/projects:/storage".into(),
+            "/mnt/refs:/storage-refs".into(),
+        ];
         // On a bare host: the spec's volumes and its storage path.
         let bare = ContainerConfig::for_service(&spec_with(json!({}), json!("/srv/ayon")), &host());
         assert_eq!(bare.binds, ["/tmp:/data", "/srv/ayon:/storage"]);
         // In a container: what is handed on joins them, the spec's storage path wins
         // `/storage` itself.
-        let both =
-            ContainerConfig::for_service(&spec_with(json!({}), json!("/srv/ayon")), &inside);
+        let both = ContainerConfig::for_service(&spec_with(json!({}), json!("/srv/ayon")), &inside);
         assert_eq!(
             both.binds,
-            ["/tmp:/data", "/srv/ayon:/storage", "/mnt/refs:/storage-refs"]
+            [
+                "/tmp:/data",
+                "/srv/ayon:/storage",
+                "/mnt/refs:/storage-refs"
+            ]
         );
         let handed_on = ContainerConfig::for_service(&spec(json!({})), &inside);
         assert_eq!(
             handed_on.binds,
-            ["/tmp:/data", "/mnt/projects:/storage", "/mnt/refs:/storage-refs"]
+            [
+                "/tmp:/data",
+                "/mnt/projects:/storage",
+                "/mnt/refs:/storage-refs"
+            ]
         );
     }
 

@@ -615,7 +615,10 @@ mod tests {
             Desired::Run(spec) => spec.storage_path,
             other => panic!("{other:?}"),
         };
-        assert_eq!(storage(json!(" /mnt/storage ")).as_deref(), Some("/mnt/storage"));
+        assert_eq!(
+            storage(json!(" /mnt/storage ")).as_deref(),
+            Some("/mnt/storage")
+        );
         assert_eq!(storage(json!("")), None);
         assert_eq!(storage(json!(null)), None);
     }

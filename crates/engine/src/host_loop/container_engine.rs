@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{EventStream, HostLoop};
+use crate::container::storage_binds;
 use crate::host_state::{EngineConnection, EngineState};
 use crate::reconcile::ownership::{claim, Claim};
-use crate::container::storage_binds;
 use crate::runtime::{Connect, OwnContainer};
 use crate::runtime::{ContainerRuntime, ContainerStatus, ObservedContainer, RuntimeError};
 

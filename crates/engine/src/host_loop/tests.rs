@@ -303,7 +303,10 @@ async fn inside_a_container_services_join_its_first_network_and_get_its_storage(
     engine.run_inside(OwnContainer {
         id: "own".into(),
         networks: [
-            ("stack_default".to_string(), Some("10.9.0.5".parse().unwrap())),
+            (
+                "stack_default".to_string(),
+                Some("10.9.0.5".parse().unwrap()),
+            ),
             ("zz_other".to_string(), None),
         ]
         .into(),
