@@ -37,7 +37,12 @@ impl World {
     /// that containers (ashtray's own image) reach it.
     pub async fn reachable_from_containers(name: &str) -> World {
         let everywhere = std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0));
-        Self::with_fake(name, EngineLock::shared(), FakeAyon::start_on(everywhere).await).await
+        Self::with_fake(
+            name,
+            EngineLock::shared(),
+            FakeAyon::start_on(everywhere).await,
+        )
+        .await
     }
 
     async fn with_lock(name: &str, lock: EngineLock) -> World {

@@ -93,7 +93,8 @@ impl Drop for Cleanup {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the fake server keeps answering while a `docker` command blocks a thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_image_runs_from_ashs_compose_snippet_and_its_services_reach_their_api_and_storage() {
     let binary = std::env::var("ASHTRAY_IMAGE_BIN").expect(
         "ASHTRAY_IMAGE_BIN is not set: name a headless ashtray binary (scripts/test.sh builds one)",
@@ -209,7 +210,10 @@ async fn the_image_runs_from_ashs_compose_snippet_and_its_services_reach_their_a
         .collect();
     assert_eq!(worker_networks, [format!("{}_default", cleanup.project)]);
     assert_eq!(
-        service.host_config.as_ref().and_then(|h| h.network_mode.clone()),
+        service
+            .host_config
+            .as_ref()
+            .and_then(|h| h.network_mode.clone()),
         Some(worker_networks[0].clone()),
         "the service joined another network than the worker's"
     );
@@ -246,11 +250,20 @@ async fn the_image_runs_from_ashs_compose_snippet_and_its_services_reach_their_a
 
     // Healthy by its own HEALTHCHECK, and not root.
     let healthy = eventually(SETTLE, || async {
-        let status = docker(&["inspect", "--format", "{{.State.Health.Status}}", &worker_id]);
+        let status = docker(&[
+            "inspect",
+            "--format",
+            "{{.State.Health.Status}}",
+            &worker_id,
+        ]);
         (String::from_utf8_lossy(&status.stdout).trim() == "healthy").then_some(())
     })
     .await;
-    assert!(healthy.is_some(), "{worker} never became healthy:\n{}", logs());
+    assert!(
+        healthy.is_some(),
+        "{worker} never became healthy:\n{}",
+        logs()
+    );
     let user = docker(&["exec", &worker_id, "stat", "-c", "%U", "/proc/1"]);
     assert_eq!(
         String::from_utf8_lossy(&user.stdout).trim(),

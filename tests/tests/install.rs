@@ -145,8 +145,9 @@ fn the_desktop_package_pulls_its_libraries_on_a_clean_debian_and_runs_there() {
         "{version}"
     );
     // A menu entry, icons, and the tray at login.
-    let desktop = std::fs::read_to_string(root.path().join("usr/share/applications/ashtray.desktop"))
-        .expect("the package installs a desktop entry");
+    let desktop =
+        std::fs::read_to_string(root.path().join("usr/share/applications/ashtray.desktop"))
+            .expect("the package installs a desktop entry");
     assert!(desktop.lines().any(|l| l == "Exec=ashtray"), "{desktop}");
     let autostart = std::fs::read_to_string(root.path().join("etc/xdg/autostart/ashtray.desktop"))
         .expect("the package installs an autostart entry");
