@@ -234,7 +234,7 @@ async fn the_image_runs_from_ashs_compose_snippet_and_its_services_reach_their_a
         &slug(&name),
         "sh",
         "-c",
-        r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self" && cat /storage/marker"#,
+        r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self" && echo && cat /storage/marker"#,
     ]);
     assert!(
         exec.status.success(),
