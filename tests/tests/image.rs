@@ -7,6 +7,11 @@
 //!
 //! `scripts/test.sh` names the headless (release) binary the image copies in
 //! `ASHTRAY_IMAGE_BIN`; the image build compiles no Rust.
+//!
+//! The engine must route between containers of one network: a dockerd started with
+//! `--iptables=false` on a host whose FORWARD policy is DROP (another dockerd's) drops
+//! that traffic, and the service then cannot reach the worker. CI's dockerd sets its own
+//! rules.
 
 use std::path::Path;
 use std::process::{Command, Output};
