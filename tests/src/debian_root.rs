@@ -33,7 +33,7 @@ pub struct CleanRoot {
 }
 
 impl CleanRoot {
-    pub fn new() -> CleanRoot {
+    pub fn minimal() -> CleanRoot {
         CleanRoot::with(&[])
     }
 

@@ -26,7 +26,7 @@ fn package_from_env(variable: &str, how: &str) -> PathBuf {
 #[test]
 fn the_daemon_package_installs_on_a_clean_debian_without_gtk_and_its_unit_verifies() {
     let package = package_from_env("ASHTRAY_DAEMON_DEB", "scripts/package-daemon.sh");
-    let root = CleanRoot::new();
+    let root = CleanRoot::minimal();
     // A server as it comes: systemd runs it; the container engine (its group) was
     // installed first.
     root.chroot(&[
@@ -118,7 +118,7 @@ fn the_daemon_package_installs_on_a_clean_debian_without_gtk_and_its_unit_verifi
 #[test]
 fn the_desktop_package_pulls_its_libraries_on_a_clean_debian_and_runs_there() {
     let package = package_from_env("ASHTRAY_DESKTOP_DEB", "scripts/package-desktop.sh");
-    let root = CleanRoot::new();
+    let root = CleanRoot::minimal();
     let before = root.packages();
     root.install(&package);
     let pulled: Vec<String> = root
