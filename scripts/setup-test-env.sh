@@ -10,8 +10,10 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_packages=()
 # debootstrap and systemd: the package tests install into a clean Debian root and verify
-# the unit with systemd-analyze; python3-venv: schemathesis.
-for pkg in docker.io podman curl busybox-static python3 python3-venv ca-certificates debootstrap systemd; do
+# the unit with systemd-analyze; python3-venv: schemathesis; docker-compose: the image test
+# runs ash's compose snippet (Debian's compose is the standalone 1.29); rpm: the Tauri
+# bundler's .rpm.
+for pkg in docker.io podman curl busybox-static python3 python3-venv ca-certificates debootstrap systemd docker-compose rpm; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_packages+=("$pkg")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then

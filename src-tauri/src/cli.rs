@@ -205,6 +205,9 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         from_server: Option<String>,
     },
+    /// Exit 0 when the running ashtray's API answers `/healthz`, 1 when not: a container
+    /// image's HEALTHCHECK, with nothing else (no curl) in the image. Needs no token.
+    Healthcheck,
 }
 
 /// A duration as `2`, `2s`, `500ms`, `1m`: a bare number means seconds, as in `ash`.

@@ -29,6 +29,9 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        if let Command::Healthcheck = command {
+            return healthcheck(args, &config_dir).await;
+        }
         let client = Client::connect(args, &config_dir).await?;
         match command {
             Command::Status => status(&client, args.json).await,
@@ -40,7 +43,9 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
             Command::Restart { name } => act(&client, &name, "restart", args.json).await,
             Command::Pause => pause(&client, true, args.json).await,
             Command::Resume => pause(&client, false, args.json).await,
-            Command::Token | Command::RunService { .. } => unreachable!("handled before"),
+            Command::Token | Command::RunService { .. } | Command::Healthcheck => {
+                unreachable!("handled before")
+            }
         }
     })
 }
@@ -59,6 +64,37 @@ fn print_token(config_dir: &ConfigDir, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `ashtray healthcheck`: one `/healthz` of the running ashtray, in a few seconds at most
+/// (a container engine runs it every interval).
+async fn healthcheck(args: &ApiArgs, config_dir: &ConfigDir) -> anyhow::Result<()> {
+    let base = control_base(args, config_dir)?;
+    let http = reqwest::Client::builder().build()?;
+    let url = base.join("/healthz")?;
+    let answer = http
+        .get(url.clone())
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .with_context(|| format!("ashtray is not healthy: nothing answers at {url}"))?;
+    if !answer.status().is_success() {
+        bail!("ashtray is not healthy: {url} answered {}", answer.status());
+    }
+    println!("ok: {url}");
+    Ok(())
+}
+
+/// The running ashtray's control API: `--listen`, else the URL it wrote at start, else
+/// the default.
+fn control_base(args: &ApiArgs, config_dir: &ConfigDir) -> anyhow::Result<Url> {
+    let base = match args.listen {
+        Some(addr) => format!("http://{}", reachable(addr)),
+        None => config_dir
+            .read_control_url()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{DEFAULT_CONTROL_PORT}")),
+    };
+    Url::parse(&base).with_context(|| format!("{base:?} is not a URL: fix --listen"))
+}
+
 struct Client {
     base: Url,
     token: Secret,
@@ -70,14 +106,7 @@ impl Client {
     /// Finds the running ashtray: `--listen`, else the URL it wrote at start, else the
     /// default. Says in one line when nothing answers.
     async fn connect(args: &ApiArgs, config_dir: &ConfigDir) -> anyhow::Result<Client> {
-        let base = match args.listen {
-            Some(addr) => format!("http://{}", reachable(addr)),
-            None => config_dir
-                .read_control_url()
-                .unwrap_or_else(|| format!("http://127.0.0.1:{DEFAULT_CONTROL_PORT}")),
-        };
-        let base =
-            Url::parse(&base).with_context(|| format!("{base:?} is not a URL: fix --listen"))?;
+        let base = control_base(args, config_dir)?;
         let http = reqwest::Client::builder().build()?;
         let health = http
             .get(base.join("/healthz")?)

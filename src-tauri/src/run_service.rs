@@ -75,11 +75,15 @@ pub fn run(target: Target, args: &HostArgs, api: &ApiArgs) -> anyhow::Result<()>
             network_mode: config.network_mode.clone().or(config.network.clone()),
             service_api: Some(host::service_api_settings(
                 &config.endpoint,
+                // In the foreground on this machine, never inside ashtray's own image.
+                None,
                 host::preferred_services_port(&config, &options),
                 options.config_dir.service_token_key()?,
             )),
             // The same CPU limits and GPUs the host would give it.
             limits: config.limits.clone(),
+            // Not inside ashtray's image: no container of its own to hand mounts on from.
+            storage_binds: Vec::new(),
         };
         let container = foreground::container(&spec, &host);
         let engine = Runtime::connect(&config.endpoint)

@@ -108,6 +108,7 @@ async fn baseline(engine: &Engine, count: usize, concurrency: usize) -> anyhow::
         network_mode: None,
         service_api: None,
         limits: Default::default(),
+        storage_binds: Vec::new(),
     };
     let configs: Vec<ContainerConfig> = specs(&prefix, count)
         .iter()

@@ -3,6 +3,7 @@
 
 pub mod api_client;
 pub mod ash;
+pub mod debian_root;
 pub mod desktop;
 pub mod fake_ayon;
 pub mod fleet;

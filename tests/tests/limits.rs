@@ -113,6 +113,7 @@ async fn the_gpu_request_reaches_the_engine_as_docker_device_requests() {
             cpus: ByService::default(),
             gpus: ByService::parse("--gpus", &[format!("{name}=device=0,1")]).unwrap(),
         },
+        storage_binds: Vec::new(),
     };
     let config = ContainerConfig::for_service(&spec, &host);
     // The very request ashtray makes, created (not started: no GPU here) and read back.

@@ -30,6 +30,7 @@ pub(crate) fn host() -> HostSettings {
         network_mode: None,
         service_api: None,
         limits: Default::default(),
+        storage_binds: Vec::new(),
     }
 }
 

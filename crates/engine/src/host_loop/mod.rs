@@ -245,6 +245,7 @@ fn build(
             .or_else(|| config.network.clone()),
         service_api: config.service_api.clone(),
         limits: config.limits.clone(),
+        storage_binds: Vec::new(),
     };
     let server = ServerLink::new(connections.server, &config.server_url, heartbeat_tx);
     let mut sources = DesiredSources {

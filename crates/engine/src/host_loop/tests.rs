@@ -19,7 +19,7 @@ use crate::host_state::{
 };
 use crate::reconcile::backoff::RAN_FINE_AFTER;
 use crate::runtime::memory::{CreateFault, MemoryRuntime};
-use crate::runtime::Endpoint;
+use crate::runtime::{Endpoint, OwnContainer};
 use crate::secret::Secret;
 use crate::testing::{config, entry};
 
@@ -335,6 +335,31 @@ async fn each_server_fault_leaves_the_services_running_and_says_what_it_is() {
         })
         .await;
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn inside_a_container_services_join_its_first_network_and_get_its_storage() {
+    let engine = MemoryRuntime::new();
+    engine.run_inside(OwnContainer {
+        id: "own".into(),
+        networks: [
+            (
+                "stack_default".to_string(),
+                Some("10.9.0.5".parse().unwrap()),
+            ),
+            ("zz_other".to_string(), None),
+        ]
+        .into(),
+        mounts: vec![
+            "/var/run/docker.sock:/var/run/docker.sock".into(),
+            "/mnt/projects:/storage".into(),
+        ],
+    });
+    let host = Host::start(engine, vec![entry("a", "img:1")], Duration::from_secs(2)).await;
+    host.running().await;
+    let created = host.engine.running("a").pop().expect("a runs");
+    assert_eq!(created.network_mode.as_deref(), Some("stack_default"));
+    assert_eq!(created.applied.binds, ["/mnt/projects:/storage"]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use super::{
-    ContainerEvent, Endpoint, ExitInfo, ObservedContainer, OutputFrom, OutputLine, Runtime,
-    RuntimeError,
+    ContainerEvent, Endpoint, ExitInfo, ObservedContainer, OutputFrom, OutputLine, OwnContainer,
+    Runtime, RuntimeError,
 };
 use crate::container::{AppliedConfig, ContainerConfig};
 
@@ -43,8 +43,8 @@ pub trait ContainerRuntime: Send + Sync {
     /// What a container was given, to decide whether to adopt it as it is.
     async fn applied_config(&self, id: &str) -> Result<AppliedConfig, RuntimeError>;
 
-    /// The first network of the container this process runs in, if it runs in one.
-    async fn own_network(&self) -> Option<String>;
+    /// The container this process runs in, if it runs in one.
+    async fn own_container(&self) -> Option<OwnContainer>;
 
     /// Service containers' events, to wake the loop early.
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>>;
@@ -97,8 +97,8 @@ impl ContainerRuntime for Runtime {
         Runtime::applied_config(self, id).await
     }
 
-    async fn own_network(&self) -> Option<String> {
-        Runtime::own_network(self).await
+    async fn own_container(&self) -> Option<OwnContainer> {
+        Runtime::own_container(self).await
     }
 
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>> {

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::container_runtime::{Connect, ContainerRuntime};
 use super::{
     ContainerEvent, ContainerStatus, ExitInfo, ObservedContainer, OutputFrom, OutputLine,
-    RuntimeError,
+    OwnContainer, RuntimeError,
 };
 use crate::container::{
     AppliedConfig, ContainerConfig, LABEL_HOST, LABEL_SERVICE_NAME, LABEL_SPEC_HASH,
@@ -45,6 +45,8 @@ pub struct MemoryContainer {
     /// `ash` starts its containers with auto-remove: they vanish when they die.
     pub auto_remove: bool,
     pub applied: AppliedConfig,
+    /// The network it was put on.
+    pub network_mode: Option<String>,
     pub output: Vec<OutputLine>,
     /// Its HEALTHCHECK's verdict, once [`MemoryRuntime::set_health`] gave it one.
     pub health: Option<ContainerHealth>,
@@ -70,6 +72,8 @@ struct World {
     /// Lists show a container that died as still running (dockerd's race).
     list_lags_deaths: bool,
     subscribers: Vec<mpsc::UnboundedSender<Result<ContainerEvent, RuntimeError>>>,
+    /// The container ashtray runs in, as [`MemoryRuntime::run_inside`] set it.
+    own: Option<OwnContainer>,
 }
 
 /// The in-memory engine. Cheap to clone; clones share one world.
@@ -140,6 +144,7 @@ impl World {
                 user: config.user.clone(),
                 port_keys: config.ports.iter().map(|p| p.container_key()).collect(),
             },
+            network_mode: config.network_mode.clone(),
             output: Vec::new(),
             health: None,
         };
@@ -228,6 +233,11 @@ impl MemoryRuntime {
     /// after it sent their `die` event.
     pub fn list_lags_deaths(&self, lag: bool) {
         self.world().list_lags_deaths = lag;
+    }
+
+    /// From now on ashtray runs inside `own` (a container of this engine).
+    pub fn run_inside(&self, own: OwnContainer) {
+        self.world().own = Some(own);
     }
 
     /// Makes the next creates fail (`None`: they succeed again).
@@ -408,8 +418,8 @@ impl ContainerRuntime for MemoryRuntime {
             .ok_or_else(|| refused("inspecting container", id, 404, "no such container"))
     }
 
-    async fn own_network(&self) -> Option<String> {
-        None
+    async fn own_container(&self) -> Option<OwnContainer> {
+        self.world().own.clone()
     }
 
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>> {

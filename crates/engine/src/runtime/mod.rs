@@ -10,6 +10,7 @@ mod gateway;
 pub mod memory;
 mod observe;
 mod output_mark;
+mod own_container;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,7 @@ pub use container_runtime::{Connect, ContainerRuntime};
 pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
 pub use observe::{ContainerStatus, ObservedContainer};
 pub use output_mark::{OutputFrom, ReadMark};
+pub use own_container::{container_id_from_mountinfo, OwnContainer};
 
 /// Where the engine listens and which kind it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -469,20 +471,28 @@ impl Runtime {
         })
     }
 
-    /// The first network of the container this process runs in, if it runs in one (the
-    /// engine knows a container by its hostname): `ash` puts services there by default.
-    pub async fn own_network(&self) -> Option<String> {
-        let hostname = std::fs::read_to_string("/etc/hostname").ok()?;
-        self.count();
-        let inspect = self
-            .docker
-            .inspect_container(hostname.trim(), None::<InspectContainerOptions>)
-            .await
-            .ok()?;
-        let networks = inspect.network_settings?.networks?;
-        let mut names: Vec<String> = networks.into_keys().collect();
-        names.sort();
-        names.into_iter().next()
+    /// The container this process runs in, if it runs in one (see [`own_container`] for
+    /// how it is found): `ash` puts services on its network and hands its `/storage`
+    /// mounts on.
+    pub async fn own_container(&self) -> Option<OwnContainer> {
+        let by_mount = std::fs::read_to_string("/proc/self/mountinfo")
+            .ok()
+            .and_then(|text| container_id_from_mountinfo(&text));
+        let by_hostname = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty());
+        for candidate in by_mount.into_iter().chain(by_hostname) {
+            self.count();
+            if let Ok(inspect) = self
+                .docker
+                .inspect_container(&candidate, None::<InspectContainerOptions>)
+                .await
+            {
+                return Some(OwnContainer::from_inspect(&inspect));
+            }
+        }
+        None
     }
 
     /// Where containers on `network` reach this machine, so where the services' own API
