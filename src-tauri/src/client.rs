@@ -41,6 +41,7 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
             Command::Pause => pause(&client, true, args.json).await,
             Command::Resume => pause(&client, false, args.json).await,
             Command::Token => unreachable!("handled above"),
+            Command::Window { .. } => unreachable!("main opens the window"),
         }
     })
 }
