@@ -170,9 +170,7 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
 
     let driver = spawn_tauri_driver(&tauri_driver, &webkit_driver, &dirs.workdir, &env);
     step("tauri-driver listens");
-    let client = driver
-        .session(window_capabilities())
-        .await;
+    let client = driver.session(window_capabilities()).await;
     let _ = client.set_window_size(WIDTH, HEIGHT).await;
     step("the app runs");
 
@@ -422,9 +420,7 @@ async fn without_a_keyring_settings_says_so_and_the_key_goes_nowhere() {
         ),
     ]);
     let driver = spawn_tauri_driver(&tauri_driver, &webkit_driver, &dirs.workdir, &env);
-    let client = driver
-        .session(window_capabilities())
-        .await;
+    let client = driver.session(window_capabilities()).await;
 
     until("the Settings page", SEEN, || async {
         (view(&client).await.as_deref() == Some("settings")).then_some(())

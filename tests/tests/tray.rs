@@ -164,7 +164,10 @@ async fn without_a_tray_host_the_window_opens_and_a_later_tray_host_gets_a_worki
     .await
     .expect("Activate on the tray item opens the window");
     assert_ne!(first, second, "a new window process");
-    assert!(host.0.try_wait().unwrap().is_none(), "the tray host still runs");
+    assert!(
+        host.0.try_wait().unwrap().is_none(),
+        "the tray host still runs"
+    );
 }
 
 /// Kills the window processes of `config` when the test ends, however it ends.

@@ -67,7 +67,9 @@ pub const SHOW_SETTINGS: &str = "show-settings";
 
 #[tauri::command]
 pub async fn connection(state: State<'_, Arc<WindowState>>) -> Result<Option<Connection>> {
-    Ok(ask_host(&state, Request::Status, ASK_LIMIT).await?.connection)
+    Ok(ask_host(&state, Request::Status, ASK_LIMIT)
+        .await?
+        .connection)
 }
 
 #[derive(Debug, Serialize)]

@@ -28,7 +28,9 @@ pub fn init(args: &LogArgs) -> anyhow::Result<WorkerGuard> {
         // The D-Bus and HTTP stacks' chatter is not the artist's business.
         Ok(["zbus=warn", "hyper=warn", "bollard=warn", "reqwest=warn"]
             .iter()
-            .fold(filter, |f, d| f.add_directive(d.parse().expect("valid directives"))))
+            .fold(filter, |f, d| {
+                f.add_directive(d.parse().expect("valid directives"))
+            }))
     };
     let file = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)

@@ -110,8 +110,8 @@ async fn answer(mut stream: UnixStream, requests: mpsc::Sender<Incoming>) -> io:
         .take(MAX_MESSAGE)
         .read_to_string(&mut text)
         .await?;
-    let request: Request = serde_json::from_str(&text)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let request: Request =
+        serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let (reply, answered) = oneshot::channel();
     if requests.send((request, reply)).await.is_err() {
         return Ok(());
@@ -172,8 +172,18 @@ mod tests {
             }
         });
         let limit = Duration::from_secs(5);
-        assert!(ask(dir.path(), &Request::Reload, limit).await.unwrap().started);
-        assert!(!ask(dir.path(), &Request::Status, limit).await.unwrap().started);
+        assert!(
+            ask(dir.path(), &Request::Reload, limit)
+                .await
+                .unwrap()
+                .started
+        );
+        assert!(
+            !ask(dir.path(), &Request::Status, limit)
+                .await
+                .unwrap()
+                .started
+        );
     }
 
     #[tokio::test]

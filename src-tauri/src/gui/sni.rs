@@ -206,7 +206,10 @@ mod tests {
                 "{overall:?}"
             );
             // Some pixel is opaque: the icon is not blank.
-            assert!(icon.data.chunks_exact(4).any(|p| p[0] == 255), "{overall:?}");
+            assert!(
+                icon.data.chunks_exact(4).any(|p| p[0] == 255),
+                "{overall:?}"
+            );
         }
     }
 }

@@ -14,7 +14,10 @@ pub enum Action {
     /// Pause (`true`) or resume (`false`) every service.
     Pause(bool),
     /// `start`, `stop` or `restart` one service.
-    Service { action: &'static str, name: String },
+    Service {
+        action: &'static str,
+        name: String,
+    },
 }
 
 /// One line of the menu.
@@ -28,7 +31,10 @@ pub enum Entry {
         enabled: bool,
         action: Action,
     },
-    Submenu { label: String, items: Vec<Entry> },
+    Submenu {
+        label: String,
+        items: Vec<Entry>,
+    },
 }
 
 /// The icon for a state, as PNG bytes.
@@ -172,9 +178,8 @@ mod tests {
         running.actions.stop = true;
         let state = fixtures::host(ServerState::Connected, vec![running]);
         let entries = menu(Some(&state));
-        let Some(Entry::Submenu { label, items }) = entries
-            .iter()
-            .find(|e| matches!(e, Entry::Submenu { .. }))
+        let Some(Entry::Submenu { label, items }) =
+            entries.iter().find(|e| matches!(e, Entry::Submenu { .. }))
         else {
             panic!("no submenu for the service: {entries:?}");
         };

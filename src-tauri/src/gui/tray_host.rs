@@ -190,9 +190,7 @@ async fn serve(
     Ok(())
 }
 
-fn signal(
-    kind: tokio::signal::unix::SignalKind,
-) -> anyhow::Result<tokio::signal::unix::Signal> {
+fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
     tokio::signal::unix::signal(kind).context("cannot listen for signals")
 }
 

@@ -107,7 +107,10 @@ pub fn run(
 /// own) when none answers, and waits until it does.
 async fn ensure_host(config_dir: &Path, config_dir_arg: Option<&Path>) -> anyhow::Result<()> {
     let quick = Duration::from_secs(2);
-    if local::ask(config_dir, &Request::Status, quick).await.is_ok() {
+    if local::ask(config_dir, &Request::Status, quick)
+        .await
+        .is_ok()
+    {
         return Ok(());
     }
     let exe = std::env::current_exe().context("cannot tell where the ashtray binary is")?;
