@@ -114,7 +114,12 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn launch(desktop: &Desktop, env: &[(String, String)], hidden: bool) -> Child {
-    launch_bin(&gui_bin(), desktop, env, if hidden { &["--hidden"] } else { &[] })
+    launch_bin(
+        &gui_bin(),
+        desktop,
+        env,
+        if hidden { &["--hidden"] } else { &[] },
+    )
 }
 
 fn launch_bin(
@@ -259,7 +264,9 @@ async fn main() {
     let shown = launch(&desktop, &env, false);
     tokio::time::sleep(SETTLE).await;
     let (shown_rss, shown_pss, shown_processes) = memory(shown.id());
-    eprintln!("window shown: RSS {shown_rss:.0} MB, PSS {shown_pss:.0} MB over {shown_processes:?}");
+    eprintln!(
+        "window shown: RSS {shown_rss:.0} MB, PSS {shown_pss:.0} MB over {shown_processes:?}"
+    );
     stop(shown);
 
     let baseline = std::env::var_os("ASHTRAY_BASELINE_GUI_BIN").map(|bin| {
