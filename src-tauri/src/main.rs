@@ -29,7 +29,18 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     if let Some(cli::Command::Window { settings }) = cli.command {
         #[cfg(feature = "gui")]
         return gui::run_window(cli.host, cli.api, cli.logging, settings);
-        #[cfg(not(feature = "gui"))]
+        // The tray host's build without GTK: the window is the GUI build's.
+        #[cfg(all(feature = "tray", not(feature = "gui")))]
+        {
+            use std::os::unix::process::CommandExt as _;
+            let _ = settings;
+            let window = gui::window_binary()?;
+            let error = std::process::Command::new(&window)
+                .args(std::env::args_os().skip(1))
+                .exec();
+            anyhow::bail!("cannot start the window ({}): {error}", window.display());
+        }
+        #[cfg(not(feature = "tray"))]
         {
             let _ = settings;
             anyhow::bail!("this build has no window (built without the `gui` feature)");

@@ -4,6 +4,8 @@
 //! (`window`, feature `gui`, `ashtray window`) is a Tauri process that lives as long as it
 //! is open and talks to the host through the control API and the local socket (`local`).
 
+// Parts of it serve only the window's Settings.
+#[cfg_attr(not(feature = "gui"), allow(dead_code))]
 mod api_key;
 mod applog;
 #[cfg(feature = "gui")]
@@ -12,7 +14,11 @@ mod desktop_notify;
 mod hostlog;
 mod local;
 mod notify;
+// Parts of it serve only the window's Settings.
+#[cfg_attr(not(feature = "gui"), allow(dead_code))]
 mod prefs;
+// Parts of it serve only the window's Settings.
+#[cfg_attr(not(feature = "gui"), allow(dead_code))]
 mod session;
 mod sni;
 mod tray;
@@ -20,6 +26,8 @@ mod tray_host;
 #[cfg(feature = "gui")]
 mod window;
 
+#[cfg(not(feature = "gui"))]
+pub use tray_host::window_binary;
 pub use tray_host::{run as run_tray_host, Launch};
 #[cfg(feature = "gui")]
 pub use window::run as run_window;

@@ -67,14 +67,31 @@ pub fn run(host: HostArgs, api: ApiArgs, logging: LogArgs, launch: Launch) -> an
     };
     let _log = super::hostlog::init(&logging)?;
     let windows = Arc::new(Windows {
-        exe: std::env::current_exe().context("cannot tell where the ashtray binary is")?,
+        exe: window_binary()?,
         config_dir: config_dir_arg,
     });
     let session = Arc::new(Session::new(host, api));
     runtime.block_on(serve(session, windows, claim, launch))
 }
 
-/// Starts window processes of this binary; each one lives as long as its window.
+/// The binary that opens windows: `ASHTRAY_WINDOW_BIN`; else this one when it has the
+/// window built in (feature `gui`); else `ashtray-window` beside it. The tray host built
+/// without `gui` links no GTK/WebKit at all, which is what keeps it small: a binary that
+/// links them pays for their relocations at exec even if it never calls them
+/// (BENCHMARKS.md).
+pub fn window_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("ASHTRAY_WINDOW_BIN").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().context("cannot tell where the ashtray binary is")?;
+    if cfg!(feature = "gui") {
+        Ok(exe)
+    } else {
+        Ok(exe.with_file_name("ashtray-window"))
+    }
+}
+
+/// Starts window processes; each one lives as long as its window.
 struct Windows {
     exe: PathBuf,
     config_dir: Option<PathBuf>,

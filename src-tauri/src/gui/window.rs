@@ -113,7 +113,7 @@ async fn ensure_host(config_dir: &Path, config_dir_arg: Option<&Path>) -> anyhow
     {
         return Ok(());
     }
-    let exe = std::env::current_exe().context("cannot tell where the ashtray binary is")?;
+    let exe = host_binary()?;
     let mut command = std::process::Command::new(&exe);
     command.arg("--for-window");
     if let Some(dir) = config_dir_arg {
@@ -146,6 +146,18 @@ async fn ensure_host(config_dir: &Path, config_dir_arg: Option<&Path>) -> anyhow
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The tray host's binary: `ashtray` beside this one when this is `ashtray-window` (the
+/// GUI build installed next to a tray host built without GTK), else this one.
+fn host_binary() -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe().context("cannot tell where the ashtray binary is")?;
+    let sibling = exe.with_file_name("ashtray");
+    if exe.file_name().is_some_and(|n| n == "ashtray-window") && sibling.exists() {
+        Ok(sibling)
+    } else {
+        Ok(exe)
     }
 }
 
