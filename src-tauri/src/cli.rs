@@ -22,6 +22,10 @@ pub struct Cli {
     #[arg(long, conflicts_with = "daemon")]
     pub hidden: bool,
 
+    /// The tray app's host, started by a window that is already open: it opens none itself.
+    #[arg(long, hide = true, conflicts_with = "daemon")]
+    pub for_window: bool,
+
     #[command(flatten)]
     pub host: HostArgs,
 
@@ -208,6 +212,12 @@ pub enum Command {
     /// Exit 0 when the running ashtray's API answers `/healthz`, 1 when not: a container
     /// image's HEALTHCHECK, with nothing else (no curl) in the image. Needs no token.
     Healthcheck,
+    /// Open the tray app's window (its own process; starts the tray host if none runs).
+    Window {
+        /// Open on Settings.
+        #[arg(long)]
+        settings: bool,
+    },
 }
 
 /// A duration as `2`, `2s`, `500ms`, `1m`: a bare number means seconds, as in `ash`.

@@ -46,6 +46,7 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
             Command::Token | Command::RunService { .. } | Command::Healthcheck => {
                 unreachable!("handled before")
             }
+            Command::Window { .. } => unreachable!("main opens the window"),
         }
     })
 }

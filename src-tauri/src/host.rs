@@ -60,7 +60,7 @@ impl ApiOptions {
 
 /// The engine and its API, running. The daemon only waits for a signal; the tray app
 /// reads the handle, the URL and the token.
-#[cfg_attr(not(feature = "gui"), allow(dead_code))]
+#[cfg_attr(not(feature = "tray"), allow(dead_code))]
 pub struct Host {
     pub handle: Handle,
     /// Where the control API answers, e.g. `http://127.0.0.1:47120`.
