@@ -104,6 +104,8 @@ pub enum Store<'a> {
     /// A dockerd on this socket URI, e.g. `unix:///tmp/x/docker.sock`.
     DockerAt(&'a str),
     Podman,
+    /// The rootless Podman of the tests' unprivileged user ([`crate::rootless`]).
+    PodmanRootless,
 }
 
 impl Store<'_> {
@@ -116,6 +118,7 @@ impl Store<'_> {
                 command
             }
             Store::Podman => Command::new("podman"),
+            Store::PodmanRootless => crate::rootless::podman_cli(),
         }
     }
 
@@ -123,7 +126,9 @@ impl Store<'_> {
     fn recipe_of(&self, image: &str) -> Option<String> {
         // Docker keeps labels under Config; Podman's inspect has them at the top too.
         let format = match self {
-            Store::Podman => format!("{{{{ index .Labels \"{RECIPE_LABEL}\" }}}}"),
+            Store::Podman | Store::PodmanRootless => {
+                format!("{{{{ index .Labels \"{RECIPE_LABEL}\" }}}}")
+            }
             _ => format!("{{{{ index .Config.Labels \"{RECIPE_LABEL}\" }}}}"),
         };
         let output = self

@@ -11,4 +11,5 @@ pub mod fresh_dockerd;
 pub mod harness;
 pub mod images;
 pub mod proc_stats;
+pub mod rootless;
 pub mod world;
