@@ -10,6 +10,7 @@ mod host;
 mod logging;
 mod run_service;
 mod settings;
+mod signals;
 
 use clap::Parser;
 
