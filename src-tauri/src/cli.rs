@@ -97,6 +97,11 @@ pub struct HostArgs {
     /// Do not keep the server's last answer, nor run it after a restart while the server is down.
     #[arg(long, env = "ASHTRAY_NO_CACHE", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_cache: bool,
+
+    /// When service images are pulled: missing (only images the engine does not have) or
+    /// always (before every start, so a moved tag such as :latest is taken up).
+    #[arg(long, env = "ASHTRAY_PULL_POLICY", default_value = "missing")]
+    pub pull_policy: ashtray_engine::runtime::PullPolicy,
 }
 
 #[derive(Debug, Args)]

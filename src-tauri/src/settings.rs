@@ -73,6 +73,7 @@ pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
     config.stop_services_on_exit = args.stop_services_on_exit;
     config.local_services = services;
     config.answer_cache = !args.no_cache;
+    config.pull_policy = args.pull_policy;
     Ok(config)
 }
 

@@ -138,6 +138,8 @@ pub struct ServiceView {
     pub source: ServiceSource,
     /// With `source: cache`: Unix ms since the server cannot be reached.
     pub unreachable_since_ms: Option<u64>,
+    /// While its image is pulled: how far the pull has come (bytes and layers).
+    pub pull: Option<crate::runtime::PullProgress>,
 }
 
 /// Which local commands make sense for a service in its present state.

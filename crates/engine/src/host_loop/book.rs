@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::host_state::ReportedStatus;
 use crate::reconcile::backoff::CrashBackoff;
 use crate::reconcile::executor::{Adoption, RestartReason};
-use crate::runtime::{ContainerStatus, ObservedContainer};
+use crate::runtime::{ContainerStatus, ObservedContainer, PullProgress};
 
 /// Per-service memory of the loop.
 #[derive(Debug, Default)]
@@ -46,6 +46,8 @@ pub(super) struct ServiceBook {
     pub(super) restart_requested: HashSet<String>,
     /// Containers ashtray started, whose output is followed from their first line.
     pub(super) started_by_us: HashSet<String>,
+    /// How far the pulls under way have come, by service.
+    pub(super) pulls: HashMap<String, PullProgress>,
 }
 
 impl ServiceBook {
@@ -69,8 +71,17 @@ impl ServiceBook {
         entry.starting |= starting;
     }
 
+    /// A pull for `service` has come this far. Kept only while its action is under way:
+    /// a last report can arrive after the action's outcome.
+    pub(super) fn pulled(&mut self, service: &str, progress: PullProgress) {
+        if self.in_flight.contains_key(service) {
+            self.pulls.insert(service.to_string(), progress);
+        }
+    }
+
     /// One of `service`'s actions came back.
     pub(super) fn finish(&mut self, service: &str) {
+        self.pulls.remove(service);
         if let Some(entry) = self.in_flight.get_mut(service) {
             entry.actions -= 1;
             if entry.actions == 0 {

@@ -37,7 +37,7 @@ use crate::reconcile::desired::DesiredSet;
 use crate::reconcile::executor::Outcome;
 use crate::reconcile::ownership::Me;
 use crate::reconcile::plan::{plan, unclaimed_verdicts, PlanInput};
-use crate::runtime::{Connect, ContainerEvent, Endpoint, RuntimeError};
+use crate::runtime::{Connect, ContainerEvent, Endpoint, PullPolicy, PullProgress, RuntimeError};
 use crate::secret::Secret;
 use book::ServiceBook;
 use catalog::{CatalogReply, ServerCatalog};
@@ -92,6 +92,8 @@ pub struct EngineConfig {
     /// Keep the server's last answer in `state_dir` and run it after a restart while the
     /// server cannot be reached (`--no-cache` turns it off).
     pub answer_cache: bool,
+    /// When images are pulled: when missing (the default) or before every create.
+    pub pull_policy: PullPolicy,
 }
 
 impl EngineConfig {
@@ -121,6 +123,7 @@ impl EngineConfig {
             service_api: None,
             local_services: None,
             answer_cache: true,
+            pull_policy: PullPolicy::default(),
         }
     }
 }
@@ -147,6 +150,8 @@ struct HostLoop {
     // Channels.
     semaphore: Arc<Semaphore>,
     outcomes_tx: mpsc::UnboundedSender<Outcome>,
+    /// Pulls under way tell how far they are through here.
+    pulls_tx: mpsc::UnboundedSender<(String, PullProgress)>,
     state_tx: watch::Sender<Arc<HostState>>,
     events_tx: broadcast::Sender<EventEnvelope>,
     event_seq: u64,
@@ -199,6 +204,7 @@ pub fn spawn_with(
 struct Inbox {
     commands: mpsc::Receiver<Command>,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
+    pulls: mpsc::UnboundedReceiver<(String, PullProgress)>,
     heartbeats: mpsc::UnboundedReceiver<HeartbeatReply>,
     catalog_replies: mpsc::UnboundedReceiver<CatalogReply>,
     /// The local services file changed.
@@ -214,6 +220,7 @@ fn build(
     let local_stops = LocalStops::load(&local_stops_path)?;
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
+    let (pulls_tx, pulls_rx) = mpsc::unbounded_channel();
     let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
     let (catalog_tx, catalog_rx) = mpsc::unbounded_channel();
     let (local_tx, local_rx) = mpsc::unbounded_channel();
@@ -263,6 +270,7 @@ fn build(
         observe_at: None,
         semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
         outcomes_tx,
+        pulls_tx,
         state_tx: watch::channel(Arc::new(placeholder_state(&config))).0,
         events_tx: events_tx.clone(),
         event_seq: 0,
@@ -290,6 +298,7 @@ fn build(
     let inbox = Inbox {
         commands: commands_rx,
         outcomes: outcomes_rx,
+        pulls: pulls_rx,
         heartbeats: heartbeat_rx,
         catalog_replies: catalog_rx,
         local_changes: local_rx,
@@ -344,6 +353,7 @@ impl HostLoop {
         let Inbox {
             mut commands,
             mut outcomes,
+            mut pulls,
             mut heartbeats,
             mut catalog_replies,
             mut local_changes,
@@ -373,6 +383,12 @@ impl HostLoop {
                     self.on_outcome(outcome);
                     while let Ok(outcome) = outcomes.try_recv() {
                         self.on_outcome(outcome);
+                    }
+                }
+                Some((service, progress)) = pulls.recv() => {
+                    self.book.pulled(&service, progress);
+                    while let Ok((service, progress)) = pulls.try_recv() {
+                        self.book.pulled(&service, progress);
                     }
                 }
                 Some(command) = commands.recv() => self.on_command(command),

@@ -183,6 +183,7 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             ),
             source,
             unreachable_since_ms,
+            pull: p.book.pulls.get(name).cloned(),
         });
     }
     let paused = p.local_stops.paused_all;

@@ -10,6 +10,8 @@ mod gateway;
 pub mod memory;
 mod observe;
 mod output_mark;
+mod pull;
+pub mod registry_auth;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +32,8 @@ pub use container_runtime::{Connect, ContainerRuntime};
 pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
 pub use observe::{ContainerStatus, ObservedContainer};
 pub use output_mark::{OutputFrom, ReadMark};
+pub use pull::{PullPolicy, PullProgress, PullTally, PROGRESS_EVERY};
+pub use registry_auth::{RegistryAuth, RegistryAuthError};
 
 /// Where the engine listens and which kind it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +81,10 @@ pub enum RuntimeError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("image {image:?} is not on this host and could not be pulled: {reason}")]
+    #[error("could not pull image {image:?}: {reason}. Check the image's name and tag, that this machine reaches its registry, and its credentials (`docker login`, or DOCKER_CONFIG)")]
     ImageMissing { image: String, reason: String },
+    #[error(transparent)]
+    RegistryAuth(#[from] RegistryAuthError),
     #[error("the {kind} network {network:?} shows no address of this machine (no address on its bridge interface, no gateway, no IPv4 subnet): see what `{cli} network inspect {network}` shows")]
     NoHostAddress {
         kind: &'static str,
@@ -100,7 +106,9 @@ impl RuntimeError {
         match self {
             RuntimeError::Unreachable { .. } => true,
             RuntimeError::Api { source, .. } => is_connection_error(source),
-            RuntimeError::ImageMissing { .. } | RuntimeError::NoHostAddress { .. } => false,
+            RuntimeError::ImageMissing { .. }
+            | RuntimeError::RegistryAuth(_)
+            | RuntimeError::NoHostAddress { .. } => false,
         }
     }
 }
@@ -280,7 +288,9 @@ impl Runtime {
                     .map_err(self.api_error("creating container", &config.name))?
             }
             Err(error) if status_of(&error) == Some(404) => {
-                self.pull(&config.image).await?;
+                let auth = registry_auth::lookup(&config.image).await?;
+                self.pull_image(&config.image, auth.as_ref(), &|_| {})
+                    .await?;
                 self.count();
                 self.docker
                     .create_container(Some(options), body)
@@ -296,28 +306,6 @@ impl Runtime {
             return Err(self.api_error("starting container", &config.name)(error));
         }
         Ok(created.id)
-    }
-
-    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
-        use bollard::query_parameters::CreateImageOptions;
-        self.count();
-        let mut progress = self.docker.create_image(
-            Some(CreateImageOptions {
-                from_image: Some(image.to_string()),
-                ..Default::default()
-            }),
-            None,
-            None,
-        );
-        while let Some(step) = progress.next().await {
-            if let Err(error) = step {
-                return Err(RuntimeError::ImageMissing {
-                    image: image.to_string(),
-                    reason: error.to_string(),
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Stops the container (SIGTERM, then SIGKILL after `grace`) and removes it.
