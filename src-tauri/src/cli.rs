@@ -178,6 +178,11 @@ pub enum Command {
     Resume,
     /// Print the control API's token (made on first use).
     Token,
+    /// Image archives for hosts without a registry (air-gapped studios).
+    Images {
+        #[command(subcommand)]
+        action: ImagesCommand,
+    },
     /// Run one service in the foreground exactly as a host runs it (its environment,
     /// ports, volumes), its output on the terminal, until Ctrl-C stops and removes it.
     RunService {
@@ -192,6 +197,23 @@ pub enum Command {
         /// (needs AYON_SERVER_URL and AYON_API_KEY).
         #[arg(long, value_name = "NAME")]
         from_server: Option<String>,
+    },
+}
+
+/// `ashtray images ...`: through the container engine's API (DOCKER_HOST, --use-podman).
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Load an image archive as `docker save` (or `ashtray images export`) writes it
+    /// into the container engine.
+    Import {
+        /// The archive (an uncompressed tar).
+        file: PathBuf,
+    },
+    /// Write one archive with the images the running ashtray's services use.
+    Export {
+        /// Where to write the archive.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
     },
 }
 

@@ -6,6 +6,7 @@ mod daemon;
 #[cfg(feature = "gui")]
 mod gui;
 mod host;
+mod images;
 mod logging;
 mod run_service;
 mod settings;
@@ -37,6 +38,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             (None, None) => anyhow::bail!("name a service, or a services file, to run"),
         };
         return run_service::run(what, &cli.host, &cli.api);
+    }
+    if let Some(cli::Command::Images { action }) = cli.command {
+        return images::run(action, &cli.host, &cli.api);
     }
     if let Some(command) = cli.command {
         return client::run(command, &cli.api);

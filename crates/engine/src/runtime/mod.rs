@@ -4,6 +4,7 @@
 //! This module only translates: it decides nothing about which container should run.
 //! Every request is counted, so a benchmark can show how many calls a tick costs.
 
+mod archive;
 mod container_runtime;
 mod gateway;
 #[cfg(any(test, feature = "memory-runtime"))]
@@ -28,6 +29,7 @@ use futures::{Stream, StreamExt};
 
 use crate::container::{AppliedConfig, ContainerConfig, LABEL_SERVICE_NAME};
 
+pub use archive::ArchiveError;
 pub use container_runtime::{Connect, ContainerRuntime};
 pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
 pub use observe::{ContainerStatus, ObservedContainer};
@@ -532,6 +534,15 @@ impl Runtime {
                     .collect();
                 futures::stream::iter(lines)
             })
+    }
+}
+
+/// The engine's message without bollard's wrapping of a stream's error ("Docker
+/// responded with status code 500: ..." is kept: the status says who refused).
+fn engine_words(error: bollard::errors::Error) -> String {
+    match error {
+        bollard::errors::Error::DockerStreamError { error } => error,
+        other => other.to_string(),
     }
 }
 

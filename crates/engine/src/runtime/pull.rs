@@ -182,7 +182,7 @@ impl Runtime {
                 Err(error) if super::is_connection_error(&error) => {
                     return Err(self.api_error("pulling image", image)(error))
                 }
-                Err(error) => return Err(pull_failed(image, engine_words(error))),
+                Err(error) => return Err(pull_failed(image, super::engine_words(error))),
             };
             if let Some(detail) = record.error_detail.and_then(|d| d.message) {
                 return Err(pull_failed(image, detail));
@@ -201,15 +201,6 @@ impl Runtime {
             }
         }
         Ok(())
-    }
-}
-
-/// The engine's message without bollard's wrapping ("Docker responded with status code
-/// 500: ..." keeps the status, which says whether the registry refused or was not found).
-fn engine_words(error: bollard::errors::Error) -> String {
-    match error {
-        bollard::errors::Error::DockerStreamError { error } => error,
-        other => other.to_string(),
     }
 }
 
