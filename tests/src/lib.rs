@@ -10,4 +10,5 @@ pub mod fresh_dockerd;
 pub mod harness;
 pub mod images;
 pub mod proc_stats;
+pub mod registry;
 pub mod world;
