@@ -63,7 +63,7 @@ impl HostLoop {
             on_pull: std::sync::Arc::new(move |progress| {
                 let _ = pulls.send((service.clone(), progress));
             }),
-            registry_auth: true,
+            registry_auth: self.config.registry_auth,
         };
         tokio::spawn(async move {
             let _permit = semaphore

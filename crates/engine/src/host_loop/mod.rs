@@ -94,6 +94,9 @@ pub struct EngineConfig {
     pub answer_cache: bool,
     /// When images are pulled: when missing (the default) or before every create.
     pub pull_policy: PullPolicy,
+    /// Take pull credentials from the engine client's configuration (`DOCKER_CONFIG`);
+    /// off only in tests, which must not read this machine's.
+    pub registry_auth: bool,
 }
 
 impl EngineConfig {
@@ -124,6 +127,7 @@ impl EngineConfig {
             local_services: None,
             answer_cache: true,
             pull_policy: PullPolicy::default(),
+            registry_auth: true,
         }
     }
 }
