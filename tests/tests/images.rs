@@ -54,27 +54,6 @@ impl Hosted {
         }
     }
 
-    /// Declares a service of its own addon whose one service runs `image`.
-    fn declare_image(&self, suffix: &str, image: &str) -> String {
-        let addon = unique("pulls");
-        self.world
-            .fake
-            .add_addon(&addon, "1.0.0", &[("probe", image)]);
-        let name = self.world.service(suffix);
-        self.world
-            .fake
-            .put_service(
-                &name,
-                &addon,
-                "1.0.0",
-                "probe",
-                &self.world.host,
-                json!(null),
-            )
-            .expect("declaring a service");
-        name
-    }
-
     /// The service as the API shows it; `None` until the host has heard of it.
     async fn service(&self, name: &str) -> Option<Value> {
         let answer = self.control.get(&format!("/api/v1/services/{name}")).await;
@@ -140,7 +119,7 @@ async fn a_missing_image_is_pulled_its_progress_shown_and_the_service_runs() {
         .sse(&format!("/api/v1/events?token={token}"))
         .await;
 
-    let name = hosted.declare_image("pulled", &image);
+    let name = hosted.world.declare_image("pulled", &image);
     let mut pulls_seen: Vec<Value> = Vec::new();
     let running = tokio::time::timeout(CONVERGE, async {
         while let Some(event) = events.next().await {
@@ -202,7 +181,7 @@ async fn a_registry_wanting_credentials_fails_the_service_with_its_words_until_t
     let registry = Registry::with_password("pipeline", &password).await;
     let (image, id) = registry.push_new(&unique("private"), "1", 1024, "private and running");
     let hosted = Hosted::start(World::new("auth").await, &[]).await;
-    let name = hosted.declare_image("private", &image);
+    let name = hosted.world.declare_image("private", &image);
     let other = hosted.world.declare("other", "ticker", json!(null));
 
     let failed = hosted
@@ -259,7 +238,7 @@ async fn policy_always_takes_up_a_tag_moved_on_the_registry_and_missing_does_not
         &[("ASHTRAY_PULL_POLICY", "always")],
     )
     .await;
-    let name = always.declare_image("moving", &image);
+    let name = always.world.declare_image("moving", &image);
     assert_eq!(always.running_image(&name).await, first);
 
     let second = registry.move_tag(&image, &first, 1024, "second");
@@ -291,7 +270,7 @@ async fn policy_always_takes_up_a_tag_moved_on_the_registry_and_missing_does_not
         .status()
         .unwrap();
     let missing = Hosted::start(World::new("missing").await, &[]).await;
-    let name = missing.declare_image("moving", &image);
+    let name = missing.world.declare_image("moving", &image);
     assert_eq!(
         missing.running_image(&name).await,
         first,
@@ -306,7 +285,7 @@ async fn an_archive_exported_from_a_host_imports_its_images_again() {
     let image = format!("ashtest/{}:1", unique("archived"));
     let id = build_image(&image, 1024, "archived").expect("building a test image");
     let hosted = Hosted::start(World::new("archive").await, &[]).await;
-    let name = hosted.declare_image("archived", &image);
+    let name = hosted.world.declare_image("archived", &image);
     assert_eq!(hosted.running_image(&name).await, id);
 
     let dir = tempfile::tempdir().unwrap();
