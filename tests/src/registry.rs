@@ -189,6 +189,19 @@ pub fn build_image(reference: &str, blob_bytes: usize, says: &str) -> anyhow::Re
         .arg(context.path()))
 }
 
+/// Removes the images (references or ids) it holds when dropped, whatever the test's
+/// outcome: each test's images are its own and useless to any other.
+#[derive(Default)]
+pub struct RemoveImages(pub Vec<String>);
+
+impl Drop for RemoveImages {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            remove_image(image);
+        }
+    }
+}
+
 /// Removes `reference` from the engine (an image no other tag holds goes with it).
 pub fn remove_image(reference: &str) {
     let _ = docker_cli()

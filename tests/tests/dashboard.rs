@@ -518,7 +518,7 @@ async fn after_a_burst_the_log_pane_says_how_many_lines_it_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_shows_a_progress_bar_on_the_services_row() {
-    use ashtray_tests::registry::{remove_image, Registry};
+    use ashtray_tests::registry::{Registry, RemoveImages};
     ashtray_tests::images::ensure_images().expect("test images");
     let registry = Registry::open().await;
     let (image, _) = registry.push_new(
@@ -527,6 +527,7 @@ async fn a_pull_shows_a_progress_bar_on_the_services_row() {
         24 * 1024 * 1024,
         "pulled",
     );
+    let _cleanup = RemoveImages(vec![image.clone()]);
     let world = World::new("dash-pull").await;
     let ticker = world.declare("ticker", "ticker", Value::Null);
     let daemon = Daemon::start(&world, &[&ticker]).await;
@@ -592,7 +593,4 @@ async fn a_pull_shows_a_progress_bar_on_the_services_row() {
     )
     .await;
     assert_eq!(now, None, "the bar goes once the service runs");
-    drop(browser);
-    drop(daemon);
-    remove_image(&image);
 }

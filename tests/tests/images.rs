@@ -8,7 +8,7 @@ use std::process::Command;
 
 use ashtray_tests::api_client::{Api, ApiSetup};
 use ashtray_tests::harness::{ashtray_bin, eventually, unique, Ashtray};
-use ashtray_tests::registry::{build_image, image_id, remove_image, Registry};
+use ashtray_tests::registry::{build_image, image_id, remove_image, Registry, RemoveImages};
 use ashtray_tests::world::{World, CONVERGE};
 use futures::StreamExt;
 use reqwest::StatusCode;
@@ -109,6 +109,7 @@ impl Hosted {
 async fn a_missing_image_is_pulled_its_progress_shown_and_the_service_runs() {
     let registry = Registry::open().await;
     let (image, id) = registry.push_new(&unique("pulled"), "1", BLOB, "pulled and running");
+    let _cleanup = RemoveImages(vec![image.clone()]);
     assert!(
         image_id(&image).is_none(),
         "the engine must not have it yet"
@@ -170,8 +171,6 @@ async fn a_missing_image_is_pulled_its_progress_shown_and_the_service_runs() {
         id,
         "it runs the pushed image"
     );
-    drop(hosted);
-    remove_image(&image);
 }
 
 #[tokio::test]
@@ -180,6 +179,7 @@ async fn a_registry_wanting_credentials_fails_the_service_with_its_words_until_t
     let password = unique("s3cret");
     let registry = Registry::with_password("pipeline", &password).await;
     let (image, id) = registry.push_new(&unique("private"), "1", 1024, "private and running");
+    let _cleanup = RemoveImages(vec![image.clone()]);
     let hosted = Hosted::start(World::new("auth").await, &[]).await;
     let name = hosted.world.declare_image("private", &image);
     let other = hosted.world.declare("other", "ticker", json!(null));
@@ -207,8 +207,18 @@ async fn a_registry_wanting_credentials_fails_the_service_with_its_words_until_t
         })
         .await;
 
-    // `docker login`, as the engine client's configuration: the next try takes it up.
+    // `docker login`, as the engine client's configuration, then "retry now" (the
+    // backoff may have grown long on a loaded machine): the next try takes it up.
     registry.client_config(hosted.docker_config.path());
+    let retry = hosted
+        .control
+        .post(&format!("/api/v1/services/{name}/start"))
+        .await;
+    assert!(
+        retry.status.is_success() || retry.status == StatusCode::CONFLICT,
+        "{}",
+        retry.text
+    );
     assert_eq!(
         hosted.running_image(&name).await,
         id,
@@ -225,14 +235,13 @@ async fn a_registry_wanting_credentials_fails_the_service_with_its_words_until_t
         !everything.contains(&password),
         "the registry's password showed in the log or the API"
     );
-    drop(hosted);
-    remove_image(&image);
 }
 
 #[tokio::test]
 async fn policy_always_takes_up_a_tag_moved_on_the_registry_and_missing_does_not() {
     let registry = Registry::open().await;
     let (image, first) = registry.push_new(&unique("moving"), "latest", 1024, "first");
+    let mut cleanup = RemoveImages(vec![image.clone(), first.clone()]);
     let always = Hosted::start(
         World::new("always").await,
         &[("ASHTRAY_PULL_POLICY", "always")],
@@ -242,6 +251,7 @@ async fn policy_always_takes_up_a_tag_moved_on_the_registry_and_missing_does_not
     assert_eq!(always.running_image(&name).await, first);
 
     let second = registry.move_tag(&image, &first, 1024, "second");
+    cleanup.0.push(second.clone());
     assert_eq!(
         image_id(&image).as_deref(),
         Some(first.as_str()),
@@ -277,13 +287,13 @@ async fn policy_always_takes_up_a_tag_moved_on_the_registry_and_missing_does_not
         "missing pulled an image the engine had"
     );
     drop(missing);
-    remove_image(&image);
 }
 
 #[tokio::test]
 async fn an_archive_exported_from_a_host_imports_its_images_again() {
     let image = format!("ashtest/{}:1", unique("archived"));
     let id = build_image(&image, 1024, "archived").expect("building a test image");
+    let _cleanup = RemoveImages(vec![image.clone()]);
     let hosted = Hosted::start(World::new("archive").await, &[]).await;
     let name = hosted.world.declare_image("archived", &image);
     assert_eq!(hosted.running_image(&name).await, id);
@@ -336,6 +346,4 @@ async fn an_archive_exported_from_a_host_imports_its_images_again() {
     let words = String::from_utf8_lossy(&absent.stderr);
     assert!(!absent.status.success());
     assert!(words.contains("/nonexistent/images.tar"), "{words}");
-    drop(hosted);
-    remove_image(&image);
 }
