@@ -12,14 +12,18 @@ need_packages=()
 # debootstrap and systemd: the package tests install into a clean Debian root and verify
 # the unit with systemd-analyze; python3-venv: schemathesis; docker-compose: the image test
 # runs ash's compose snippet (Debian's compose is the standalone 1.29); rpm: the Tauri
-# bundler's .rpm.
-for pkg in docker.io podman curl busybox-static python3 python3-venv ca-certificates debootstrap systemd docker-compose rpm uidmap slirp4netns; do
+# bundler's .rpm; docker-registry (the distribution registry, run on loopback by each
+# pull test, never as a system service) and apache2-utils (htpasswd, for its bcrypt
+# credentials): tests/tests/images.rs; uidmap and slirp4netns: rootless Podman.
+for pkg in docker.io podman curl busybox-static python3 python3-venv ca-certificates debootstrap systemd docker-compose rpm uidmap slirp4netns docker-registry apache2-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_packages+=("$pkg")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "setup: installing ${need_packages[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_packages[@]}" >/dev/null
+  # The package enables a registry on :5000 at boot; the tests start their own.
+  $SUDO systemctl disable docker-registry >/dev/null 2>&1 || true
 fi
 
 # Debian's client matches Debian's daemon; another docker first on PATH may not.

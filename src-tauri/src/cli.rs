@@ -118,6 +118,11 @@ pub struct HostArgs {
     /// Do not keep the server's last answer, nor run it after a restart while the server is down.
     #[arg(long, env = "ASHTRAY_NO_CACHE", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_cache: bool,
+
+    /// When service images are pulled: missing (only images the engine does not have) or
+    /// always (before every start, so a moved tag such as :latest is taken up).
+    #[arg(long, env = "ASHTRAY_PULL_POLICY", default_value = "missing")]
+    pub pull_policy: ashtray_engine::runtime::PullPolicy,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +199,11 @@ pub enum Command {
     Resume,
     /// Print the control API's token (made on first use).
     Token,
+    /// Image archives for hosts without a registry (air-gapped studios).
+    Images {
+        #[command(subcommand)]
+        action: ImagesCommand,
+    },
     /// Run one service in the foreground exactly as a host runs it (its environment,
     /// ports, volumes), its output on the terminal, until Ctrl-C stops and removes it.
     RunService {
@@ -217,6 +227,23 @@ pub enum Command {
         /// Open on Settings.
         #[arg(long)]
         settings: bool,
+    },
+}
+
+/// `ashtray images ...`: through the container engine's API (DOCKER_HOST, --use-podman).
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Load an image archive as `docker save` (or `ashtray images export`) writes it
+    /// into the container engine.
+    Import {
+        /// The archive (an uncompressed tar).
+        file: PathBuf,
+    },
+    /// Write one archive with the images the running ashtray's services use.
+    Export {
+        /// Where to write the archive.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
     },
 }
 

@@ -43,12 +43,40 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
             Command::Restart { name } => act(&client, &name, "restart", args.json).await,
             Command::Pause => pause(&client, true, args.json).await,
             Command::Resume => pause(&client, false, args.json).await,
-            Command::Token | Command::RunService { .. } | Command::Healthcheck => {
+            Command::Token
+            | Command::RunService { .. }
+            | Command::Healthcheck
+            | Command::Images { .. } => {
                 unreachable!("handled before")
             }
             Command::Window { .. } => unreachable!("main opens the window"),
         }
     })
+}
+
+/// The images the running ashtray's services use, and where it answered.
+pub async fn service_images(args: &ApiArgs) -> anyhow::Result<(Url, Vec<String>)> {
+    let config_dir = ConfigDir::locate(args.config_dir.as_deref())?;
+    let client = Client::connect(args, &config_dir).await?;
+    let services = client.get(&["api", "v1", "services"], &[]).await?;
+    Ok((client.base.clone(), images_of(&services)))
+}
+
+/// Each image of a service this host has (running, stopped here or failing; not the
+/// ones the server no longer wants here), once, sorted.
+fn images_of(services: &Value) -> Vec<String> {
+    let mut images: Vec<String> = services
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|service| service["desired"] != "not_wanted")
+        .filter_map(|service| service["image"].as_str())
+        .filter(|image| !image.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    images.sort();
+    images.dedup();
+    images
 }
 
 fn print_token(config_dir: &ConfigDir, json: bool) -> anyhow::Result<()> {
@@ -459,4 +487,24 @@ async fn act(client: &Client, name: &str, action: &str, json: bool) -> anyhow::R
         _ => println!("{name}: its container is being replaced"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_takes_each_image_of_the_hosts_services_once() {
+        let services = serde_json::json!([
+            {"name": "a", "desired": "run", "image": "registry.lan/b:1"},
+            {"name": "b", "desired": "stopped_locally", "image": "registry.lan/a:1"},
+            {"name": "c", "desired": "run", "image": "registry.lan/b:1"},
+            {"name": "d", "desired": "not_wanted", "image": "registry.lan/gone:1"},
+            {"name": "e", "desired": "no_image", "image": null},
+        ]);
+        assert_eq!(
+            images_of(&services),
+            ["registry.lan/a:1", "registry.lan/b:1"]
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod daemon;
 #[cfg(feature = "tray")]
 mod gui;
 mod host;
+mod images;
 mod logging;
 mod run_service;
 mod settings;
@@ -59,6 +60,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             let _ = settings;
             anyhow::bail!("this build has no window (built without the `gui` feature)");
         }
+    }
+    if let Some(cli::Command::Images { action }) = cli.command {
+        return images::run(action, &cli.host, &cli.api);
     }
     if let Some(command) = cli.command {
         return client::run(command, &cli.api);

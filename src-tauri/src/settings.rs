@@ -79,6 +79,7 @@ pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
     };
     config.unhealthy_restart_after =
         (!args.unhealthy_restart_after.is_zero()).then_some(args.unhealthy_restart_after);
+    config.pull_policy = args.pull_policy;
     Ok(config)
 }
 

@@ -11,5 +11,6 @@ pub mod fresh_dockerd;
 pub mod harness;
 pub mod images;
 pub mod proc_stats;
+pub mod registry;
 pub mod rootless;
 pub mod world;

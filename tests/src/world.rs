@@ -92,6 +92,18 @@ impl World {
         name
     }
 
+    /// Declares service `<prefix>-<suffix>` on this host, of an addon of its own whose one
+    /// service (`probe`) runs `image` (say, one in a test registry).
+    pub fn declare_image(&self, suffix: &str, image: &str) -> String {
+        let addon = unique("images");
+        self.fake.add_addon(&addon, "1.0.0", &[("probe", image)]);
+        let name = self.service(suffix);
+        self.fake
+            .put_service(&name, &addon, "1.0.0", "probe", &self.host, Value::Null)
+            .expect("declaring a service");
+        name
+    }
+
     pub fn launch(&self) -> Launch {
         Launch::new(&self.fake, &self.host, self.state.path().to_path_buf())
     }

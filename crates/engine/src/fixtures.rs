@@ -34,6 +34,7 @@ pub fn service(name: &str, state: ServiceState) -> ServiceView {
         source: crate::host_state::ServiceSource::Server,
         unreachable_since_ms: None,
         health: None,
+        pull: None,
     }
 }
 

@@ -141,6 +141,8 @@ pub struct ServiceView {
     /// What its container's own HEALTHCHECK says, while it runs; `None` for an image
     /// without one.
     pub health: Option<ContainerHealth>,
+    /// While its image is pulled: how far the pull has come (bytes and layers).
+    pub pull: Option<crate::runtime::PullProgress>,
 }
 
 /// Which local commands make sense for a service in its present state.

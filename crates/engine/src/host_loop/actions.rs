@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{short, HostLoop};
-use crate::reconcile::executor::{execute, Adoption, Outcome};
+use crate::reconcile::executor::{execute, ActionSettings, Adoption, Outcome};
 use crate::reconcile::plan::{Action, RemoveReason};
 use crate::runtime::ContainerEvent;
 
@@ -60,13 +60,21 @@ impl HostLoop {
             self.semaphore.clone()
         };
         let outcomes = self.outcomes_tx.clone();
-        let grace = self.config.stop_grace;
+        let pulls = self.pulls_tx.clone();
+        let how = ActionSettings {
+            grace: self.config.stop_grace,
+            pull_policy: self.config.pull_policy,
+            on_pull: std::sync::Arc::new(move |progress| {
+                let _ = pulls.send((service.clone(), progress));
+            }),
+            registry_auth: self.config.registry_auth,
+        };
         tokio::spawn(async move {
             let _permit = semaphore
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            let _ = outcomes.send(execute(runtime.as_ref(), action, grace).await);
+            let _ = outcomes.send(execute(runtime.as_ref(), action, &how).await);
         });
     }
 

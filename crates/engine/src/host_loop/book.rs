@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::host_state::{ContainerHealth, ReportedStatus};
 use crate::reconcile::backoff::CrashBackoff;
 use crate::reconcile::executor::{Adoption, RestartReason};
-use crate::runtime::{ContainerStatus, ObservedContainer};
+use crate::runtime::{ContainerStatus, ObservedContainer, PullProgress};
 
 /// Per-service memory of the loop.
 #[derive(Debug, Default)]
@@ -53,6 +53,8 @@ pub(super) struct ServiceBook {
     /// Containers whose `die` event came: exited, whatever a list made a moment before
     /// the engine recorded it says (dockerd announces a death before its list shows it).
     pub(super) died: HashSet<String>,
+    /// How far the pulls under way have come, by service.
+    pub(super) pulls: HashMap<String, PullProgress>,
 }
 
 impl ServiceBook {
@@ -76,10 +78,19 @@ impl ServiceBook {
         entry.starting |= starting;
     }
 
+    /// A pull for `service` has come this far. Kept only while its action is under way:
+    /// a last report can arrive after the action's outcome.
+    pub(super) fn pulled(&mut self, service: &str, progress: PullProgress) {
+        if self.in_flight.contains_key(service) {
+            self.pulls.insert(service.to_string(), progress);
+        }
+    }
+
     /// One of `service`'s actions came back. One that changed containers leaves the
     /// service settling until the next look; one that only read (an exit, an inspection)
     /// does not: what was listed still holds, and the plan may go on at once.
     pub(super) fn finish(&mut self, service: &str, changed_containers: bool) {
+        self.pulls.remove(service);
         if let Some(entry) = self.in_flight.get_mut(service) {
             entry.actions -= 1;
             if entry.actions == 0 {

@@ -38,7 +38,7 @@ use crate::reconcile::desired::DesiredSet;
 use crate::reconcile::executor::Outcome;
 use crate::reconcile::ownership::Me;
 use crate::reconcile::plan::{plan, unclaimed_verdicts, PlanInput};
-use crate::runtime::{Connect, ContainerEvent, Endpoint, RuntimeError};
+use crate::runtime::{Connect, ContainerEvent, Endpoint, PullPolicy, PullProgress, RuntimeError};
 use crate::secret::Secret;
 use book::ServiceBook;
 use catalog::{CatalogReply, ServerCatalog};
@@ -100,6 +100,11 @@ pub struct EngineConfig {
     pub unhealthy_restart_after: Option<Duration>,
     /// CPU limits and GPU requests of the services, by name pattern.
     pub limits: HostLimits,
+    /// When images are pulled: when missing (the default) or before every create.
+    pub pull_policy: PullPolicy,
+    /// Take pull credentials from the engine client's configuration (`DOCKER_CONFIG`);
+    /// off only in tests, which must not read this machine's.
+    pub registry_auth: bool,
 }
 
 impl EngineConfig {
@@ -131,6 +136,8 @@ impl EngineConfig {
             answer_cache: true,
             unhealthy_restart_after: Some(DEFAULT_UNHEALTHY_RESTART_AFTER),
             limits: HostLimits::default(),
+            pull_policy: PullPolicy::default(),
+            registry_auth: true,
         }
     }
 }
@@ -162,6 +169,8 @@ struct HostLoop {
     /// The bound of stops, apart from the starts' (see [`EngineConfig::concurrency`]).
     stop_semaphore: Arc<Semaphore>,
     outcomes_tx: mpsc::UnboundedSender<Outcome>,
+    /// Pulls under way tell how far they are through here.
+    pulls_tx: mpsc::UnboundedSender<(String, PullProgress)>,
     state_tx: watch::Sender<Arc<HostState>>,
     events_tx: broadcast::Sender<EventEnvelope>,
     event_seq: u64,
@@ -214,6 +223,7 @@ pub fn spawn_with(
 struct Inbox {
     commands: mpsc::Receiver<Command>,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
+    pulls: mpsc::UnboundedReceiver<(String, PullProgress)>,
     heartbeats: mpsc::UnboundedReceiver<HeartbeatReply>,
     catalog_replies: mpsc::UnboundedReceiver<CatalogReply>,
     /// The local services file changed.
@@ -229,6 +239,7 @@ fn build(
     let local_stops = LocalStops::load(&local_stops_path)?;
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
+    let (pulls_tx, pulls_rx) = mpsc::unbounded_channel();
     let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
     let (catalog_tx, catalog_rx) = mpsc::unbounded_channel();
     let (local_tx, local_rx) = mpsc::unbounded_channel();
@@ -281,6 +292,7 @@ fn build(
         semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
         stop_semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
         outcomes_tx,
+        pulls_tx,
         state_tx: watch::channel(Arc::new(placeholder_state(&config))).0,
         events_tx: events_tx.clone(),
         event_seq: 0,
@@ -308,6 +320,7 @@ fn build(
     let inbox = Inbox {
         commands: commands_rx,
         outcomes: outcomes_rx,
+        pulls: pulls_rx,
         heartbeats: heartbeat_rx,
         catalog_replies: catalog_rx,
         local_changes: local_rx,
@@ -362,6 +375,7 @@ impl HostLoop {
         let Inbox {
             mut commands,
             mut outcomes,
+            mut pulls,
             mut heartbeats,
             mut catalog_replies,
             mut local_changes,
@@ -401,6 +415,12 @@ impl HostLoop {
                     self.on_outcome(outcome);
                     while let Ok(outcome) = outcomes.try_recv() {
                         self.on_outcome(outcome);
+                    }
+                }
+                Some((service, progress)) = pulls.recv() => {
+                    self.book.pulled(&service, progress);
+                    while let Ok((service, progress)) = pulls.try_recv() {
+                        self.book.pulled(&service, progress);
                     }
                 }
                 Some(command) = commands.recv() => self.on_command(command),

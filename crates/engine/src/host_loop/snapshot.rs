@@ -186,6 +186,7 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             health: keeper
                 .filter(|k| k.status == ContainerStatus::Running)
                 .and_then(|k| k.health),
+            pull: p.book.pulls.get(name).cloned(),
         });
     }
     let paused = p.local_stops.paused_all;

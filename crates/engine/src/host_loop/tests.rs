@@ -102,6 +102,8 @@ impl Host {
         config.poll_interval = poll;
         tweak(&mut config);
         config.print_service_output = false;
+        // Never this machine's docker login.
+        config.registry_auth = false;
         let server = Arc::new(ScriptedServer {
             reply: Mutex::new(Reply::Services(services)),
             heartbeats: AtomicU64::new(0),
@@ -459,6 +461,44 @@ async fn a_create_the_engine_refuses_is_the_services_failure_and_backs_off() {
     assert_eq!(a.state, ServiceState::Failed);
     assert!(a.next_restart_at_ms.is_some());
     assert_eq!(host.handle.state().engine.state, EngineState::Up);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_pull_fails_its_service_with_the_registrys_words_and_backs_off_alone() {
+    let engine = MemoryRuntime::new();
+    engine.lose_image("registry.lan/private:1");
+    engine.fail_pulls(Some("unauthorized: authentication required"));
+    let answer = vec![entry("a", "registry.lan/private:1"), entry("b", "img:1")];
+    let host = Host::start(engine, answer, Duration::from_secs(2)).await;
+    let state = host
+        .until("a failed and b runs", |state| {
+            let a = state.service("a").is_some_and(|a| a.last_error.is_some());
+            let b = state
+                .service("b")
+                .is_some_and(|b| b.state == ServiceState::Running);
+            a && b
+        })
+        .await;
+    let a = state.service("a").unwrap();
+    let error = a.last_error.as_deref().unwrap();
+    assert!(
+        error.contains("registry.lan/private:1")
+            && error.contains("unauthorized: authentication required"),
+        "{error}"
+    );
+    assert!(a.next_restart_at_ms.is_some(), "retried after its backoff");
+    assert_eq!(a.pull, None, "no pull shown once it ended");
+    assert_eq!(host.engine.requests("create"), 1, "only b was created");
+
+    // The registry lets it in: the next try after the backoff pulls and starts it.
+    host.engine.fail_pulls(None);
+    let a = host
+        .until_service("a runs after its backoff", |a| {
+            a.name == "a" && a.state == ServiceState::Running
+        })
+        .await;
+    assert_eq!(a.last_error, None);
+    assert_eq!(host.engine.requests("pull"), 2);
 }
 
 #[tokio::test(start_paused = true)]

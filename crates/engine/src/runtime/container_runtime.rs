@@ -15,7 +15,7 @@ use futures::stream::BoxStream;
 
 use super::{
     ContainerEvent, Endpoint, ExitInfo, ObservedContainer, OutputFrom, OutputLine, OwnContainer,
-    Runtime, RuntimeError,
+    PullProgress, RegistryAuth, Runtime, RuntimeError,
 };
 use crate::container::{AppliedConfig, ContainerConfig};
 
@@ -33,6 +33,18 @@ pub trait ContainerRuntime: Send + Sync {
 
     /// Creates and starts the container; a leftover of the same name is replaced.
     async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError>;
+
+    /// Whether the engine has `image` already.
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError>;
+
+    /// Pulls `image` (with `auth` when its registry wants it), handing `progress` the
+    /// figures now and then while it runs; a refusal carries the registry's message.
+    async fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<(), RuntimeError>;
 
     /// Stops the container (SIGTERM, then SIGKILL after `grace`) and removes it.
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> Result<(), RuntimeError>;
@@ -83,6 +95,19 @@ impl ContainerRuntime for Runtime {
 
     async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError> {
         Runtime::create_and_start(self, config).await
+    }
+
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
+        Runtime::has_image(self, image).await
+    }
+
+    async fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<(), RuntimeError> {
+        Runtime::pull_image(self, image, auth, progress).await
     }
 
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {

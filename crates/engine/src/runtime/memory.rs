@@ -8,7 +8,7 @@
 //! must never sleep or read the wall clock for anything a test asserts: times come from
 //! `tokio::time`, so `tokio::time::pause()` governs them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::container_runtime::{Connect, ContainerRuntime};
 use super::{
     ContainerEvent, ContainerStatus, ExitInfo, ObservedContainer, OutputFrom, OutputLine,
-    OwnContainer, RuntimeError,
+    OwnContainer, PullProgress, RegistryAuth, RuntimeError,
 };
 use crate::container::{
     AppliedConfig, ContainerConfig, LABEL_HOST, LABEL_SERVICE_NAME, LABEL_SPEC_HASH,
@@ -68,6 +68,10 @@ struct World {
     next_id: u64,
     down: bool,
     create_fault: Option<CreateFault>,
+    /// Images this engine does not have (every other one it has).
+    missing_images: BTreeSet<String>,
+    /// Why pulls fail, the registry's words, until told otherwise.
+    pull_fault: Option<String>,
     requests: BTreeMap<&'static str, u64>,
     /// Lists show a container that died as still running (dockerd's race).
     list_lags_deaths: bool,
@@ -245,6 +249,16 @@ impl MemoryRuntime {
         self.world().create_fault = fault;
     }
 
+    /// The engine no longer has `image` (`docker rmi`): the next create pulls it.
+    pub fn lose_image(&self, image: &str) {
+        self.world().missing_images.insert(image.to_string());
+    }
+
+    /// Makes pulls fail with the registry's `message` (`None`: they succeed again).
+    pub fn fail_pulls(&self, message: Option<&str>) {
+        self.world().pull_fault = message.map(str::to_string);
+    }
+
     /// The running container of `service` dies with `exit_code`, as if its process ended.
     pub fn kill(&self, service: &str, exit_code: i64) {
         let ids: Vec<String> = self.running(service).into_iter().map(|c| c.id).collect();
@@ -346,6 +360,14 @@ impl ContainerRuntime for MemoryRuntime {
 
     async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError> {
         let mut world = self.request("create")?;
+        if world.missing_images.contains(&config.image) {
+            return Err(refused(
+                "creating container",
+                &config.name,
+                404,
+                "No such image",
+            ));
+        }
         match world.create_fault.clone() {
             Some(CreateFault::Refused(message)) => {
                 return Err(refused("creating container", &config.name, 500, &message))
@@ -372,6 +394,37 @@ impl ContainerRuntime for MemoryRuntime {
             }
         }
         Ok(world.insert(config, config.labels.clone(), false))
+    }
+
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
+        let world = self.request("inspect_image")?;
+        Ok(!world.missing_images.contains(image))
+    }
+
+    async fn pull_image(
+        &self,
+        image: &str,
+        _auth: Option<&RegistryAuth>,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<(), RuntimeError> {
+        let mut world = self.request("pull")?;
+        if let Some(reason) = world.pull_fault.clone() {
+            return Err(RuntimeError::ImageMissing {
+                image: image.to_string(),
+                reason,
+            });
+        }
+        world.missing_images.remove(image);
+        drop(world);
+        // One layer, fetched at once: enough for a reader to see a pull happen.
+        progress(PullProgress {
+            image: image.to_string(),
+            bytes_done: 1,
+            bytes_total: 1,
+            layers_done: 1,
+            layers_total: 1,
+        });
+        Ok(())
     }
 
     async fn stop_and_remove(&self, id: &str, _grace: Duration) -> Result<(), RuntimeError> {

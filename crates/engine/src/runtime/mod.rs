@@ -4,6 +4,7 @@
 //! This module only translates: it decides nothing about which container should run.
 //! Every request is counted, so a benchmark can show how many calls a tick costs.
 
+mod archive;
 mod container_runtime;
 mod gateway;
 #[cfg(any(test, feature = "memory-runtime"))]
@@ -11,6 +12,8 @@ pub mod memory;
 mod observe;
 mod output_mark;
 mod own_container;
+mod pull;
+pub mod registry_auth;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,11 +33,14 @@ use futures::{Stream, StreamExt};
 use crate::container::{AppliedConfig, ContainerConfig, LABEL_SERVICE_NAME};
 use crate::limits::Gpus;
 
+pub use archive::ArchiveError;
 pub use container_runtime::{Connect, ContainerRuntime};
 pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
 pub use observe::{ContainerStatus, ObservedContainer};
 pub use output_mark::{OutputFrom, ReadMark};
 pub use own_container::{container_id_from_mountinfo, OwnContainer};
+pub use pull::{PullPolicy, PullProgress, PullTally, PROGRESS_EVERY};
+pub use registry_auth::{RegistryAuth, RegistryAuthError};
 
 /// Where the engine listens and which kind it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +88,10 @@ pub enum RuntimeError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("image {image:?} is not on this host and could not be pulled: {reason}")]
+    #[error("could not pull image {image:?}: {reason}. Check the image's name and tag, that this machine reaches its registry, and its credentials (`docker login`, or DOCKER_CONFIG)")]
     ImageMissing { image: String, reason: String },
+    #[error(transparent)]
+    RegistryAuth(#[from] RegistryAuthError),
     #[error("the {kind} network {network:?} shows no address of this machine (no address on its bridge interface, no gateway, no IPv4 subnet): see what `{cli} network inspect {network}` shows")]
     NoHostAddress {
         kind: &'static str,
@@ -113,6 +121,7 @@ impl RuntimeError {
             RuntimeError::Unreachable { .. } => true,
             RuntimeError::Api { source, .. } => is_connection_error(source),
             RuntimeError::ImageMissing { .. }
+            | RuntimeError::RegistryAuth(_)
             | RuntimeError::NoHostAddress { .. }
             | RuntimeError::NoGpuRuntime { .. } => false,
         }
@@ -294,7 +303,9 @@ impl Runtime {
                     .map_err(self.api_error("creating container", &config.name))?
             }
             Err(error) if status_of(&error) == Some(404) => {
-                self.pull(&config.image).await?;
+                let auth = registry_auth::lookup(&config.image).await?;
+                self.pull_image(&config.image, auth.as_ref(), &|_| {})
+                    .await?;
                 self.count();
                 self.docker
                     .create_container(Some(options), body)
@@ -340,28 +351,6 @@ impl Runtime {
             kind: self.endpoint.kind(),
             message: message.clone(),
         })
-    }
-
-    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
-        use bollard::query_parameters::CreateImageOptions;
-        self.count();
-        let mut progress = self.docker.create_image(
-            Some(CreateImageOptions {
-                from_image: Some(image.to_string()),
-                ..Default::default()
-            }),
-            None,
-            None,
-        );
-        while let Some(step) = progress.next().await {
-            if let Err(error) = step {
-                return Err(RuntimeError::ImageMissing {
-                    image: image.to_string(),
-                    reason: error.to_string(),
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Stops the container (SIGTERM, then SIGKILL after `grace`) and removes it.
@@ -596,6 +585,15 @@ impl Runtime {
                     .collect();
                 futures::stream::iter(lines)
             })
+    }
+}
+
+/// The engine's message without bollard's wrapping of a stream's error ("Docker
+/// responded with status code 500: ..." is kept: the status says who refused).
+fn engine_words(error: bollard::errors::Error) -> String {
+    match error {
+        bollard::errors::Error::DockerStreamError { error } => error,
+        other => other.to_string(),
     }
 }
 
