@@ -100,6 +100,12 @@ pub struct EngineConfig {
     pub unhealthy_restart_after: Option<Duration>,
     /// CPU limits and GPU requests of the services, by name pattern.
     pub limits: HostLimits,
+    /// How often the containers are listed again although the event stream keeps them
+    /// (a safety net, as kube-runtime's reflector relists).
+    pub relist_interval: Duration,
+    /// List the containers on every look instead of keeping them from the event stream:
+    /// the mode before event-kept observation, kept as the benchmarks' baseline.
+    pub relist_every_tick: bool,
 }
 
 impl EngineConfig {
@@ -131,9 +137,15 @@ impl EngineConfig {
             answer_cache: true,
             unhealthy_restart_after: Some(DEFAULT_UNHEALTHY_RESTART_AFTER),
             limits: HostLimits::default(),
+            relist_interval: DEFAULT_RELIST_INTERVAL,
+            relist_every_tick: false,
         }
     }
 }
+
+/// How often the containers are listed although the event stream keeps them, unless
+/// configured.
+pub const DEFAULT_RELIST_INTERVAL: Duration = Duration::from_secs(300);
 
 /// How long a container may stay unhealthy before it is replaced, unless configured.
 pub const DEFAULT_UNHEALTHY_RESTART_AFTER: Duration = Duration::from_secs(60);
@@ -406,13 +418,21 @@ impl HostLoop {
                 Some(reply) = catalog_replies.recv() => self.catalog.on_reply(reply),
                 event = next_event(&mut events) => match event {
                     Some(Ok(event)) => {
-                        tracing::debug!(action = %event.action, service = ?event.service_name, "container event");
-                        self.on_container_event(event);
-                        self.observe_soon(EVENT_DEBOUNCE);
+                        tracing::debug!(action = %event.action, service = ?event.service_name, replayed = event.replayed, "container event");
+                        let changed = self.container_engine.apply(&event);
+                        if !event.replayed {
+                            self.on_container_event(event);
+                        }
+                        if changed || self.config.relist_every_tick {
+                            self.observe_soon(EVENT_DEBOUNCE);
+                        }
                     }
                     other => {
+                        // What came between the break and the next stream is unknown:
+                        // the next look lists (see `ContainerEngineLink::list_due`).
                         tracing::debug!(?other, "the container event stream ended");
-                        events = None
+                        events = None;
+                        self.container_engine.forget_kept();
                     }
                 },
                 _ = tokio::time::sleep_until(wake) => {

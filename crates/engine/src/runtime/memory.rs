@@ -108,6 +108,13 @@ impl World {
             service_name: container.labels.get(LABEL_SERVICE_NAME).cloned(),
             exit_code: (action == "die").then(|| container.exit_code.unwrap_or(-1)),
             made_by_ashtray: container.labels.contains_key(LABEL_SPEC_HASH),
+            name: Some(container.name.clone()),
+            image: Some(container.image.clone()),
+            spec_hash: container.labels.get(LABEL_SPEC_HASH).cloned(),
+            host: container.labels.get(LABEL_HOST).cloned(),
+            // Its clock is the creation counter that stands in for creation times.
+            time: container.created,
+            replayed: false,
         };
         self.subscribers
             .retain(|subscriber| subscriber.send(Ok(event.clone())).is_ok());
@@ -412,6 +419,8 @@ impl ContainerRuntime for MemoryRuntime {
         None
     }
 
+    /// From now on: the subscriber is added at once, so nothing is missed between this
+    /// call and a list after it, and nothing is replayed.
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>> {
         let (tx, rx) = mpsc::unbounded_channel();
         match self.request("events") {
