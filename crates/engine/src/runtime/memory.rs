@@ -167,6 +167,10 @@ impl World {
         container.exit_code = Some(exit_code);
         container.finished_at = Some(Instant::now());
         let container = container.clone();
+        // Docker says it sent the signal before it says the process died.
+        if exit_code > 128 {
+            self.emit("kill", &container);
+        }
         self.emit("die", &container);
         if container.auto_remove {
             self.containers.remove(id);
@@ -280,6 +284,49 @@ impl MemoryRuntime {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         self.world().insert(config, labels, true)
+    }
+
+    /// `docker start` of a container that exited: it runs again, under the same id, and
+    /// its HEALTHCHECK (if any) starts over.
+    pub fn start_again(&self, id: &str) {
+        let mut world = self.world();
+        let Some(container) = world.containers.get_mut(id) else {
+            return;
+        };
+        if container.status != ContainerStatus::Exited {
+            return;
+        }
+        container.status = ContainerStatus::Running;
+        container.exit_code = None;
+        container.started_at = Some(Instant::now());
+        container.finished_at = None;
+        if container.health.is_some() {
+            container.health = Some(ContainerHealth::Starting);
+        }
+        let container = container.clone();
+        world.emit("start", &container);
+    }
+
+    /// `docker rename`: the `rename` event carries the new name.
+    pub fn rename(&self, id: &str, name: &str) {
+        let mut world = self.world();
+        let Some(container) = world.containers.get_mut(id) else {
+            return;
+        };
+        container.name = name.to_string();
+        let container = container.clone();
+        world.emit("rename", &container);
+    }
+
+    /// A health check ran inside it (`docker exec`'s events, as a HEALTHCHECK makes them
+    /// every interval): no change of its state.
+    pub fn exec(&self, id: &str) {
+        let mut world = self.world();
+        if let Some(container) = world.containers.get(id).cloned() {
+            for action in ["exec_create: /bin/true", "exec_start: /bin/true", "exec_die"] {
+                world.emit(action, &container);
+            }
+        }
     }
 
     /// A line the container printed.

@@ -235,3 +235,147 @@ mod tests {
         assert_eq!(status_of(&set, "c1"), Some(ContainerStatus::Running));
     }
 }
+
+/// The event-kept set against a fresh list, after every step of random histories of the
+/// in-memory engine (which emits the events Docker does for each step).
+#[cfg(test)]
+mod equivalence {
+    use futures::FutureExt;
+    use futures::StreamExt;
+    use proptest::prelude::*;
+
+    use super::ObservedSet;
+    use crate::host_state::ContainerHealth;
+    use crate::runtime::memory::MemoryRuntime;
+    use crate::runtime::ContainerRuntime;
+    use crate::testing::config;
+
+    /// What may happen to the engine; containers and services are picked by index.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// ashtray creates and starts the service's container (a leftover of the name
+        /// is removed first, as Docker's name conflict makes it).
+        Create(usize),
+        /// `ash` runs one: no spec hash, no host label, removed when it dies.
+        RunAsAsh(usize),
+        /// Its process ends with this code.
+        Kill(usize, i64),
+        /// `docker rm -f`.
+        Remove(usize),
+        /// `docker start` of an exited one.
+        StartAgain(usize),
+        Health(usize, u8),
+        Rename(usize),
+        /// A health check's exec events.
+        Exec(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0..4usize).prop_map(Step::Create),
+            1 => (0..4usize).prop_map(Step::RunAsAsh),
+            2 => (0..8usize, prop_oneof![Just(0i64), Just(1), Just(137)])
+                .prop_map(|(c, code)| Step::Kill(c, code)),
+            2 => (0..8usize).prop_map(Step::Remove),
+            1 => (0..8usize).prop_map(Step::StartAgain),
+            2 => (0..8usize, 0..3u8).prop_map(|(c, h)| Step::Health(c, h)),
+            1 => (0..8usize).prop_map(Step::Rename),
+            1 => (0..8usize).prop_map(Step::Exec),
+        ]
+    }
+
+    async fn apply(engine: &MemoryRuntime, step: &Step) {
+        let services = ["a", "b", "c", "d"];
+        let pick = |index: usize| {
+            let all = engine.containers();
+            (!all.is_empty()).then(|| all[index % all.len()].clone())
+        };
+        let service_of = |container: &crate::runtime::memory::MemoryContainer| {
+            container.labels[crate::container::LABEL_SERVICE_NAME].clone()
+        };
+        match step {
+            Step::Create(s) => {
+                engine
+                    .create_and_start(&config(services[*s], "img:1"))
+                    .await
+                    .unwrap();
+            }
+            Step::RunAsAsh(s) => {
+                engine.run_as_ash(&config(services[*s], "img:1"));
+            }
+            Step::Kill(c, code) => {
+                if let Some(container) = pick(*c) {
+                    engine.kill(&service_of(&container), *code);
+                }
+            }
+            Step::Remove(c) => {
+                if let Some(container) = pick(*c) {
+                    engine
+                        .stop_and_remove(&container.id, std::time::Duration::ZERO)
+                        .await
+                        .unwrap();
+                }
+            }
+            Step::StartAgain(c) => {
+                if let Some(container) = pick(*c) {
+                    engine.start_again(&container.id);
+                }
+            }
+            Step::Health(c, h) => {
+                if let Some(container) = pick(*c) {
+                    let health = [
+                        ContainerHealth::Starting,
+                        ContainerHealth::Healthy,
+                        ContainerHealth::Unhealthy,
+                    ][*h as usize];
+                    engine.set_health(&service_of(&container), health);
+                }
+            }
+            Step::Rename(c) => {
+                if let Some(container) = pick(*c) {
+                    engine.rename(&container.id, &format!("{}-renamed", container.name));
+                }
+            }
+            Step::Exec(c) => {
+                if let Some(container) = pick(*c) {
+                    engine.exec(&container.id);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Half of `before` happens before the stream is asked for, the other half after
+        /// it and before the list (so those events replay what the list already shows);
+        /// then each step of `after` is followed by the comparison.
+        #[test]
+        fn the_event_kept_set_equals_a_fresh_list_after_every_step(
+            before in proptest::collection::vec(step(), 0..6),
+            after in proptest::collection::vec(step(), 1..40),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            rt.block_on(async {
+                let engine = MemoryRuntime::new();
+                for step in &before[..before.len() / 2] {
+                    apply(&engine, step).await;
+                }
+                let mut events = engine.events();
+                for step in &before[before.len() / 2..] {
+                    apply(&engine, step).await;
+                }
+                let mut kept = ObservedSet::from_list(engine.list_service_containers().await.unwrap());
+                for step in &after {
+                    apply(&engine, step).await;
+                    while let Some(Some(event)) = events.next().now_or_never() {
+                        kept.apply(&event.unwrap());
+                    }
+                    let listed = engine.list_service_containers().await.unwrap();
+                    prop_assert_eq!(kept.to_list(), listed, "after {:?}", step);
+                }
+                Ok(())
+            })?;
+        }
+    }
+}
