@@ -4,6 +4,7 @@
 pub mod api_client;
 pub mod ash;
 pub mod desktop;
+pub mod docker_proxy;
 pub mod fake_ayon;
 pub mod fleet;
 pub mod fresh_dockerd;
