@@ -58,7 +58,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Requests over `ticks` steady ticks, and how many of each kind.
-async fn measure(services: usize, ticks: usize, every_tick: bool) -> anyhow::Result<(usize, String)> {
+async fn measure(
+    services: usize,
+    ticks: usize,
+    every_tick: bool,
+) -> anyhow::Result<(usize, String)> {
     let world = World::new("obsbench").await;
     let names: Vec<String> = (0..services)
         .map(|i| world.declare(&format!("s{i}"), "noterm", Value::Null))
@@ -87,7 +91,9 @@ async fn measure(services: usize, ticks: usize, every_tick: bool) -> anyhow::Res
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for request in &seen {
         let path = request.path.split('?').next().unwrap_or_default();
-        *kinds.entry(format!("{} {path}", request.method)).or_default() += 1;
+        *kinds
+            .entry(format!("{} {path}", request.method))
+            .or_default() += 1;
     }
     let which = kinds
         .iter()
@@ -95,5 +101,12 @@ async fn measure(services: usize, ticks: usize, every_tick: bool) -> anyhow::Res
         .collect::<Vec<_>>()
         .join(", ");
     drop(daemon);
-    Ok((seen.len(), if which.is_empty() { "none".into() } else { which }))
+    Ok((
+        seen.len(),
+        if which.is_empty() {
+            "none".into()
+        } else {
+            which
+        },
+    ))
 }

@@ -47,6 +47,7 @@ impl World {
                 ("crasher", images::CRASHER),
                 ("chatty", images::CHATTY),
                 ("burst", images::BURST),
+                ("wordy", images::WORDY),
                 // No command: the engine refuses to create its container, with a long error.
                 ("nocmd", images::BUSYBOX),
                 ("sickly", images::SICKLY),

@@ -57,7 +57,8 @@ async fn steady_ticks_ask_the_engine_nothing_and_hand_made_changes_are_still_not
         id_of(world.running_ids().await).filter(|id| *id != first)
     })
     .await;
-    let second = second.unwrap_or_else(|| panic!("not restarted after docker kill:\n{}", daemon.output()));
+    let second =
+        second.unwrap_or_else(|| panic!("not restarted after docker kill:\n{}", daemon.output()));
 
     // docker rm -f: its destroy event brings a new container.
     docker
@@ -74,7 +75,8 @@ async fn steady_ticks_ask_the_engine_nothing_and_hand_made_changes_are_still_not
         id_of(world.running_ids().await).filter(|id| *id != second)
     })
     .await;
-    let third = third.unwrap_or_else(|| panic!("not recreated after docker rm -f:\n{}", daemon.output()));
+    let third =
+        third.unwrap_or_else(|| panic!("not recreated after docker rm -f:\n{}", daemon.output()));
 
     // docker run of another container with the service's labels: a second container of
     // the service, which the host sees from its events and removes (one runs).

@@ -54,8 +54,9 @@ impl Default for LogLimits {
 
 /// What a line costs beside its text: the line itself behind its `Arc` (two counters)
 /// and its slot in the buffer. Short lines are mostly this.
-pub const LINE_OVERHEAD: usize =
-    std::mem::size_of::<LogLine>() + 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Arc<LogLine>>();
+pub const LINE_OVERHEAD: usize = std::mem::size_of::<LogLine>()
+    + 2 * std::mem::size_of::<usize>()
+    + std::mem::size_of::<Arc<LogLine>>();
 
 fn cost(line: &LogLine) -> usize {
     line.text.len() + LINE_OVERHEAD
@@ -243,7 +244,10 @@ impl LogHub {
     /// Lines of `service` pushed out of its buffer so far (by its own bounds or the
     /// total): a reader of its tail knows that many older lines are gone.
     pub fn dropped(&self, service: &str) -> u64 {
-        self.lock().services.get(service).map_or(0, |log| log.dropped)
+        self.lock()
+            .services
+            .get(service)
+            .map_or(0, |log| log.dropped)
     }
 
     /// Bytes held by all buffers together, each line with its bookkeeping (what
@@ -365,10 +369,18 @@ mod tests {
         let hub = capped(100 * line(10));
         push_lines(&hub, "quiet", 10, 10);
         push_lines(&hub, "chatty", 90, 10);
-        assert_eq!(hub.evicted_for_total_lines(), 0, "at the total, nothing goes");
+        assert_eq!(
+            hub.evicted_for_total_lines(),
+            0,
+            "at the total, nothing goes"
+        );
         hub.push("chatty", false, "x".repeat(10));
         // Over: the chatty one (91 lines) gives its oldest until 96 lines are left in all.
-        assert_eq!(hub.tail("quiet", 100).len(), 10, "the small buffer is untouched");
+        assert_eq!(
+            hub.tail("quiet", 100).len(),
+            10,
+            "the small buffer is untouched"
+        );
         let chatty = hub.tail("chatty", 1000);
         assert_eq!(chatty.len(), 86);
         assert_eq!(chatty[0].seq, 6, "its five oldest went");
@@ -394,7 +406,10 @@ mod tests {
         // 58 lines of the 61 pushed stay (under the cap less its 1/32, 58.1 lines): no
         // buffer emptied for the others, none more than one line apart.
         assert_eq!(sizes.iter().sum::<usize>(), 58, "{sizes:?}");
-        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+            "{sizes:?}"
+        );
         assert!(hub.held_bytes() <= 60 * line(10));
     }
 
@@ -410,7 +425,11 @@ mod tests {
             .map(|s| hub.tail(&format!("s{s}"), 100).len())
             .sum();
         let dropped: u64 = (0..1_000).map(|s| hub.dropped(&format!("s{s}"))).sum();
-        assert_eq!(kept as u64 + dropped, 20_000, "every line is kept or counted dropped");
+        assert_eq!(
+            kept as u64 + dropped,
+            20_000,
+            "every line is kept or counted dropped"
+        );
         assert_eq!(dropped, hub.evicted_for_total_lines());
         // One line longer than the whole total is not kept either.
         let tiny = capped(line(10));

@@ -21,8 +21,8 @@ use crate::host_state::{EngineConnection, EngineState};
 use crate::reconcile::ownership::{claim, Claim};
 use crate::runtime::Connect;
 use crate::runtime::{
-    ContainerEvent, ContainerRuntime, ContainerStatus, ObservedContainer, ObservedSet,
-    OutputFrom, ReadMark, RuntimeError,
+    ContainerEvent, ContainerRuntime, ContainerStatus, ObservedContainer, ObservedSet, OutputFrom,
+    ReadMark, RuntimeError,
 };
 
 /// The container engine as the loop sees it: the way to reach it, the runtime once
@@ -77,7 +77,13 @@ impl ContainerEngineLink {
     /// Whether the next look must list rather than read the kept set: on the first look
     /// and after a reconnect (nothing kept), without an event stream, on the safety
     /// timer, and always in the list-per-tick mode.
-    fn list_due(&self, streaming: bool, every_tick: bool, interval: Duration, now: Instant) -> bool {
+    fn list_due(
+        &self,
+        streaming: bool,
+        every_tick: bool,
+        interval: Duration,
+        now: Instant,
+    ) -> bool {
         every_tick
             || !streaming
             || self.kept.is_none()
@@ -201,7 +207,11 @@ impl HostLoop {
 
     /// What a look found becomes what the loop knows: corrected by the deaths announced,
     /// placed, noted in the book, and followed.
-    fn take_observed(&mut self, mut containers: Vec<ObservedContainer>, runtime: &dyn ContainerRuntime) {
+    fn take_observed(
+        &mut self,
+        mut containers: Vec<ObservedContainer>,
+        runtime: &dyn ContainerRuntime,
+    ) {
         self.book.correct(&mut containers);
         self.place(containers);
         self.book

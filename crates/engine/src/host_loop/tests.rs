@@ -258,7 +258,11 @@ async fn steady_ticks_make_no_engine_request_and_the_events_keep_the_view() {
     tokio::time::sleep(poll * 2).await;
     let before = all_requests(&host.engine);
     tokio::time::sleep(poll * 10).await;
-    assert_eq!(all_requests(&host.engine), before, "10 steady ticks asked the engine");
+    assert_eq!(
+        all_requests(&host.engine),
+        before,
+        "10 steady ticks asked the engine"
+    );
     // A death comes by its event: read (one inspect) and restarted, with no list.
     let lists = host.engine.requests("list");
     host.engine.kill("a", 1);
@@ -310,7 +314,11 @@ async fn the_engine_is_listed_again_on_the_safety_timer_and_every_tick_in_the_ba
     baseline.running().await;
     let lists = baseline.engine.requests("list");
     tokio::time::sleep(poll * 10 + Duration::from_millis(100)).await;
-    assert_eq!(baseline.engine.requests("list"), lists + 10, "one list a tick");
+    assert_eq!(
+        baseline.engine.requests("list"),
+        lists + 10,
+        "one list a tick"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -323,7 +323,11 @@ impl MemoryRuntime {
     pub fn exec(&self, id: &str) {
         let mut world = self.world();
         if let Some(container) = world.containers.get(id).cloned() {
-            for action in ["exec_create: /bin/true", "exec_start: /bin/true", "exec_die"] {
+            for action in [
+                "exec_create: /bin/true",
+                "exec_start: /bin/true",
+                "exec_die",
+            ] {
                 world.emit(action, &container);
             }
         }

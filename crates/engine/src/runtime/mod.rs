@@ -546,7 +546,10 @@ impl Runtime {
             }))
             .map(move |event| match event {
                 Ok(EventMessage {
-                    action, actor, time, ..
+                    action,
+                    actor,
+                    time,
+                    ..
                 }) => {
                     let actor = actor.unwrap_or_default();
                     let mut attributes = actor.attributes.unwrap_or_default();

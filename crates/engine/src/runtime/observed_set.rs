@@ -184,7 +184,13 @@ mod tests {
         let mut set = ObservedSet::default();
         set.apply(&event("create", "c1"));
         set.apply(&event("start", "c1"));
-        for action in ["exec_create: sh", "exec_start: sh", "exec_die", "kill", "attach"] {
+        for action in [
+            "exec_create: sh",
+            "exec_start: sh",
+            "exec_die",
+            "kill",
+            "attach",
+        ] {
             assert!(!set.apply(&event(action, "c1")), "{action}");
         }
         // Of a container the set does not know, only create and start say enough.

@@ -1,0 +1,114 @@
+//! Benchmark (prints figures; not a test): resident memory of the real daemon with many
+//! services, idle (`noterm`: no output) and chatty (`wordy`: each prints more than its
+//! log buffer keeps, 6 000 lines of 400 bytes), for this build and a baseline build (the
+//! daemon before the host-wide log cap), one after the other in the same run.
+//!
+//!     ASHTRAY_BIN=<headless binary> ASHTRAY_BASELINE_BIN=<the baseline's> \
+//!         cargo run -p ashtray-tests --example log_memory [-- SERVICES]
+//!
+//! Each measure is its own host and services; it is read once every service runs and the
+//! log buffers have stopped growing (`ashtray_log_buffer_bytes` the same three seconds
+//! running), then two heartbeats later.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ashtray_tests::api_client::{Api, ApiSetup};
+use ashtray_tests::harness::{ashtray_bin, eventually};
+use ashtray_tests::proc_stats::{pss_kib, rss_kib};
+use ashtray_tests::world::{slug, World};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let services: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(50);
+    let ours = ashtray_bin();
+    let baseline = std::env::var("ASHTRAY_BASELINE_BIN")
+        .map(PathBuf::from)
+        .ok();
+    println!(
+        "{} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        String::from_utf8_lossy(
+            &std::process::Command::new("date")
+                .args(["-u", "+%F %H:%M UTC"])
+                .output()?
+                .stdout
+        )
+        .trim()
+    );
+    println!("| build | {services} services | RSS MiB | PSS MiB | log buffers (text) MiB |");
+    println!("|---|---|---|---|---|");
+    for kind in ["noterm", "wordy"] {
+        let mut builds = vec![("this build", ours.clone())];
+        if let Some(baseline) = &baseline {
+            builds.insert(0, ("baseline", baseline.clone()));
+        }
+        for (label, bin) in builds {
+            let (rss, pss, buffered) = measure(&bin, services, kind).await?;
+            println!(
+                "| {label} | {} | {:.1} | {:.1} | {:.1} |",
+                if kind == "noterm" { "idle" } else { "chatty" },
+                rss as f64 / 1024.0,
+                pss as f64 / 1024.0,
+                buffered / (1024.0 * 1024.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// RSS and PSS (KiB) and the log buffers' text (bytes) of the daemon `bin` running
+/// `services` services of `kind`.
+async fn measure(
+    bin: &std::path::Path,
+    services: usize,
+    kind: &str,
+) -> anyhow::Result<(u64, u64, f64)> {
+    let world = World::new("logmem").await;
+    let names: Vec<String> = (0..services)
+        .map(|i| world.declare(&format!("s{i}"), kind, Value::Null))
+        .collect();
+    let config = tempfile::tempdir()?;
+    let setup = ApiSetup::new(config.path().join("ashtray"));
+    let daemon = setup.apply(world.launch()).spawn_bin(bin);
+    let mut expected: Vec<String> = names.iter().map(|n| slug(n)).collect();
+    expected.sort();
+    let all_run = eventually(Duration::from_secs(300), || async {
+        (world.running_names().await == expected).then_some(())
+    })
+    .await;
+    anyhow::ensure!(all_run.is_some(), "never all ran:\n{}", daemon.output());
+    let api = Api::new(&setup.control_url(), None);
+    anyhow::ensure!(api.wait_up(&daemon).await, "its API never answered");
+    let api = api.with_token(Some(&setup.token()));
+    let buffered = || async {
+        let text = api.get("/metrics").await.text;
+        text.lines()
+            .find_map(|line| line.strip_prefix("ashtray_log_buffer_bytes "))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Stopped growing: the same three polls in a row, a second apart.
+    let mut last = Vec::new();
+    let settled = eventually(Duration::from_secs(300), || {
+        let buffered = &buffered;
+        let last = &mut last;
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            last.push(buffered().await);
+            let n = last.len();
+            let idle_or_some = kind == "noterm" || last[n - 1] > 0.0;
+            (n >= 3 && last[n - 3..].iter().all(|v| *v == last[n - 1]) && idle_or_some)
+                .then(|| last[n - 1])
+        }
+    })
+    .await;
+    let buffered = settled.ok_or_else(|| anyhow::anyhow!("the log buffers never settled"))?;
+    anyhow::ensure!(world.wait_heartbeats(2, 200).await, "no heartbeats");
+    let pid = daemon.pid();
+    Ok((rss_kib(pid), pss_kib(pid), buffered))
+}
