@@ -63,9 +63,17 @@ impl ContainerEngineLink {
         }
     }
 
-    /// A container event applied to the kept set; `true` when that changed it.
+    /// A container event applied to the kept set; `true` when that changed it, or when
+    /// it told of a new container too little to keep (the next look then lists).
     pub(super) fn apply(&mut self, event: &ContainerEvent) -> bool {
-        self.kept.as_mut().is_some_and(|kept| kept.apply(event))
+        let Some(kept) = self.kept.as_mut() else {
+            return false;
+        };
+        if kept.needs_a_list(event) {
+            self.kept = None;
+            return true;
+        }
+        kept.apply(event)
     }
 
     /// The kept set cannot be trusted any more (the stream broke, an action of ours

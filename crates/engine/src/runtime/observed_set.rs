@@ -38,6 +38,18 @@ impl ObservedSet {
         all
     }
 
+    pub fn contains(&self, id: &str) -> bool {
+        self.containers.contains_key(id)
+    }
+
+    /// Whether `event` tells of a container the set does not hold without saying enough
+    /// to add it (an engine whose events carry no labels): only a list can.
+    pub fn needs_a_list(&self, event: &ContainerEvent) -> bool {
+        matches!(event.action.as_str(), "create" | "start")
+            && event.service_name.is_none()
+            && !self.contains(&event.container_id)
+    }
+
     pub fn len(&self) -> usize {
         self.containers.len()
     }
@@ -199,7 +211,9 @@ mod tests {
         }
         let mut unlabelled = event("create", "c2");
         unlabelled.service_name = None;
-        assert!(!set.apply(&unlabelled), "not a service container");
+        assert!(set.needs_a_list(&unlabelled), "the stream is filtered on the label");
+        assert!(!set.apply(&unlabelled), "it cannot be added from the event");
+        assert!(!set.needs_a_list(&event("create", "c3")));
         assert_eq!(set.len(), 1);
     }
 
