@@ -93,21 +93,21 @@ async fn measure(
             .unwrap_or(0.0)
     };
     // Stopped growing: the same three polls in a row, a second apart.
-    let mut last = Vec::new();
-    let settled = eventually(Duration::from_secs(300), || {
-        let buffered = &buffered;
-        let last = &mut last;
-        async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            last.push(buffered().await);
-            let n = last.len();
-            let idle_or_some = kind == "noterm" || last[n - 1] > 0.0;
-            (n >= 3 && last[n - 3..].iter().all(|v| *v == last[n - 1]) && idle_or_some)
-                .then(|| last[n - 1])
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let mut last: Vec<f64> = Vec::new();
+    let buffered = loop {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the log buffers never settled: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        last.push(buffered().await);
+        let n = last.len();
+        let some = kind == "noterm" || last[n - 1] > 0.0;
+        if n >= 3 && some && last[n - 3..].iter().all(|v| *v == last[n - 1]) {
+            break last[n - 1];
         }
-    })
-    .await;
-    let buffered = settled.ok_or_else(|| anyhow::anyhow!("the log buffers never settled"))?;
+    };
     anyhow::ensure!(world.wait_heartbeats(2, 200).await, "no heartbeats");
     let pid = daemon.pid();
     Ok((rss_kib(pid), pss_kib(pid), buffered))
