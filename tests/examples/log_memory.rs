@@ -14,32 +14,22 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ashtray_tests::api_client::{Api, ApiSetup};
-use ashtray_tests::harness::{ashtray_bin, eventually};
+use ashtray_tests::harness::ashtray_bin;
 use ashtray_tests::proc_stats::{pss_kib, rss_kib};
-use ashtray_tests::world::{slug, World};
+use ashtray_tests::world::World;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let services: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
+    let services = ashtray_tests::bench::number_args()
+        .first()
+        .copied()
         .unwrap_or(50);
     let ours = ashtray_bin();
     let baseline = std::env::var("ASHTRAY_BASELINE_BIN")
         .map(PathBuf::from)
         .ok();
-    println!(
-        "{} cores, {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        String::from_utf8_lossy(
-            &std::process::Command::new("date")
-                .args(["-u", "+%F %H:%M UTC"])
-                .output()?
-                .stdout
-        )
-        .trim()
-    );
+    println!("{}", ashtray_tests::bench::machine());
     println!("| build | {services} services | RSS MiB | PSS MiB | log buffers (text) MiB |");
     println!("|---|---|---|---|---|");
     for kind in ["noterm", "wordy"] {
@@ -75,13 +65,10 @@ async fn measure(
     let config = tempfile::tempdir()?;
     let setup = ApiSetup::new(config.path().join("ashtray"));
     let daemon = setup.apply(world.launch()).spawn_bin(bin);
-    let mut expected: Vec<String> = names.iter().map(|n| slug(n)).collect();
-    expected.sort();
-    let all_run = eventually(Duration::from_secs(300), || async {
-        (world.running_names().await == expected).then_some(())
-    })
-    .await;
-    anyhow::ensure!(all_run.is_some(), "never all ran:\n{}", daemon.output());
+    let all_run = world
+        .wait_running_within(&names, std::time::Duration::from_secs(300))
+        .await;
+    anyhow::ensure!(all_run, "never all ran:\n{}", daemon.output());
     let api = Api::new(&setup.control_url(), None);
     anyhow::ensure!(api.wait_up(&daemon).await, "its API never answered");
     let api = api.with_token(Some(&setup.token()));

@@ -11,32 +11,18 @@
 use std::collections::BTreeMap;
 
 use ashtray_tests::docker_proxy::DockerProxy;
-use ashtray_tests::harness::eventually;
-use ashtray_tests::world::{slug, World};
+use ashtray_tests::world::World;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args = ashtray_tests::bench::number_args();
     let ticks = args.first().copied().unwrap_or(20);
     let counts = match args.get(1..) {
         Some(rest) if !rest.is_empty() => rest.to_vec(),
         _ => vec![10, 50],
     };
-    println!(
-        "{} cores, {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        String::from_utf8_lossy(
-            &std::process::Command::new("date")
-                .args(["-u", "+%F %H:%M UTC"])
-                .output()?
-                .stdout
-        )
-        .trim()
-    );
+    println!("{}", ashtray_tests::bench::machine());
     println!("| services | mode | requests over {ticks} ticks | per tick | which |");
     println!("|---|---|---|---|---|");
     for &services in &counts {
@@ -73,14 +59,11 @@ async fn measure(
         launch = launch.arg("--relist-every-tick");
     }
     let daemon = launch.spawn();
-    let mut expected: Vec<String> = names.iter().map(|n| slug(n)).collect();
-    expected.sort();
-    let all_run = eventually(std::time::Duration::from_secs(300), || async {
-        (world.running_names().await == expected).then_some(())
-    })
-    .await;
+    let all_run = world
+        .wait_running_within(&names, std::time::Duration::from_secs(300))
+        .await;
     anyhow::ensure!(
-        all_run.is_some(),
+        all_run,
         "{services} services never all ran:\n{}",
         daemon.output()
     );

@@ -3,6 +3,7 @@
 
 pub mod api_client;
 pub mod ash;
+pub mod bench;
 pub mod desktop;
 pub mod docker_proxy;
 pub mod fake_ayon;

@@ -104,9 +104,18 @@ impl World {
 
     /// Waits until exactly these services' containers run (and no other of this world).
     pub async fn wait_running(&self, services: &[&str]) -> bool {
-        let mut expected: Vec<String> = services.iter().map(|s| slug(s)).collect();
+        self.wait_running_within(services, CONVERGE).await
+    }
+
+    /// [`World::wait_running`] with a wait of its own (many services take longer).
+    pub async fn wait_running_within<S: AsRef<str>>(
+        &self,
+        services: &[S],
+        timeout: Duration,
+    ) -> bool {
+        let mut expected: Vec<String> = services.iter().map(|s| slug(s.as_ref())).collect();
         expected.sort();
-        eventually(CONVERGE, || async {
+        eventually(timeout, || async {
             (self.running_names().await == expected).then_some(())
         })
         .await

@@ -45,20 +45,16 @@ async fn steady_ticks_ask_the_engine_nothing_and_hand_made_changes_are_still_not
     assert!(before > 0, "the proxy saw none of ashtray's requests");
 
     let docker = &world.engine.docker;
-    let id_of = |ids: Vec<(String, String)>| ids.into_iter().next().map(|(_, id)| id);
-    let first = id_of(world.running_ids().await).expect("its container runs");
+    let first = running_id(&world).await.expect("its container runs");
 
     // docker kill: its die event brings the restart.
     docker
         .kill_container(&first, None::<KillContainerOptions>)
         .await
         .expect("docker kill");
-    let second = eventually(CONVERGE, || async {
-        id_of(world.running_ids().await).filter(|id| *id != first)
-    })
-    .await;
-    let second =
-        second.unwrap_or_else(|| panic!("not restarted after docker kill:\n{}", daemon.output()));
+    let second = replacement(&world, &first)
+        .await
+        .unwrap_or_else(|| panic!("not restarted after docker kill:\n{}", daemon.output()));
 
     // docker rm -f: its destroy event brings a new container.
     docker
@@ -71,12 +67,9 @@ async fn steady_ticks_ask_the_engine_nothing_and_hand_made_changes_are_still_not
         )
         .await
         .expect("docker rm -f");
-    let third = eventually(CONVERGE, || async {
-        id_of(world.running_ids().await).filter(|id| *id != second)
-    })
-    .await;
-    let third =
-        third.unwrap_or_else(|| panic!("not recreated after docker rm -f:\n{}", daemon.output()));
+    let third = replacement(&world, &second)
+        .await
+        .unwrap_or_else(|| panic!("not recreated after docker rm -f:\n{}", daemon.output()));
 
     // docker run of another container with the service's labels: a second container of
     // the service, which the host sees from its events and removes (one runs).
@@ -123,4 +116,22 @@ async fn steady_ticks_ask_the_engine_nothing_and_hand_made_changes_are_still_not
     assert!(world.wait_heartbeats(STEADY_TICKS, 200).await);
     let during = proxy.since(before);
     assert!(during.is_empty(), "after the changes: {during:#?}");
+}
+
+/// The id of the world's one running container.
+async fn running_id(world: &World) -> Option<String> {
+    world
+        .running_ids()
+        .await
+        .into_iter()
+        .next()
+        .map(|(_, id)| id)
+}
+
+/// The id of the container that runs instead of `old`, once one does.
+async fn replacement(world: &World, old: &str) -> Option<String> {
+    eventually(CONVERGE, || async {
+        running_id(world).await.filter(|id| id != old)
+    })
+    .await
 }

@@ -83,6 +83,17 @@ struct ServiceLog {
 }
 
 impl ServiceLog {
+    fn new(limits: LogLimits) -> ServiceLog {
+        ServiceLog {
+            lines: VecDeque::new(),
+            bytes: 0,
+            held: 0,
+            dropped: 0,
+            next_seq: 1,
+            live: broadcast::channel(limits.follower_lag.max(1)).0,
+        }
+    }
+
     fn pop_oldest(&mut self) -> Option<Arc<LogLine>> {
         let old = self.lines.pop_front()?;
         self.bytes -= old.text.len();
@@ -180,14 +191,7 @@ impl LogHub {
         let log = buffers
             .services
             .entry(service.to_string())
-            .or_insert_with(|| ServiceLog {
-                lines: VecDeque::new(),
-                bytes: 0,
-                held: 0,
-                dropped: 0,
-                next_seq: 1,
-                live: broadcast::channel(self.limits.follower_lag.max(1)).0,
-            });
+            .or_insert_with(|| ServiceLog::new(self.limits));
         f(log)
     }
 
@@ -201,14 +205,7 @@ impl LogHub {
         let log = buffers
             .services
             .entry(service.to_string())
-            .or_insert_with(|| ServiceLog {
-                lines: VecDeque::new(),
-                bytes: 0,
-                held: 0,
-                dropped: 0,
-                next_seq: 1,
-                live: broadcast::channel(limits.follower_lag.max(1)).0,
-            });
+            .or_insert_with(|| ServiceLog::new(limits));
         let line = Arc::new(LogLine {
             seq: log.next_seq,
             at_ms,

@@ -211,7 +211,10 @@ mod tests {
         }
         let mut unlabelled = event("create", "c2");
         unlabelled.service_name = None;
-        assert!(set.needs_a_list(&unlabelled), "the stream is filtered on the label");
+        assert!(
+            set.needs_a_list(&unlabelled),
+            "the stream is filtered on the label"
+        );
         assert!(!set.apply(&unlabelled), "it cannot be added from the event");
         assert!(!set.needs_a_list(&event("create", "c3")));
         assert_eq!(set.len(), 1);
