@@ -8,7 +8,8 @@
 //! out. It never decides what runs (the plan does) and never waits on the network
 //! inside the loop (heartbeats and actions run in tasks of their own).
 //!
-//! One tick: observe this host's containers (one engine call), heartbeat (in its own task,
+//! One tick: observe this host's containers (kept from the engine's event stream: no
+//! engine call on a steady tick), heartbeat (in its own task,
 //! with a timeout, so a slow server never stalls the loop), validate the answer, plan, and
 //! hand the actions to the executor, which runs them concurrently under a bound. Docker's
 //! event stream wakes the loop early when a container starts or dies. `docs/architecture.md`
