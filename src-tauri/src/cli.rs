@@ -115,6 +115,21 @@ pub struct HostArgs {
     #[arg(long, env = "ASHTRAY_SERVICES")]
     pub services: Option<PathBuf>,
 
+    /// MiB of service output kept in memory for all services together (each keeps at most
+    /// 5 000 lines / 2 MiB of its own); over it, the largest buffer drops its oldest lines.
+    #[arg(long, env = "ASHTRAY_LOG_BUFFER_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub log_buffer_mib: u64,
+
+    /// How often the service containers are listed although the engine's event stream
+    /// keeps them (a safety net; a steady tick asks the engine nothing).
+    #[arg(long, env = "ASHTRAY_RELIST_INTERVAL", value_parser = parse_duration, default_value = "5m")]
+    pub relist_interval: Duration,
+
+    /// List the service containers on every tick, as before event-kept observation (the
+    /// benchmarks' baseline).
+    #[arg(long, hide = true, env = "ASHTRAY_RELIST_EVERY_TICK", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub relist_every_tick: bool,
+
     /// Do not keep the server's last answer, nor run it after a restart while the server is down.
     #[arg(long, env = "ASHTRAY_NO_CACHE", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_cache: bool,

@@ -73,6 +73,9 @@ pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
     config.stop_services_on_exit = args.stop_services_on_exit;
     config.local_services = services;
     config.answer_cache = !args.no_cache;
+    config.relist_interval = args.relist_interval;
+    config.log_limits.total_bytes = (args.log_buffer_mib as usize) * 1024 * 1024;
+    config.relist_every_tick = args.relist_every_tick;
     config.limits = ashtray_engine::limits::HostLimits {
         cpus: ashtray_engine::limits::ByService::parse("--cpus", &args.cpus)?,
         gpus: ashtray_engine::limits::ByService::parse("--gpus", &args.gpus)?,

@@ -115,8 +115,13 @@ impl Launch {
     }
 
     pub fn spawn(&self) -> Ashtray {
+        self.spawn_bin(&ashtray_bin())
+    }
+
+    /// [`Launch::spawn`] of another build of ashtray (a benchmark's baseline).
+    pub fn spawn_bin(&self, bin: &std::path::Path) -> Ashtray {
         let workdir = tempfile::tempdir().expect("a scratch working directory");
-        let mut command = Command::new(ashtray_bin());
+        let mut command = Command::new(bin);
         command
             .args(&self.args)
             .current_dir(workdir.path())

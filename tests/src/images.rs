@@ -32,6 +32,10 @@ pub const CHATTY: &str = "ashtest/chatty:1";
 /// on SIGTERM.
 pub const BURST: &str = "ashtest/burst:1";
 pub const BURST_LINES: u64 = 200_000;
+/// Prints `WORDY_LINES` lines of 400 bytes at once when it starts (more than a service's
+/// log buffer keeps: 5 000 lines, 2 MiB), then nothing; exits 0 on SIGTERM.
+pub const WORDY: &str = "ashtest/wordy:1";
+pub const WORDY_LINES: u64 = 6_000;
 /// Has a HEALTHCHECK (every second, one failure makes it unhealthy): healthy for its
 /// first 8 s, unhealthy from then on; exits 0 on SIGTERM.
 pub const SICKLY: &str = "ashtest/sickly:1";
@@ -75,6 +79,11 @@ const DERIVED: &[(&str, &str)] = &[
         SICKLY,
         r#"HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD ["sh", "-c", "read word < /tmp/health && [ \"$word\" = ok ]"]
 CMD ["sh", "-c", "trap 'exit 0' TERM; echo ok > /tmp/health; sleep 8; echo sick > /tmp/health; while true; do sleep 1; done"]"#,
+    ),
+    // `seq` counts to WORDY_LINES; each number printed 400 digits wide.
+    (
+        WORDY,
+        r#"CMD ["sh", "-c", "trap 'exit 0' TERM; seq 6000 | while read i; do printf '%0400d\n' $i; done; while true; do sleep 1; done"]"#,
     ),
     // `seq` counts to BURST_LINES (a test below keeps the two in step).
     (
@@ -363,5 +372,7 @@ mod tests {
     fn the_burst_image_prints_burst_lines() {
         let (_, body) = DERIVED.iter().find(|(tag, _)| *tag == BURST).unwrap();
         assert!(body.contains(&format!("seq {BURST_LINES};")), "{body}");
+        let (_, body) = DERIVED.iter().find(|(tag, _)| *tag == WORDY).unwrap();
+        assert!(body.contains(&format!("seq {WORDY_LINES} ")), "{body}");
     }
 }

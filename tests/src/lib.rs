@@ -3,8 +3,10 @@
 
 pub mod api_client;
 pub mod ash;
+pub mod bench;
 pub mod debian_root;
 pub mod desktop;
+pub mod docker_proxy;
 pub mod fake_ayon;
 pub mod fleet;
 pub mod fresh_dockerd;

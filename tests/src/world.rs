@@ -62,6 +62,7 @@ impl World {
                 ("crasher", images::CRASHER),
                 ("chatty", images::CHATTY),
                 ("burst", images::BURST),
+                ("wordy", images::WORDY),
                 // No command: the engine refuses to create its container, with a long error.
                 ("nocmd", images::BUSYBOX),
                 ("sickly", images::SICKLY),
@@ -133,9 +134,13 @@ impl World {
         self.wait_running_within(services, CONVERGE).await
     }
 
-    /// [`World::wait_running`], waiting up to `timeout`.
-    pub async fn wait_running_within(&self, services: &[&str], timeout: Duration) -> bool {
-        let mut expected: Vec<String> = services.iter().map(|s| slug(s)).collect();
+    /// [`World::wait_running`] with a wait of its own (many services take longer).
+    pub async fn wait_running_within<S: AsRef<str>>(
+        &self,
+        services: &[S],
+        timeout: Duration,
+    ) -> bool {
+        let mut expected: Vec<String> = services.iter().map(|s| slug(s.as_ref())).collect();
         expected.sort();
         eventually(timeout, || async {
             (self.running_names().await == expected).then_some(())

@@ -161,9 +161,11 @@ pub async fn logs(
         .iter()
         .map(|line| LogLineView::from(line.as_ref()))
         .collect();
+    let dropped = handle.logs().dropped(&name);
     Ok(Json(LogsView {
         service: name,
         lines,
+        dropped,
     })
     .into_response())
 }

@@ -165,9 +165,10 @@ pub fn render(handle: &Handle) -> String {
     text.metric(
         "ashtray_log_lines_dropped_total",
         "counter",
-        "Log lines lost: pushed out of a full buffer, or missed by a slow follower.",
+        "Log lines lost: pushed out of a full buffer, out of the largest when all buffers together were full, or missed by a slow follower.",
         &[
             ("{reason=\"evicted\"}", logs.evicted_lines() as f64),
+            ("{reason=\"total_cap\"}", logs.evicted_for_total_lines() as f64),
             ("{reason=\"slow_follower\"}", logs.missed_lines() as f64),
         ],
     );

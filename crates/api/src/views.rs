@@ -111,6 +111,9 @@ pub struct LogsView {
     pub service: String,
     /// Oldest first.
     pub lines: Vec<LogLineView>,
+    /// Lines of this service no longer kept, pushed out of its buffer (by its own bounds
+    /// or the host's total for all buffers) since ashtray started.
+    pub dropped: u64,
 }
 
 /// The most lines `tail` may ask for: far beyond what a service's buffer keeps (5 000

@@ -85,7 +85,12 @@ impl HostLoop {
         // The next look confirms what the action did. An action that only read changed
         // nothing to look at: the plan goes on from what was listed (a crashed service's
         // restart follows the reading of its exit without another list).
+        // It lists: the events of what the action did may still be on their way, and a
+        // look at the kept set before they come would not show it.
         if changed || outcome.engine_down().is_some() {
+            if changed {
+                self.container_engine.forget_kept();
+            }
             self.observe_soon(Duration::ZERO);
         }
         // The engine going away is not the service's fault: no backoff, no error of its

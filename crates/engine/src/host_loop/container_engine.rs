@@ -1,12 +1,16 @@
-//! The container-engine connection: connecting (and reconnecting), the one list call per
-//! look, sorting what is listed into this host's and unclaimed containers, the engine-down
-//! path, and a follower per running container feeding the LogHub. It never decides what
-//! to do with a container (the plan does) and never keeps another host's.
+//! The container-engine connection: connecting (and reconnecting), the engine's service
+//! containers kept from its event stream ([`ObservedSet`]) and listed only when that
+//! cannot be trusted (see [`ContainerEngineLink::list_due`]), sorting them into this
+//! host's and unclaimed containers, the engine-down path, and a follower per running
+//! container feeding the LogHub. It never decides what to do with a container (the plan
+//! does) and never keeps another host's.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use std::collections::HashMap;
@@ -18,7 +22,8 @@ use crate::host_state::{EngineConnection, EngineState};
 use crate::reconcile::ownership::{claim, Claim};
 use crate::runtime::{Connect, OwnContainer};
 use crate::runtime::{
-    ContainerRuntime, ContainerStatus, ObservedContainer, OutputFrom, ReadMark, RuntimeError,
+    ContainerEvent, ContainerRuntime, ContainerStatus, ObservedContainer, ObservedSet, OutputFrom,
+    ReadMark, RuntimeError,
 };
 
 /// The container engine as the loop sees it: the way to reach it, the runtime once
@@ -36,6 +41,12 @@ pub(super) struct ContainerEngineLink {
     /// How far each listed container's output has been read, kept past its follower's
     /// end: a follower attaching again reads on from there, never the same lines twice.
     read_marks: HashMap<String, Arc<Mutex<Option<ReadMark>>>>,
+    /// Every service container of the engine (any host's), as the last list showed and
+    /// the events since have changed it; `None` until listed, and whenever the events
+    /// since may have a gap.
+    kept: Option<ObservedSet>,
+    /// When the engine was last listed.
+    listed_at: Option<Instant>,
 }
 
 impl ContainerEngineLink {
@@ -48,7 +59,44 @@ impl ContainerEngineLink {
             unclaimed: Vec::new(),
             followers: HashMap::new(),
             read_marks: HashMap::new(),
+            kept: None,
+            listed_at: None,
         }
+    }
+
+    /// A container event applied to the kept set; `true` when that changed it, or when
+    /// it told of a new container too little to keep (the next look then lists).
+    pub(super) fn apply(&mut self, event: &ContainerEvent) -> bool {
+        let Some(kept) = self.kept.as_mut() else {
+            return false;
+        };
+        if kept.needs_a_list(event) {
+            self.kept = None;
+            return true;
+        }
+        kept.apply(event)
+    }
+
+    /// The kept set cannot be trusted any more (the stream broke, an action of ours
+    /// changed what events may not have reported yet): the next look lists.
+    pub(super) fn forget_kept(&mut self) {
+        self.kept = None;
+    }
+
+    /// Whether the next look must list rather than read the kept set: on the first look
+    /// and after a reconnect (nothing kept), without an event stream, on the safety
+    /// timer, and always in the list-per-tick mode.
+    fn list_due(
+        &self,
+        streaming: bool,
+        every_tick: bool,
+        interval: Duration,
+        now: Instant,
+    ) -> bool {
+        every_tick
+            || !streaming
+            || self.kept.is_none()
+            || self.listed_at.is_none_or(|at| now >= at + interval)
     }
 
     /// The runtime, connecting first if it is not reached yet; `true` with it the first
@@ -79,6 +127,7 @@ impl ContainerEngineLink {
         self.connection.reason = Some(error.to_string());
         self.observed.clear();
         self.unclaimed.clear();
+        self.kept = None;
     }
 }
 
@@ -123,7 +172,8 @@ impl HostLoop {
         self.container_engine.down(error);
     }
 
-    /// One engine call: the list of this host's service containers.
+    /// A look at this host's containers: the kept set, with no engine request, or one
+    /// list when [`ContainerEngineLink::list_due`] says so.
     pub(super) async fn observe(&mut self, events: &mut Option<EventStream>) {
         self.observe_at = None;
         if !self.connect().await {
@@ -134,6 +184,27 @@ impl HostLoop {
             .runtime
             .clone()
             .expect("connected above");
+        let now = Instant::now();
+        let list_due = self.container_engine.list_due(
+            events.is_some(),
+            self.config.relist_every_tick,
+            self.config.relist_interval,
+            now,
+        );
+        if !list_due {
+            let containers = self
+                .container_engine
+                .kept
+                .as_ref()
+                .map(ObservedSet::to_list)
+                .unwrap_or_default();
+            self.take_observed(containers, runtime.as_ref());
+            return;
+        }
+        // Asked for before the list, so nothing between the two is missed.
+        if events.is_none() {
+            *events = Some(runtime.events());
+        }
         match runtime.list_service_containers().await {
             Ok(containers) => {
                 if self.container_engine.connection.state != EngineState::Up {
@@ -144,15 +215,9 @@ impl HostLoop {
                     self.container_engine.connection.state = EngineState::Up;
                     self.container_engine.connection.reason = None;
                 }
-                let mut containers = containers;
-                self.book.correct(&mut containers);
-                self.place(containers);
-                self.book
-                    .observed(&self.container_engine.observed, Instant::now());
-                self.follow_outputs(runtime.as_ref());
-                if events.is_none() {
-                    *events = Some(runtime.events());
-                }
+                self.container_engine.kept = Some(ObservedSet::from_list(containers.clone()));
+                self.container_engine.listed_at = Some(now);
+                self.take_observed(containers, runtime.as_ref());
             }
             Err(error) if error.engine_down() => {
                 self.container_engine_down(&error);
@@ -163,6 +228,20 @@ impl HostLoop {
         self.metrics
             .engine_api_calls
             .store(runtime.api_calls(), Ordering::Relaxed);
+    }
+
+    /// What a look found becomes what the loop knows: corrected by the deaths announced,
+    /// placed, noted in the book, and followed.
+    fn take_observed(
+        &mut self,
+        mut containers: Vec<ObservedContainer>,
+        runtime: &dyn ContainerRuntime,
+    ) {
+        self.book.correct(&mut containers);
+        self.place(containers);
+        self.book
+            .observed(&self.container_engine.observed, Instant::now());
+        self.follow_outputs(runtime);
     }
 
     /// Sorts the engine's service containers into this host's own and the unclaimed

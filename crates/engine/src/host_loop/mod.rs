@@ -8,7 +8,8 @@
 //! out. It never decides what runs (the plan does) and never waits on the network
 //! inside the loop (heartbeats and actions run in tasks of their own).
 //!
-//! One tick: observe this host's containers (one engine call), heartbeat (in its own task,
+//! One tick: observe this host's containers (kept from the engine's event stream: no
+//! engine call on a steady tick), heartbeat (in its own task,
 //! with a timeout, so a slow server never stalls the loop), validate the answer, plan, and
 //! hand the actions to the executor, which runs them concurrently under a bound. Docker's
 //! event stream wakes the loop early when a container starts or dies. `docs/architecture.md`
@@ -105,6 +106,12 @@ pub struct EngineConfig {
     /// Take pull credentials from the engine client's configuration (`DOCKER_CONFIG`);
     /// off only in tests, which must not read this machine's.
     pub registry_auth: bool,
+    /// How often the containers are listed again although the event stream keeps them
+    /// (a safety net, as kube-runtime's reflector relists).
+    pub relist_interval: Duration,
+    /// List the containers on every look instead of keeping them from the event stream:
+    /// the mode before event-kept observation, kept as the benchmarks' baseline.
+    pub relist_every_tick: bool,
 }
 
 impl EngineConfig {
@@ -138,9 +145,15 @@ impl EngineConfig {
             limits: HostLimits::default(),
             pull_policy: PullPolicy::default(),
             registry_auth: true,
+            relist_interval: DEFAULT_RELIST_INTERVAL,
+            relist_every_tick: false,
         }
     }
 }
+
+/// How often the containers are listed although the event stream keeps them, unless
+/// configured.
+pub const DEFAULT_RELIST_INTERVAL: Duration = Duration::from_secs(300);
 
 /// How long a container may stay unhealthy before it is replaced, unless configured.
 pub const DEFAULT_UNHEALTHY_RESTART_AFTER: Duration = Duration::from_secs(60);
@@ -427,13 +440,21 @@ impl HostLoop {
                 Some(reply) = catalog_replies.recv() => self.catalog.on_reply(reply),
                 event = next_event(&mut events) => match event {
                     Some(Ok(event)) => {
-                        tracing::debug!(action = %event.action, service = ?event.service_name, "container event");
-                        self.on_container_event(event);
-                        self.observe_soon(EVENT_DEBOUNCE);
+                        tracing::debug!(action = %event.action, service = ?event.service_name, replayed = event.replayed, "container event");
+                        let changed = self.container_engine.apply(&event);
+                        if !event.replayed {
+                            self.on_container_event(event);
+                        }
+                        if changed || self.config.relist_every_tick {
+                            self.observe_soon(EVENT_DEBOUNCE);
+                        }
                     }
                     other => {
+                        // What came between the break and the next stream is unknown:
+                        // the next look lists (see `ContainerEngineLink::list_due`).
                         tracing::debug!(?other, "the container event stream ended");
-                        events = None
+                        events = None;
+                        self.container_engine.forget_kept();
                     }
                 },
                 _ = tokio::time::sleep_until(wake) => {

@@ -19,7 +19,7 @@ use crate::host_state::{
 };
 use crate::reconcile::backoff::RAN_FINE_AFTER;
 use crate::runtime::memory::{CreateFault, MemoryRuntime};
-use crate::runtime::{Endpoint, OwnContainer};
+use crate::runtime::{ContainerRuntime, Endpoint, OwnContainer};
 use crate::secret::Secret;
 use crate::testing::{config, entry};
 
@@ -229,14 +229,15 @@ async fn container_events_are_looked_at_after_50_ms_once_per_burst() {
     .await;
     // Let the start-up looks settle, well before the next tick.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let lists = host.engine.requests("list");
+    // An exit is read (inspected) by the look after an event, not before.
+    let reads = host.engine.requests("inspect");
     host.engine.kill("a", 1);
     tokio::time::sleep(Duration::from_millis(30)).await;
     host.engine.kill("b", 2);
     tokio::time::sleep(Duration::from_millis(19)).await;
     assert_eq!(
-        host.engine.requests("list"),
-        lists,
+        host.engine.requests("inspect"),
+        reads,
         "looked before the debounce"
     );
     // The first event's 50 ms cover the second: one look reads both exits.
@@ -244,6 +245,97 @@ async fn container_events_are_looked_at_after_50_ms_once_per_burst() {
     let state = host.handle.state();
     let exit_of = |name: &str| state.service(name).unwrap().last_exit_code;
     assert_eq!((exit_of("a"), exit_of("b")), (Some(1), Some(2)));
+}
+
+/// Every request of the in-memory engine made so far, of any kind.
+fn all_requests(engine: &MemoryRuntime) -> u64 {
+    ContainerRuntime::api_calls(engine)
+}
+
+#[tokio::test(start_paused = true)]
+async fn steady_ticks_make_no_engine_request_and_the_events_keep_the_view() {
+    let poll = Duration::from_secs(2);
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], poll).await;
+    host.running().await;
+    tokio::time::sleep(poll * 2).await;
+    let before = all_requests(&host.engine);
+    tokio::time::sleep(poll * 10).await;
+    assert_eq!(
+        all_requests(&host.engine),
+        before,
+        "10 steady ticks asked the engine"
+    );
+    // A death comes by its event: read (one inspect) and restarted, with no list.
+    let lists = host.engine.requests("list");
+    host.engine.kill("a", 1);
+    host.until_service("restarted", |a| {
+        a.restarts == 1 && a.state == ServiceState::Running
+    })
+    .await;
+    assert_eq!(host.engine.requests("inspect"), 1, "the exit read");
+    // Our own create is confirmed by one list (its events may still be on their way).
+    assert_eq!(host.engine.requests("list"), lists + 1);
+    // A container `ash` runs for a service the server does not have is seen from its
+    // events alone (the safety list is minutes away) and removed; one list confirms that.
+    let lists = host.engine.requests("list");
+    host.engine.run_as_ash(&config("b", "img:1"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !host.engine.running("b").is_empty() {
+        assert!(Instant::now() < deadline, "b was never noticed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(host.engine.requests("list"), lists + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_engine_is_listed_again_on_the_safety_timer_and_every_tick_in_the_baseline_mode() {
+    let poll = Duration::from_secs(2);
+    let every = Duration::from_secs(60);
+    let host = Host::start_in(
+        tempfile::tempdir().unwrap(),
+        MemoryRuntime::new(),
+        vec![entry("a", "img:1")],
+        poll,
+        |config| config.relist_interval = every,
+    )
+    .await;
+    host.running().await;
+    let lists = host.engine.requests("list");
+    tokio::time::sleep(every + poll).await;
+    assert_eq!(host.engine.requests("list"), lists + 1, "one safety list");
+
+    let baseline = Host::start_in(
+        tempfile::tempdir().unwrap(),
+        MemoryRuntime::new(),
+        vec![entry("a", "img:1")],
+        poll,
+        |config| config.relist_every_tick = true,
+    )
+    .await;
+    baseline.running().await;
+    let lists = baseline.engine.requests("list");
+    tokio::time::sleep(poll * 10 + Duration::from_millis(100)).await;
+    assert_eq!(
+        baseline.engine.requests("list"),
+        lists + 10,
+        "one list a tick"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_event_stream_makes_the_next_look_list() {
+    let poll = Duration::from_secs(2);
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], poll).await;
+    host.running().await;
+    let lists = host.engine.requests("list");
+    // The engine restarts between two ticks: its stream ends, its containers stay.
+    host.engine.go_down();
+    host.engine.come_back();
+    tokio::time::sleep(poll + Duration::from_millis(10)).await;
+    assert_eq!(host.engine.requests("list"), lists + 1);
+    // And the new stream keeps the view again: a kill is acted on.
+    host.crash_and_time_restart(1).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -13,6 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+#[cfg(doc)]
+use super::EVENTS_REPLAY;
 use super::{
     ContainerEvent, Endpoint, ExitInfo, ObservedContainer, OutputFrom, OutputLine, OwnContainer,
     PullProgress, RegistryAuth, Runtime, RuntimeError,
@@ -58,7 +60,10 @@ pub trait ContainerRuntime: Send + Sync {
     /// The container this process runs in, if it runs in one.
     async fn own_container(&self) -> Option<OwnContainer>;
 
-    /// Service containers' events, to wake the loop early.
+    /// Service containers' events, which keep the loop's [`super::ObservedSet`] and wake
+    /// it early. Asked for before a list, so that no event between the two is lost: a
+    /// runtime that cannot promise to be subscribed at once replays a little of the
+    /// past (Docker: [`EVENTS_REPLAY`]), marking those events [`ContainerEvent::replayed`].
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>>;
 
     /// A container's output from `from` on.

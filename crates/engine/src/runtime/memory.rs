@@ -116,6 +116,13 @@ impl World {
             service_name: container.labels.get(LABEL_SERVICE_NAME).cloned(),
             exit_code: (action == "die").then(|| container.exit_code.unwrap_or(-1)),
             made_by_ashtray: container.labels.contains_key(LABEL_SPEC_HASH),
+            name: Some(container.name.clone()),
+            image: Some(container.image.clone()),
+            spec_hash: container.labels.get(LABEL_SPEC_HASH).cloned(),
+            host: container.labels.get(LABEL_HOST).cloned(),
+            // Its clock is the creation counter that stands in for creation times.
+            time: container.created,
+            replayed: false,
         };
         self.subscribers
             .retain(|subscriber| subscriber.send(Ok(event.clone())).is_ok());
@@ -169,6 +176,10 @@ impl World {
         container.exit_code = Some(exit_code);
         container.finished_at = Some(Instant::now());
         let container = container.clone();
+        // Docker says it sent the signal before it says the process died.
+        if exit_code > 128 {
+            self.emit("kill", &container);
+        }
         self.emit("die", &container);
         if container.auto_remove {
             self.containers.remove(id);
@@ -297,6 +308,53 @@ impl MemoryRuntime {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         self.world().insert(config, labels, true)
+    }
+
+    /// `docker start` of a container that exited: it runs again, under the same id, and
+    /// its HEALTHCHECK (if any) starts over.
+    pub fn start_again(&self, id: &str) {
+        let mut world = self.world();
+        let Some(container) = world.containers.get_mut(id) else {
+            return;
+        };
+        if container.status != ContainerStatus::Exited {
+            return;
+        }
+        container.status = ContainerStatus::Running;
+        container.exit_code = None;
+        container.started_at = Some(Instant::now());
+        container.finished_at = None;
+        if container.health.is_some() {
+            container.health = Some(ContainerHealth::Starting);
+        }
+        let container = container.clone();
+        world.emit("start", &container);
+    }
+
+    /// `docker rename`: the `rename` event carries the new name.
+    pub fn rename(&self, id: &str, name: &str) {
+        let mut world = self.world();
+        let Some(container) = world.containers.get_mut(id) else {
+            return;
+        };
+        container.name = name.to_string();
+        let container = container.clone();
+        world.emit("rename", &container);
+    }
+
+    /// A health check ran inside it (`docker exec`'s events, as a HEALTHCHECK makes them
+    /// every interval): no change of its state.
+    pub fn exec(&self, id: &str) {
+        let mut world = self.world();
+        if let Some(container) = world.containers.get(id).cloned() {
+            for action in [
+                "exec_create: /bin/true",
+                "exec_start: /bin/true",
+                "exec_die",
+            ] {
+                world.emit(action, &container);
+            }
+        }
     }
 
     /// A line the container printed.
@@ -475,6 +533,8 @@ impl ContainerRuntime for MemoryRuntime {
         self.world().own.clone()
     }
 
+    /// From now on: the subscriber is added at once, so nothing is missed between this
+    /// call and a list after it, and nothing is replayed.
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>> {
         let (tx, rx) = mpsc::unbounded_channel();
         match self.request("events") {

@@ -10,6 +10,7 @@ mod gateway;
 #[cfg(any(test, feature = "memory-runtime"))]
 pub mod memory;
 mod observe;
+mod observed_set;
 mod output_mark;
 mod own_container;
 mod pull;
@@ -37,6 +38,7 @@ pub use archive::ArchiveError;
 pub use container_runtime::{Connect, ContainerRuntime};
 pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
 pub use observe::{ContainerStatus, ObservedContainer};
+pub use observed_set::ObservedSet;
 pub use output_mark::{OutputFrom, ReadMark};
 pub use own_container::{container_id_from_mountinfo, OwnContainer};
 pub use pull::{PullPolicy, PullProgress, PullTally, PROGRESS_EVERY};
@@ -161,7 +163,22 @@ pub struct ContainerEvent {
     pub exit_code: Option<i64>,
     /// Whether the container carries ashtray's spec hash (ashtray made it).
     pub made_by_ashtray: bool,
+    /// What the event carries of the container, for [`ObservedSet::apply`]: its name
+    /// (`rename`: the new one), image, spec hash and host labels.
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub spec_hash: Option<String>,
+    pub host: Option<String>,
+    /// When it happened, Unix seconds (a `create`'s is the container's creation time).
+    pub time: i64,
+    /// From before the stream was asked for ([`EVENTS_REPLAY`]): it keeps the set right,
+    /// but what it reports was seen already, or happened before this look began.
+    pub replayed: bool,
 }
+
+/// How far back Docker's event stream is asked to begin: bollard sends the request only
+/// once the stream is first polled, after the list it must not miss anything of.
+pub const EVENTS_REPLAY: Duration = Duration::from_secs(2);
 
 /// One line of a container's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -505,11 +522,16 @@ impl Runtime {
         })
     }
 
-    /// Container events of service containers, to wake the loop early.
+    /// Container events of service containers, from [`EVENTS_REPLAY`] ago on: the stream
+    /// replays those (marked [`ContainerEvent::replayed`]), then follows.
     pub fn events(
         &self,
     ) -> impl Stream<Item = Result<ContainerEvent, RuntimeError>> + Send + 'static {
         self.count();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let since = now - EVENTS_REPLAY.as_secs() as i64;
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
             ("label".to_string(), vec![LABEL_SERVICE_NAME.to_string()]),
@@ -517,11 +539,17 @@ impl Runtime {
         let endpoint = self.endpoint.clone();
         self.docker
             .events(Some(EventsOptions {
+                since: Some(since.to_string()),
                 filters: Some(filters),
                 ..Default::default()
             }))
             .map(move |event| match event {
-                Ok(EventMessage { action, actor, .. }) => {
+                Ok(EventMessage {
+                    action,
+                    actor,
+                    time,
+                    ..
+                }) => {
                     let actor = actor.unwrap_or_default();
                     let mut attributes = actor.attributes.unwrap_or_default();
                     Ok(ContainerEvent {
@@ -532,6 +560,12 @@ impl Runtime {
                             .get("exitCode")
                             .and_then(|code| code.parse().ok()),
                         made_by_ashtray: attributes.contains_key(crate::container::LABEL_SPEC_HASH),
+                        name: attributes.remove("name"),
+                        image: attributes.remove("image"),
+                        spec_hash: attributes.remove(crate::container::LABEL_SPEC_HASH),
+                        host: attributes.remove(crate::container::LABEL_HOST),
+                        time: time.unwrap_or_default(),
+                        replayed: time.is_some_and(|at| at < now),
                     })
                 }
                 Err(source) => Err(RuntimeError::Unreachable {
