@@ -16,10 +16,28 @@ use crate::world::World;
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("0.0.0.0:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    // A port the kernel gave and took back at once may be given again (to another test's
+    // ashtray, or a client connection) before ashtray binds it: 20 hosts started together
+    // lost one to that. So: below the kernel's ephemeral range (32768 and up on Linux),
+    // in a slice of its own per test process (nextest runs each test as its own process),
+    // never handed out twice by one process, and checked free by a bind.
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const PER_PROCESS: u32 = 240;
+    const SLICES: u32 = 50;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let slice = std::process::id() % SLICES;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            n < PER_PROCESS,
+            "a test asked for more than {PER_PROCESS} ports"
+        );
+        let port = u16::try_from(FIRST + slice * PER_PROCESS + n).expect("a port number");
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Where containers on Docker's `bridge` network reach this machine, found as ashtray

@@ -22,10 +22,14 @@ async fn many_hosts_on_one_engine_keep_to_their_own_and_a_kill_disturbs_no_other
     let world = World::new("fleet").await;
     let mut fleet = Fleet::start(&world, count, "500ms");
     let Some(up) = fleet.wait_all_running(&world, ALL_UP).await else {
-        panic!(
-            "not all {count} hosts' services ran; running: {:?}",
-            world.running_names().await
-        );
+        let running = world.running_names().await;
+        let missing: Vec<String> = fleet
+            .hosts
+            .iter()
+            .filter(|h| !running.contains(&slug(&h.service)))
+            .map(|h| format!("{}: {}", h.hostname, h.daemon.output()))
+            .collect();
+        panic!("not all {count} hosts' services ran; running: {running:?}; the others' logs: {missing:#?}");
     };
     let before: BTreeMap<String, String> = up.into_iter().collect();
     assert_eq!(before.len(), count);
