@@ -1419,3 +1419,67 @@ async fn a_podman_service_reaches_its_own_api_too() {
     let me: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(me["name"], name);
 }
+
+/// With 47120 taken (by this test, or by anyone else: either way the default is not free),
+/// the control API takes a free port, and every place a user looks says which: the host
+/// view (`dashboard_url`, so the window and the page can show it) and `ashtray token`.
+#[tokio::test]
+async fn the_dashboard_says_where_it_is_when_47120_is_taken() {
+    // Held for the whole test; if someone else holds it, it is taken all the same.
+    let _taken = std::net::TcpListener::bind("127.0.0.1:47120");
+    assert!(
+        std::net::TcpListener::bind("127.0.0.1:47120").is_err(),
+        "47120 should be taken for this test"
+    );
+    let world = World::new("api-port").await;
+    world.declare("port", "ticker", json!(null));
+    let config = tempfile::tempdir().unwrap();
+    let setup = ApiSetup::new(config.path().join("ashtray"));
+    let daemon = world
+        .launch()
+        .env("ASHTRAY_CONFIG_DIR", setup.config_dir.to_str().unwrap())
+        .env("ASHTRAY_SERVICES_PORT", &setup.services_port.to_string())
+        .spawn();
+    let url = eventually(CONVERGE, || async {
+        let text = std::fs::read_to_string(setup.config_dir.join("control-url")).ok()?;
+        Some(text.trim().to_string()).filter(|u| !u.is_empty())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no control-url written:\n{}", daemon.output()));
+    assert!(!url.ends_with(":47120"), "{url} is the taken port");
+    let api = Api::new(&url, None);
+    assert!(api.wait_up(&daemon).await);
+    let api = api.with_token(Some(&setup.token()));
+    let doc = api.get("/api/v1/openapi.json").await.json;
+    let api = api.checked_against(doc);
+
+    let host = api.get("/api/v1/host").await;
+    assert_eq!(host.status, StatusCode::OK, "{}", host.text);
+    assert_eq!(host.json["dashboard_url"], format!("{url}/"), "{}", host.text);
+    // The event stream's `state` is the same view.
+    let mut events = api.sse("/api/v1/events").await;
+    let first = next_event(&mut events).await;
+    assert_eq!(first.event, "state");
+    let state: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(state["dashboard_url"], format!("{url}/"));
+
+    let token = cli(&setup, &["token"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    assert_eq!(
+        text(&token.stdout).trim(),
+        setup.token(),
+        "stdout stays the token alone, for scripts"
+    );
+    let said = text(&token.stderr);
+    assert!(said.contains(&format!("the dashboard: {url}/")), "{said:?}");
+    let json = cli(&setup, &["token", "--json"]);
+    let json: Value = serde_json::from_slice(&json.stdout).expect("token --json prints JSON");
+    assert_eq!(json["dashboard_url"], format!("{url}/"));
+    assert_eq!(json["dashboard_answers"], true);
+
+    // Once it has stopped, `token` no longer sends anyone to a dead address unwarned.
+    drop(daemon);
+    let token = cli(&setup, &["token"]);
+    let said = text(&token.stderr);
+    assert!(said.contains("does not answer"), "{said:?}");
+}

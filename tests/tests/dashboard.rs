@@ -224,6 +224,9 @@ async fn a_wrong_token_is_refused_and_the_right_one_shows_the_services() {
         .await
         .unwrap_or_default();
     assert_eq!(host, "Connected");
+    // The panel says where this dashboard is (a free port when 47120 was taken).
+    let shown = text_of(client, "#host-dashboard").await.unwrap_or_default();
+    assert_eq!(shown, format!("{}/", daemon.url));
     screenshot(client, "dashboard-services.png").await;
 
     // The dark theme follows the OS: emulate a dark desktop through Chromium's DevTools.

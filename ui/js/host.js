@@ -31,6 +31,11 @@ export function renderHost(host, { inWindow = false } = {}) {
   $("host-heartbeat").textContent = ago(host.server.last_heartbeat_ms);
   $("host-heartbeat").dataset.at = host.server.last_heartbeat_ms || "";
 
+  // Where a browser reaches this host: 47120, or the free port taken when it was not free.
+  $("host-dashboard").textContent = host.dashboard_url || "";
+  $("settings-dashboard-url").textContent = host.dashboard_url || "";
+  $("settings-dashboard").hidden = !host.dashboard_url;
+
   const problems = $("host-problems");
   problems.replaceChildren(...(host.problems || []).map((p) => Object.assign(document.createElement("li"), { textContent: p })));
 

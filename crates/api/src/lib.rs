@@ -23,7 +23,7 @@ use std::sync::Arc;
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use tower_http::cors::CorsLayer;
 
 use ashtray_engine::{Handle, Secret};
@@ -49,6 +49,12 @@ async fn services_openapi() -> Json<serde_json::Value> {
 /// The control listener's routes: `/api/v1/...` (token), `/metrics` (token), `/healthz`,
 /// `/api/v1/openapi.json` (this listener's document) and the UI at `/`.
 pub fn control_router(handle: Handle, token: Secret) -> Router {
+    control_router_at(handle, token, None)
+}
+
+/// [`control_router`] for a listener bound at `url` (e.g. `http://127.0.0.1:47120`): the
+/// host view then says where the dashboard is, since the port may be a free one.
+pub fn control_router_at(handle: Handle, token: Secret, url: Option<&str>) -> Router {
     let token = auth::ControlToken(Arc::new(token));
     let protected = Router::new()
         .route("/api/v1/host", get(control::host))
@@ -68,12 +74,19 @@ pub fn control_router(handle: Handle, token: Secret) -> Router {
         .allow_origin(TAURI_ORIGINS.map(HeaderValue::from_static))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(control_openapi))
         .merge(protected)
         .fallback(ui::serve)
-        .layer(cors)
+        .layer(cors);
+    match url {
+        Some(url) => {
+            let url = format!("{}/", url.trim_end_matches('/'));
+            router.layer(Extension(views::DashboardUrl(url.into())))
+        }
+        None => router,
+    }
 }
 
 /// The services' listener: `/api/v1/self*` (a service's own token), `/healthz` and

@@ -32,17 +32,32 @@ pub struct HostView {
     pub version: &'static str,
     /// The git commit it was built from (`unknown` when built without git).
     pub commit: &'static str,
+    /// Where this host's control API and its browser dashboard answer, e.g.
+    /// `http://127.0.0.1:47120/`: a free port when 47120 was taken. Null when the API was
+    /// started without telling it.
+    pub dashboard_url: Option<String>,
 }
 
 impl HostView {
     pub fn of(state: Arc<HostState>) -> HostView {
+        HostView::at(state, None)
+    }
+
+    /// The view of a host whose dashboard answers at `dashboard`.
+    pub fn at(state: Arc<HostState>, dashboard: Option<&DashboardUrl>) -> HostView {
         HostView {
             state,
             version: ashtray_engine::build_info::VERSION,
             commit: ashtray_engine::build_info::COMMIT,
+            dashboard_url: dashboard.map(|d| d.0.to_string()),
         }
     }
 }
+
+/// The control listener's own address as a URL, for [`HostView::dashboard_url`]: known
+/// only once it is bound (the port may be a free one), so handed to the router.
+#[derive(Debug, Clone)]
+pub struct DashboardUrl(pub Arc<str>);
 
 /// One service, with its uptime.
 #[derive(Debug, Serialize, ToSchema)]
