@@ -32,6 +32,8 @@ pub const CHATTY: &str = "ashtest/chatty:1";
 /// on SIGTERM.
 pub const BURST: &str = "ashtest/burst:1";
 pub const BURST_LINES: u64 = 200_000;
+/// Says so, then fills its memory until (under a small `memLimit`) the kernel kills it.
+pub const OOMER: &str = "ashtest/oomer:1";
 
 /// The label holding an image's recipe hash.
 pub const RECIPE_LABEL: &str = "io.ashtest.recipe";
@@ -72,6 +74,10 @@ const DERIVED: &[(&str, &str)] = &[
     (
         BURST,
         r#"CMD ["sh", "-c", "trap 'exit 0' TERM; seq 200000; while true; do sleep 1; done"]"#,
+    ),
+    (
+        OOMER,
+        r#"CMD ["sh", "-c", "echo filling memory; a=$(yes | head -c 200000000); echo survived"]"#,
     ),
 ];
 

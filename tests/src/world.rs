@@ -47,6 +47,7 @@ impl World {
                 ("crasher", images::CRASHER),
                 ("chatty", images::CHATTY),
                 ("burst", images::BURST),
+                ("oomer", images::OOMER),
                 // No command: the engine refuses to create its container, with a long error.
                 ("nocmd", images::BUSYBOX),
                 ("bare", ""),

@@ -1483,3 +1483,31 @@ async fn the_dashboard_says_where_it_is_when_47120_is_taken() {
     let said = text(&token.stderr);
     assert!(said.contains("does not answer"), "{said:?}");
 }
+
+/// A service the kernel kills for memory is said to be, on the engine's word (its
+/// inspect's `State.OOMKilled`), not guessed from 137; a plain crash is not.
+#[tokio::test]
+async fn an_oom_killed_service_is_said_to_be_and_a_crash_is_not() {
+    ashtray_tests::images::ensure_images().expect("test images");
+    let world = World::new("api-oom").await;
+    let oom = world.declare("oom", "oomer", json!({"memLimit": "16m"}));
+    let crash = world.declare("crash", "crasher", json!(null));
+    let hosted = Hosted::start(world).await;
+    let exited = |name: String, code: i64| {
+        let control = hosted.control.clone();
+        async move {
+            eventually(CONVERGE, || async {
+                let s = control.get(&format!("/api/v1/services/{name}")).await.json;
+                (s["last_exit_code"] == code).then_some(s)
+            })
+            .await
+            .unwrap_or_else(|| panic!("{name} never exited with {code}"))
+        }
+    };
+    let killed = exited(oom.clone(), 137).await;
+    assert_eq!(killed["last_exit_oom_killed"], true, "{killed:#}");
+    let error = killed["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("OOM-killed"), "{error:?}");
+    let crashed = exited(crash.clone(), 3).await;
+    assert_eq!(crashed["last_exit_oom_killed"], false, "{crashed:#}");
+}

@@ -123,6 +123,7 @@ impl HostLoop {
                             if record.backoff.crash_looping() { " (crash loop)" } else { "" }
                         );
                         record.last_exit_code = Some(exit.exit_code);
+                        record.last_exit_oom_killed = exit.oom_killed;
                         record.last_output = exit.last_lines;
                         record.last_error = Some(message);
                     }
@@ -179,6 +180,8 @@ impl HostLoop {
         let record = self.book.record(&service);
         let delay = record.backoff.record_failure(Instant::now(), None);
         record.last_exit_code = Some(exit_code);
+        // An event says nothing of memory; the container is gone before an inspect.
+        record.last_exit_oom_killed = false;
         record.last_output = self
             .logs
             .tail(&service, crate::runtime::CRASH_TAIL_LINES)

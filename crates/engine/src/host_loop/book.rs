@@ -19,6 +19,7 @@ pub(super) struct ServiceRecord {
     pub(super) backoff: CrashBackoff,
     pub(super) restarts: u32,
     pub(super) last_exit_code: Option<i64>,
+    pub(super) last_exit_oom_killed: bool,
     pub(super) last_error: Option<String>,
     /// Why ashtray last replaced its container.
     pub(super) last_restart_reason: Option<RestartReason>,

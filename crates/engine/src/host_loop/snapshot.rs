@@ -171,6 +171,7 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
                 .and_then(|r| r.last_restart_reason)
                 .map(|reason| reason.to_string()),
             last_exit_code: record.and_then(|r| r.last_exit_code),
+            last_exit_oom_killed: record.is_some_and(|r| r.last_exit_oom_killed),
             last_error,
             last_output: record.map(|r| r.last_output.clone()).unwrap_or_default(),
             next_restart_at_ms: waiting.map(|at| p.clock.unix_ms(at)),
