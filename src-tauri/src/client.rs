@@ -72,12 +72,15 @@ fn print_token(config_dir: &ConfigDir, json: bool) -> anyhow::Result<()> {
 
 /// Whether something listens at the URL's address (one connect, a short wait).
 fn answers(url: &str) -> bool {
-    let Some(addrs) = Url::parse(url).ok().and_then(|u| u.socket_addrs(|| None).ok()) else {
+    let Some(addrs) = Url::parse(url)
+        .ok()
+        .and_then(|u| u.socket_addrs(|| None).ok())
+    else {
         return false;
     };
-    addrs.iter().any(|addr| {
-        std::net::TcpStream::connect_timeout(addr, Duration::from_millis(500)).is_ok()
-    })
+    addrs
+        .iter()
+        .any(|addr| std::net::TcpStream::connect_timeout(addr, Duration::from_millis(500)).is_ok())
 }
 
 struct Client {

@@ -1455,7 +1455,12 @@ async fn the_dashboard_says_where_it_is_when_47120_is_taken() {
 
     let host = api.get("/api/v1/host").await;
     assert_eq!(host.status, StatusCode::OK, "{}", host.text);
-    assert_eq!(host.json["dashboard_url"], format!("{url}/"), "{}", host.text);
+    assert_eq!(
+        host.json["dashboard_url"],
+        format!("{url}/"),
+        "{}",
+        host.text
+    );
     // The event stream's `state` is the same view.
     let mut events = api.sse("/api/v1/events").await;
     let first = next_event(&mut events).await;
@@ -1510,4 +1515,83 @@ async fn an_oom_killed_service_is_said_to_be_and_a_crash_is_not() {
     assert!(error.contains("OOM-killed"), "{error:?}");
     let crashed = exited(crash.clone(), 3).await;
     assert_eq!(crashed["last_exit_oom_killed"], false, "{crashed:#}");
+}
+
+/// A detail view's data: the spec as the server sent it with secret-looking values
+/// hidden, the container's image id, and the history of what happened, with reasons.
+#[tokio::test]
+async fn a_services_details_show_its_spec_without_secrets_and_its_history() {
+    let world = World::new("api-details").await;
+    let name = world.declare(
+        "detail",
+        "ticker",
+        json!({"env": {"GREETING": "hi", "DB_PASSWORD": "hunter2", "ApiToken": "tok-123"},
+               "volumes": ["/tmp:/data:ro"]}),
+    );
+    let hosted = Hosted::start(world).await;
+    let running = hosted.wait_state(&name, "running").await;
+    let path = format!("/api/v1/services/{name}/details");
+    let details = hosted.control.get(&path).await;
+    assert_eq!(details.status, StatusCode::OK, "{}", details.text);
+    for secret in ["hunter2", "tok-123"] {
+        assert!(
+            !details.text.contains(secret),
+            "{secret} shown: {}",
+            details.text
+        );
+    }
+    let json = &details.json;
+    assert_eq!(json["service"]["container_id"], running["container_id"]);
+    assert!(
+        json["image_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("sha256:")),
+        "{json:#}"
+    );
+    let env = json["spec"]["env"].as_array().unwrap();
+    let entry = |key: &str| env.iter().find(|e| e["key"] == key).cloned().unwrap();
+    assert_eq!(
+        entry("GREETING"),
+        json!({"key": "GREETING", "value": "hi", "hidden": false})
+    );
+    assert_eq!(
+        entry("DB_PASSWORD"),
+        json!({"key": "DB_PASSWORD", "value": null, "hidden": true})
+    );
+    assert_eq!(entry("ApiToken")["hidden"], true);
+    assert_eq!(json["spec"]["volumes"], json!(["/tmp:/data:ro"]));
+    assert_eq!(json["history"][0]["kind"], "started", "{json:#}");
+
+    // Killed from outside: the history says it exited, how, and that it was recreated.
+    let killed = images::docker_cli()
+        .args(["kill", &slug(&name)])
+        .output()
+        .expect("docker kill");
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    let history = eventually(CONVERGE, || async {
+        let json = hosted.control.get(&path).await.json;
+        let history = json["history"].as_array()?.clone();
+        history
+            .iter()
+            .any(|e| e["kind"] == "restarted")
+            .then_some(history)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no restart in the history:\n{}", hosted.daemon.output()));
+    let texts: Vec<&str> = history.iter().filter_map(|e| e["text"].as_str()).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("exited with code 137 (SIGKILL)")),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"recreated: it had exited"), "{texts:?}");
+    assert_eq!(
+        hosted
+            .control
+            .get("/api/v1/services/nobody/details")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -10,10 +10,12 @@ use axum::{Extension, Json};
 
 use ashtray_engine::Handle;
 
+use crate::details::ServiceDetailsView;
 use crate::error::{ApiError, ErrorBody};
 use crate::streams;
 use crate::views::{
-    now_ms, Accepted, DashboardUrl, HostView, LogLineView, LogsQuery, LogsView, PauseView, ServiceInfo, MAX_TAIL,
+    now_ms, Accepted, DashboardUrl, HostView, LogLineView, LogsQuery, LogsView, PauseView,
+    ServiceInfo, MAX_TAIL,
 };
 
 /// Lines `logs` gives when `tail` is not said.
@@ -67,6 +69,23 @@ pub async fn service(
     let state = handle.state();
     let view = state.service(&name).ok_or_else(|| unknown(&name))?;
     Ok(Json(ServiceInfo::of(view, now_ms())))
+}
+
+#[utoipa::path(get, path = "/api/v1/services/{name}/details", tag = "control", security(("bearer" = [])),
+    description = "What a detail view shows: the service as listed, the image id of its container, its spec as the server sent it (values of secret-looking env keys hidden) and its recent history (started, exited and why, recreated and why).",
+    params(("name" = String, Path, description = "The service's name")),
+    responses((status = 200, body = ServiceDetailsView), (status = 404, body = ErrorBody), (status = 401, description = "No or a wrong token")))]
+pub async fn details(
+    State(handle): State<Handle>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceDetailsView>, ApiError> {
+    let details = handle.details(&name).await?;
+    let state = handle.state();
+    let view = state.service(&name).ok_or_else(|| unknown(&name))?;
+    Ok(Json(ServiceDetailsView::of(
+        ServiceInfo::of(view, now_ms()),
+        &details,
+    )))
 }
 
 fn accepted(service: String, action: &str) -> (StatusCode, Json<Accepted>) {

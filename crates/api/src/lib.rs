@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config_dir;
 pub mod control;
+pub mod details;
 pub mod error;
 pub mod host_schema;
 pub mod listener;
@@ -60,6 +61,7 @@ pub fn control_router_at(handle: Handle, token: Secret, url: Option<&str>) -> Ro
         .route("/api/v1/host", get(control::host))
         .route("/api/v1/services", get(control::services))
         .route("/api/v1/services/{name}", get(control::service))
+        .route("/api/v1/services/{name}/details", get(control::details))
         .route("/api/v1/services/{name}/stop", post(control::stop))
         .route("/api/v1/services/{name}/start", post(control::start))
         .route("/api/v1/services/{name}/restart", post(control::restart))

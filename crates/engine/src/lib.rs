@@ -9,6 +9,7 @@ pub mod container;
 pub mod fixtures;
 pub mod foreground;
 pub mod health;
+pub mod history;
 pub mod host_loop;
 pub mod host_state;
 pub mod local_services;
@@ -25,5 +26,7 @@ pub mod tokens;
 #[cfg(test)]
 mod testing;
 
-pub use host_loop::{spawn, spawn_with, CommandError, Connections, EngineConfig, Handle, Metrics};
+pub use host_loop::{
+    spawn, spawn_with, CommandError, Connections, EngineConfig, Handle, Metrics, ServiceDetails,
+};
 pub use secret::Secret;

@@ -17,12 +17,13 @@ use crate::{control, host_schema, service_api, views};
 #[openapi(
     info(title = "ashtray control API", description = "ashtray's control API, on its control listener (127.0.0.1:47120 by default): for the UI, the CLI and scripts, with the bearer token `ashtray token` prints. The services' own API is on the other listener, with its own document there."),
     paths(
-        control::host, control::services, control::service, control::stop, control::start, control::restart,
+        control::host, control::services, control::service, control::details, control::stop, control::start, control::restart,
         control::pause, control::resume, control::logs, control::events,
     ),
     components(schemas(
         views::HostView, views::ServiceInfo, views::Accepted, views::PauseView, views::LogLineView, views::LogsView,
-        views::Missed, crate::error::ErrorBody,
+        views::Missed, crate::error::ErrorBody, crate::details::ServiceDetailsView, crate::details::SpecView,
+        crate::details::EnvEntry, crate::details::HistoryEntryView, views::PortView,
         host_schema::HostStateSchema, host_schema::EventEnvelopeSchema, host_schema::HostEventSchema,
     )),
     modifiers(&ControlToken),

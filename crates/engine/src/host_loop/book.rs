@@ -25,6 +25,8 @@ pub(super) struct ServiceRecord {
     pub(super) last_restart_reason: Option<RestartReason>,
     pub(super) last_output: Vec<String>,
     pub(super) reported: Option<ReportedStatus>,
+    /// What happened to it, for a detail view (`Handle::details`).
+    pub(super) history: crate::history::History,
 }
 
 /// The actions under way for one service.

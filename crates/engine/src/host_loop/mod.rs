@@ -62,7 +62,7 @@ mod tests;
 pub mod tick_cost;
 
 use handle::Command;
-pub use handle::{CommandError, Handle, Metrics};
+pub use handle::{CommandError, Handle, Metrics, ServiceDetails};
 
 /// Everything the engine needs to run.
 #[derive(Debug, Clone)]

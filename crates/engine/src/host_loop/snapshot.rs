@@ -335,6 +335,7 @@ mod tests {
                 spec_hash: Some("hash".into()),
                 host: Some("h".into()),
                 image: "img:1".into(),
+                image_id: None,
                 status,
                 created: 1,
             });

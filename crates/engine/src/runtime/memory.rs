@@ -288,6 +288,7 @@ impl ContainerRuntime for MemoryRuntime {
                     spec_hash: c.labels.get(LABEL_SPEC_HASH).cloned(),
                     host: c.labels.get(LABEL_HOST).cloned(),
                     image: c.image.clone(),
+                    image_id: None,
                     status: c.status,
                     created: c.created,
                 })
