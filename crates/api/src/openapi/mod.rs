@@ -105,6 +105,7 @@ mod tests {
                 "/api/v1/resume",
                 "/api/v1/services",
                 "/api/v1/services/{name}",
+                "/api/v1/services/{name}/details",
                 "/api/v1/services/{name}/logs",
                 "/api/v1/services/{name}/restart",
                 "/api/v1/services/{name}/start",
