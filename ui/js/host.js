@@ -78,6 +78,27 @@ export function bannerText(host, inWindow, now = Date.now()) {
   return "";
 }
 
+/** What a bug report needs, as text: versions, the host's state, each service's state and
+ * last error. Built from the host view alone, which holds no key or token, and never
+ * from the API client (which holds the token). */
+export function diagnostics(host, { inWindow = false, page = "" } = {}) {
+  const services = (host.services || []).map((s) => ({
+    name: s.name, state: s.state, desired: s.desired, source: s.source, image: s.image,
+    addon: [s.addon_name, s.addon_version].filter(Boolean).join(" ") || null,
+    container_id: s.container_id, restarts: s.restarts, last_restart_reason: s.last_restart_reason,
+    last_exit_code: s.last_exit_code, last_exit_oom_killed: !!s.last_exit_oom_killed,
+    last_error: s.last_error, next_restart_at_ms: s.next_restart_at_ms,
+  }));
+  const report = {
+    ashtray: { version: host.version, commit: host.commit, ui: inWindow ? "window" : "browser dashboard", page },
+    at: new Date().toISOString(),
+    host: host.hostname, server_url: host.server_url, server: host.server, engine: host.engine,
+    health: host.health, paused: host.paused, overall: host.overall, problems: host.problems,
+    local_services: host.local_services, unclaimed: (host.unclaimed || []).length, services,
+  };
+  return `ashtray diagnostics\n${JSON.stringify(report, null, 2)}\n`;
+}
+
 function badge(el, text, tone, state) {
   el.textContent = text;
   el.dataset.tone = tone;

@@ -68,6 +68,7 @@ export class ServiceList {
       s.reported, s.actions, s.source, s.unreachable_since_ms]);
     if (row.dataset.shown === shown) return;
     row.dataset.shown = shown;
+    this.hooks.onChanged?.(s.name);
     const [stateText, tone] = serviceStateOf(s);
     row.dataset.state = s.state;
     row.dataset.desired = s.desired;
@@ -99,7 +100,9 @@ export class ServiceList {
         button(s, "stop", "Stop", !allowed.stop, this.hooks),
         button(s, "restart", "Restart", !allowed.restart, this.hooks),
         h("button", { type: "button", class: "small ghost", "data-action": "logs", title: `Show the log of ${s.name}`,
-          onclick: () => this.select(s.name) }, "Logs"))),
+          onclick: () => this.select(s.name) }, "Logs"),
+        h("button", { type: "button", class: "small ghost", "data-action": "details", title: `Show the details of ${s.name}`,
+          onclick: (event) => { event.stopPropagation(); this.hooks.onDetails?.(s.name); } }, "Details"))),
     ];
     // Keep the focused button focused across redraws.
     const focused = row.contains(document.activeElement) ? document.activeElement.dataset.action : null;

@@ -239,3 +239,18 @@ pub async fn open_log(app: AppHandle) -> Result<()> {
         .open_path(target.display().to_string(), None::<&str>)
         .map_err(|e| CommandError::new(format!("cannot open {}: {e}", target.display())))
 }
+
+/// Quit from the window, after the page asked the user (services keep running).
+#[tauri::command]
+pub fn quit(app: AppHandle) {
+    tracing::info!("quit from the window");
+    app.exit(0);
+}
+
+/// Ctrl+W: closes the window as its close button does (ashtray stays in the tray).
+#[tauri::command]
+pub fn close_window(window: tauri::WebviewWindow) -> Result<()> {
+    window
+        .close()
+        .map_err(|e| CommandError::new(format!("cannot close the window: {e}")))
+}

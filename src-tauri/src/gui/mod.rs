@@ -76,6 +76,8 @@ pub fn run(
             commands::save_settings,
             commands::test_connection,
             commands::open_log,
+            commands::quit,
+            commands::close_window,
         ])
         .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
         .setup(move |app| {

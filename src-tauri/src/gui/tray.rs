@@ -167,7 +167,7 @@ fn entries(
     items.push(Box::new(MenuItem::with_id(
         app,
         QUIT,
-        "Quit ashtray",
+        "Quit ashtray (services keep running)",
         true,
         None::<&str>,
     )?));
