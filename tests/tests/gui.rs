@@ -200,6 +200,15 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
         keyring.contains("keyring"),
         "Settings says where the key goes: {keyring:?}"
     );
+    // The Services tab is disabled, and says why.
+    assert!(
+        attr_of(&client, "#nav-services", "disabled").await.is_some(),
+        "nothing to list before the server is set"
+    );
+    let why = attr_of(&client, "#nav-services", "title")
+        .await
+        .unwrap_or_default();
+    assert!(why.contains("Settings"), "the disabled tab says why: {why:?}");
 
     type_into(&client, "#set-server-url", &world.fake.url()).await;
     type_into(&client, "#set-api-key", &world.fake.service_key()).await;
@@ -237,6 +246,28 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     );
     desktop.screenshot("gui-services.png", WIDTH, HEIGHT);
     step("three running");
+    // The window says where the browser dashboard is.
+    let dashboard = until("the dashboard's address", SEEN, || async {
+        let text = text_of(&client, "#host-dashboard").await?;
+        text.starts_with("http://127.0.0.1:").then_some(text)
+    })
+    .await;
+    // Quit asks first, and says the services keep running; Cancel quits nothing.
+    click(&client, "#quit").await;
+    let asked = until("the Quit confirmation", SEEN, || async {
+        attr_of(&client, "#confirm", "open").await?;
+        text_of(&client, "#confirm-text").await
+    })
+    .await;
+    assert!(asked.contains("keep running"), "{asked:?}");
+    click(&client, "#confirm-cancel").await;
+    until("the confirmation closed", SEEN, || async {
+        attr_of(&client, "#confirm", "open")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
 
     // Stop on one: its container goes away and its row says stopped.
     click(
@@ -362,6 +393,28 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
         Some("services"),
         "the first window still serves"
     );
+
+    // Ctrl+W closes the window as its close button does: the app, its API and the
+    // services go on.
+    step("Ctrl+W");
+    client
+        .execute(
+            "document.dispatchEvent(new KeyboardEvent('keydown', {key: 'w', ctrlKey: true, bubbles: true})); return true",
+            vec![],
+        )
+        .await
+        .expect("pressing Ctrl+W");
+    until("the window closed by Ctrl+W", SEEN, || async {
+        let handles = client.windows().await;
+        handles.map_or(true, |h| h.is_empty()).then_some(())
+    })
+    .await;
+    let health = reqwest::get(format!("{dashboard}healthz")).await;
+    assert!(
+        health.is_ok_and(|r| r.status().is_success()),
+        "the app's API answers with the window closed"
+    );
+    assert_eq!(world.running_ids().await, before, "the services go on");
 
     let _ = client.close().await;
     drop(driver);
