@@ -1595,3 +1595,56 @@ async fn a_services_details_show_its_spec_without_secrets_and_its_history() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// CPU and memory per running service, from the engine's stats streams: a reading with
+/// the memory the container uses and a history that grows about once a second; a service
+/// stopped here drops out.
+#[tokio::test]
+async fn each_running_service_has_cpu_and_memory_with_a_short_history() {
+    let world = World::new("api-stats").await;
+    let one = world.declare("one", "ticker", json!(null));
+    let two = world.declare("two", "ticker", json!(null));
+    let hosted = Hosted::start(world).await;
+    hosted.wait_state(&one, "running").await;
+    hosted.wait_state(&two, "running").await;
+    let measured = |name: String, points: usize| {
+        let control = hosted.control.clone();
+        async move {
+            eventually(CONVERGE, || async {
+                let stats = control.get("/api/v1/stats").await.json;
+                let service = stats["services"][&name].clone();
+                (service["history"].as_array()?.len() >= points).then_some(service)
+            })
+            .await
+            .unwrap_or_else(|| panic!("no {points} readings of {name}"))
+        }
+    };
+    let reading = measured(one.clone(), 3).await;
+    let mem = reading["mem_bytes"].as_u64().unwrap_or_default();
+    // A busybox shell loop: some hundreds of KiB, far below a GiB.
+    assert!(mem > 0 && mem < 1 << 30, "{reading:#}");
+    assert!(
+        reading["cpu_percent"].as_f64().is_some_and(|c| c >= 0.0),
+        "{reading:#}"
+    );
+    let history = reading["history"].as_array().unwrap();
+    let times: Vec<u64> = history.iter().filter_map(|p| p["at_ms"].as_u64()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {times:?}"
+    );
+    measured(two.clone(), 1).await;
+
+    let stop = hosted
+        .control
+        .post(&format!("/api/v1/services/{two}/stop"))
+        .await;
+    assert_eq!(stop.status, StatusCode::ACCEPTED, "{}", stop.text);
+    let gone = eventually(CONVERGE, || async {
+        let stats = hosted.control.get("/api/v1/stats").await.json;
+        (stats["services"].get(&two).is_none() && stats["services"].get(&one).is_some())
+            .then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the stopped service still has readings");
+}

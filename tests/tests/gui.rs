@@ -202,13 +202,18 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     );
     // The Services tab is disabled, and says why.
     assert!(
-        attr_of(&client, "#nav-services", "disabled").await.is_some(),
+        attr_of(&client, "#nav-services", "disabled")
+            .await
+            .is_some(),
         "nothing to list before the server is set"
     );
     let why = attr_of(&client, "#nav-services", "title")
         .await
         .unwrap_or_default();
-    assert!(why.contains("Settings"), "the disabled tab says why: {why:?}");
+    assert!(
+        why.contains("Settings"),
+        "the disabled tab says why: {why:?}"
+    );
 
     type_into(&client, "#set-server-url", &world.fake.url()).await;
     type_into(&client, "#set-api-key", &world.fake.service_key()).await;

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod service_api;
+pub mod stats;
 pub mod streams;
 pub mod ui;
 pub mod views;
@@ -66,6 +67,7 @@ pub fn control_router_at(handle: Handle, token: Secret, url: Option<&str>) -> Ro
         .route("/api/v1/services/{name}/start", post(control::start))
         .route("/api/v1/services/{name}/restart", post(control::restart))
         .route("/api/v1/services/{name}/logs", get(control::logs))
+        .route("/api/v1/stats", get(stats::stats))
         .route("/api/v1/pause", post(control::pause))
         .route("/api/v1/resume", post(control::resume))
         .route("/api/v1/events", get(control::events))
@@ -167,6 +169,7 @@ mod tests {
         for uri in [
             "/api/v1/host",
             "/api/v1/services",
+            "/api/v1/stats",
             "/api/v1/events",
             "/metrics",
         ] {

@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod secret;
 pub mod slug;
 pub mod spec;
+pub mod stats;
 pub mod tokens;
 
 #[cfg(test)]

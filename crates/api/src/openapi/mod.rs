@@ -18,12 +18,13 @@ use crate::{control, host_schema, service_api, views};
     info(title = "ashtray control API", description = "ashtray's control API, on its control listener (127.0.0.1:47120 by default): for the UI, the CLI and scripts, with the bearer token `ashtray token` prints. The services' own API is on the other listener, with its own document there."),
     paths(
         control::host, control::services, control::service, control::details, control::stop, control::start, control::restart,
-        control::pause, control::resume, control::logs, control::events,
+        control::pause, control::resume, control::logs, control::events, crate::stats::stats,
     ),
     components(schemas(
         views::HostView, views::ServiceInfo, views::Accepted, views::PauseView, views::LogLineView, views::LogsView,
         views::Missed, crate::error::ErrorBody, crate::details::ServiceDetailsView, crate::details::SpecView,
         crate::details::EnvEntry, crate::details::HistoryEntryView, views::PortView,
+        crate::stats::StatsView, crate::stats::ServiceStatsView, crate::stats::StatsPointView,
         host_schema::HostStateSchema, host_schema::EventEnvelopeSchema, host_schema::HostEventSchema,
     )),
     modifiers(&ControlToken),
@@ -110,6 +111,7 @@ mod tests {
                 "/api/v1/services/{name}/restart",
                 "/api/v1/services/{name}/start",
                 "/api/v1/services/{name}/stop",
+                "/api/v1/stats",
             ]
         );
         let services = services_document();

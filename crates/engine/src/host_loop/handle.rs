@@ -72,6 +72,7 @@ pub struct Handle {
     pub(super) state: watch::Receiver<Arc<HostState>>,
     pub(super) events: broadcast::Sender<EventEnvelope>,
     pub(super) logs: LogHub,
+    pub(super) stats: crate::stats::StatsHub,
     pub(super) metrics: Arc<Metrics>,
     pub(super) token_key: Option<Secret>,
 }
@@ -94,6 +95,11 @@ impl Handle {
 
     pub fn logs(&self) -> &LogHub {
         &self.logs
+    }
+
+    /// Each running service's CPU and memory readings (from the engine's stats streams).
+    pub fn stats(&self) -> &crate::stats::StatsHub {
+        &self.stats
     }
 
     pub fn metrics(&self) -> &Metrics {
