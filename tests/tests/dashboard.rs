@@ -735,6 +735,36 @@ async fn the_log_tools_details_and_diagnostics_do_what_they_say() {
     )
     .await;
     assert!(started.is_some_and(|t| t.contains("started")), "{details}");
+    // CPU and memory: in the list's row, and with a short history in the details.
+    let usage = until(
+        "the ticker's CPU and memory in its row",
+        CONVERGE,
+        || async {
+            let text = text_of(
+                client,
+                &format!("tr[data-service=\"{ticker}\"] [data-role=\"usage\"]"),
+            )
+            .await?;
+            (text.contains('%') && text.contains("iB")).then_some(text)
+        },
+    )
+    .await;
+    assert!(usage.contains(" · "), "{usage:?}");
+    until(
+        "a CPU and memory history in the details",
+        CONVERGE,
+        || async {
+            let points = attr_of(
+                client,
+                "#details [data-role=\"mem-history\"]",
+                "data-points",
+            )
+            .await?;
+            let memory = text_of(client, "#details [data-role=\"mem\"]").await?;
+            (points.parse::<u32>().ok()? >= 3 && memory.starts_with("Memory ")).then_some(())
+        },
+    )
+    .await;
     screenshot(client, "dashboard-details.png").await;
 
     // Copy diagnostics: the host and its errors for a bug report, no token.

@@ -76,7 +76,25 @@ async function connect(baseUrl, token) {
   state.details.api = api;
   render(host);
   follow(api);
+  pollStats();
   return host;
+}
+
+// CPU and memory: the engine streams them per container; the page reads the latest
+// every 2 s while the list is shown (one cheap request for all services).
+async function pollStats() {
+  clearTimeout(pollStats.timer);
+  const api = state.api;
+  if (api && document.body.dataset.view === "services" && !document.hidden) {
+    try {
+      const stats = await api.stats();
+      if (api === state.api) {
+        state.list.setStats(stats.services);
+        state.details.setStats(stats.services);
+      }
+    } catch { /* the event stream says when the API is away */ }
+  }
+  pollStats.timer = setTimeout(pollStats, 2000);
 }
 
 function follow(api) {

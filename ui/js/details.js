@@ -4,7 +4,7 @@
 // history on this host, newest first. From `GET /api/v1/services/{name}/details`, asked
 // again whenever the service's row changes.
 
-import { clock, exitWords, h, serviceStateOf } from "./format.js";
+import { bytes, clock, exitWords, h, percent, serviceStateOf } from "./format.js";
 
 export class DetailPane {
   constructor(root, { toast }) {
@@ -31,6 +31,14 @@ export class DetailPane {
   close() {
     this.service = null;
     this.root.hidden = true;
+  }
+
+  /** New CPU and memory readings: the usage part alone is drawn again. */
+  setStats(services) {
+    this.lastStats = services;
+    const el = this.root.querySelector('[data-role="usage"]');
+    if (!this.service || !el) return;
+    el.replaceChildren(...usageNodes(services?.[this.service]));
   }
 
   /** A row changed: what it shows may have too. */
@@ -89,6 +97,7 @@ export class DetailPane {
       : h("p", { class: "muted" }, "Nothing has happened to it on this host since ashtray started.");
     this.body.replaceChildren(
       dl,
+      section("CPU and memory", h("div", { "data-role": "usage", class: "usage" }, ...usageNodes(this.lastStats?.[s.name]))),
       s.last_error ? section("Last error", h("pre", { class: "detail-error", "data-role": "last-error" }, s.last_error)) : null,
       s.last_output?.length ? section("Last output before it exited", h("pre", { class: "detail-pre" }, s.last_output.join("\n"))) : null,
       section("Environment", env),
@@ -114,4 +123,37 @@ function list(items) {
 function port(p) {
   const host = p.host_port == null ? "any port" : `${p.host_ip ? `${p.host_ip}:` : ""}${p.host_port}`;
   return `${host} → ${p.container_port}/${p.protocol}`;
+}
+
+/** The latest reading and the last two minutes as two small line charts. */
+function usageNodes(stats) {
+  if (!stats) return [h("p", { class: "muted" }, "No readings: it does not run, or the engine has not measured it yet.")];
+  const limit = stats.mem_limit_bytes ? ` of ${bytes(stats.mem_limit_bytes)}` : "";
+  return [
+    h("div", { class: "usage-row" }, h("span", { "data-role": "cpu" }, `CPU ${percent(stats.cpu_percent) || "0 %"}`),
+      spark(stats.history.map((p) => p.cpu_percent), "cpu")),
+    h("div", { class: "usage-row" }, h("span", { "data-role": "mem" }, `Memory ${bytes(stats.mem_bytes)}${limit}`),
+      spark(stats.history.map((p) => p.mem_bytes), "mem")),
+  ];
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function spark(values, what) {
+  const width = 160;
+  const height = 28;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("height", String(height));
+  svg.setAttribute("class", "spark");
+  svg.dataset.role = `${what}-history`;
+  svg.dataset.points = String(values.length);
+  const top = Math.max(...values, what === "cpu" ? 1 : 1024);
+  const step = values.length > 1 ? width / (values.length - 1) : 0;
+  const points = values.map((v, i) => `${(i * step).toFixed(1)},${(height - 2 - (v / top) * (height - 4)).toFixed(1)}`);
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("points", points.join(" "));
+  svg.append(line);
+  return svg;
 }

@@ -128,3 +128,18 @@ export function h(tag, attrs = {}, ...children) {
   }
   return el;
 }
+
+export function bytes(n) {
+  if (n == null) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** A service's CPU and memory in a few characters: "3.1 % · 12 MiB". */
+export function usage(stats) {
+  if (!stats) return "";
+  return `${percent(stats.cpu_percent) || "0 %"} · ${bytes(stats.mem_bytes)}`;
+}

@@ -1,7 +1,7 @@
 // The service list: one row per service of the latest HostState, updated in place so that
 // keyboard focus and selection survive every live update.
 
-import { duration, exitWords, h, serviceStateOf, sourceBadge } from "./format.js";
+import { duration, exitWords, h, serviceStateOf, sourceBadge, usage } from "./format.js";
 
 export class ServiceList {
   /**
@@ -16,6 +16,7 @@ export class ServiceList {
     this.rows = new Map();
     this.services = [];
     this.selected = null;
+    this.stats = {}; // the latest readings by service, from GET /api/v1/stats
     // Uptime moves with the clock, not with events: redraw only that column.
     setInterval(() => this.tickUptime(), 1000);
   }
@@ -91,7 +92,8 @@ export class ServiceList {
         h("span", { class: "badge", "data-role": "state", "data-tone": tone }, stateText),
         stoppedHere ? h("div", { class: "svc-addon" }, "stopped on this host") : null,
         s.next_restart_at_ms != null ? h("div", { class: "svc-addon", "data-role": "retry" }, this.retry(s)) : null),
-      h("td", { "data-role": "uptime", class: "mono" }, this.uptime(s)),
+      h("td", { class: "mono" }, h("div", { "data-role": "uptime" }, this.uptime(s)),
+        h("div", { class: "svc-addon", "data-role": "usage", title: "CPU (of one core) and memory in use" }, usage(this.stats[s.name]))),
       h("td", { class: "num", "data-role": "restarts" }, String(s.restarts ?? 0)),
       h("td", { "data-role": "exit", class: "mono" }, s.last_exit_code == null ? "–" : exitWords(s.last_exit_code, s.last_exit_oom_killed)),
       h("td", { "data-role": "reported" }, reported(s.reported)),
@@ -108,6 +110,15 @@ export class ServiceList {
     const focused = row.contains(document.activeElement) ? document.activeElement.dataset.action : null;
     row.replaceChildren(...cells);
     if (focused) row.querySelector(`[data-action="${focused}"]`)?.focus();
+  }
+
+  /** New readings: only the usage lines change, no row is drawn again. */
+  setStats(services) {
+    this.stats = services || {};
+    for (const [name, row] of this.rows) {
+      const cell = row.querySelector('[data-role="usage"]');
+      if (cell) cell.textContent = usage(this.stats[name]);
+    }
   }
 
   uptime(s) {
