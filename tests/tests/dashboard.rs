@@ -552,6 +552,17 @@ async fn js(client: &Client, script: &str) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {script}"))
 }
 
+/// What the page put on the clipboard last (see `CATCH_COPIES_AND_SAVES`).
+async fn copied_text(client: &Client, what: &str) -> String {
+    until(what, SEEN, || async {
+        js(client, "return window.__copied")
+            .await
+            .as_str()
+            .map(str::to_string)
+    })
+    .await
+}
+
 async fn toast_saying(client: &Client, words: &str) -> String {
     until(&format!("a toast saying {words:?}"), SEEN, || async {
         let text = text_of(client, "#toast").await?;
@@ -595,13 +606,7 @@ async fn the_log_tools_details_and_diagnostics_do_what_they_say() {
     .await;
     let shown: Vec<String> = serde_json::from_value(js(client, SHOWN_LINES).await).unwrap();
     click(client, "#log-copy").await;
-    let copied = until("the copied text", SEEN, || async {
-        js(client, "return window.__copied")
-            .await
-            .as_str()
-            .map(str::to_string)
-    })
-    .await;
+    let copied = copied_text(client, "the copied text").await;
     assert_eq!(
         copied,
         shown.join("\n"),
@@ -624,13 +629,7 @@ async fn the_log_tools_details_and_diagnostics_do_what_they_say() {
     assert_eq!(hidden, "none");
     js(client, "window.__copied = null; return true").await;
     click(client, "#log-copy").await;
-    let copied = until("the copy without times", SEEN, || async {
-        js(client, "return window.__copied")
-            .await
-            .as_str()
-            .map(str::to_string)
-    })
-    .await;
+    let copied = copied_text(client, "the copy without times").await;
     assert!(copied.lines().all(|l| l.starts_with("tick ")), "{copied:?}");
     click(client, "#log-times").await;
 

@@ -10,7 +10,7 @@ use ashtray_engine::history::HistoryEntry;
 use ashtray_engine::spec::ServiceSpec;
 use ashtray_engine::ServiceDetails;
 
-use crate::views::{PortView, ServiceInfo};
+use crate::views::{ServiceInfo, SpecCommon};
 
 /// Words in an env key that mark its value as a secret. A key, token or password in a
 /// spec's env is the service's own business: the detail view says the key is there,
@@ -50,18 +50,10 @@ pub struct EnvEntry {
 /// The spec as the server sent it (validated), for a person to read.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SpecView {
-    pub addon_name: String,
-    pub addon_version: String,
-    pub service: String,
-    pub image: String,
+    #[serde(flatten)]
+    pub common: SpecCommon,
     /// In the server's order; values of secret-looking keys hidden.
     pub env: Vec<EnvEntry>,
-    /// Mounts, as the server wrote them (`/host/path:/in/container[:ro]`).
-    pub volumes: Vec<String>,
-    pub ports: Vec<PortView>,
-    /// As the server wrote it, e.g. `512m`.
-    pub mem_limit: Option<String>,
-    pub user: Option<String>,
     /// The command instead of the image's (local services file only).
     pub command: Option<Vec<String>>,
 }
@@ -69,10 +61,7 @@ pub struct SpecView {
 impl SpecView {
     pub fn of(spec: &ServiceSpec) -> SpecView {
         SpecView {
-            addon_name: spec.addon_name.clone(),
-            addon_version: spec.addon_version.clone(),
-            service: spec.service.clone(),
-            image: spec.image.clone(),
+            common: SpecCommon::of(spec),
             env: spec
                 .env
                 .iter()
@@ -85,19 +74,6 @@ impl SpecView {
                     }
                 })
                 .collect(),
-            volumes: spec.volumes.clone(),
-            ports: spec
-                .ports
-                .iter()
-                .map(|p| PortView {
-                    host_ip: p.host_ip.clone(),
-                    host_port: p.host_port,
-                    container_port: p.container_port,
-                    protocol: p.protocol.clone(),
-                })
-                .collect(),
-            mem_limit: spec.mem_limit.as_ref().map(|m| m.text.clone()),
-            user: spec.user.clone(),
             command: spec.command.clone(),
         }
     }

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use ashtray_engine::host_state::{HostState, ReportedState, ServiceView};
 use ashtray_engine::logs::LogLine;
-use ashtray_engine::spec::ServiceSpec;
+use ashtray_engine::spec::{PortMapping, ServiceSpec};
 
 use crate::host_schema::{HostStateSchema, ReportedStateSchema, ServiceViewSchema};
 
@@ -168,15 +168,26 @@ pub struct PortView {
     pub protocol: String,
 }
 
-/// A service's spec as the service itself may see it: no API key, no token.
+impl From<&PortMapping> for PortView {
+    fn from(p: &PortMapping) -> Self {
+        PortView {
+            host_ip: p.host_ip.clone(),
+            host_port: p.host_port,
+            container_port: p.container_port,
+            protocol: p.protocol.clone(),
+        }
+    }
+}
+
+/// What every reader of a spec sees alike: where it comes from, its image, mounts, ports
+/// and limits. Each view adds the env as its reader may see it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SelfSpec {
+pub struct SpecCommon {
     pub addon_name: String,
     pub addon_version: String,
     pub service: String,
     pub image: String,
-    /// The spec's own environment (its configuration), secrets left out.
-    pub env: BTreeMap<String, String>,
+    /// Mounts, as the server wrote them (`/host/path:/in/container[:ro]`).
     pub volumes: Vec<String>,
     pub ports: Vec<PortView>,
     /// As the server wrote it, e.g. `512m`.
@@ -184,13 +195,34 @@ pub struct SelfSpec {
     pub user: Option<String>,
 }
 
-impl SelfSpec {
-    pub fn of(spec: &ServiceSpec) -> SelfSpec {
-        SelfSpec {
+impl SpecCommon {
+    pub fn of(spec: &ServiceSpec) -> SpecCommon {
+        SpecCommon {
             addon_name: spec.addon_name.clone(),
             addon_version: spec.addon_version.clone(),
             service: spec.service.clone(),
             image: spec.image.clone(),
+            volumes: spec.volumes.clone(),
+            ports: spec.ports.iter().map(PortView::from).collect(),
+            mem_limit: spec.mem_limit.as_ref().map(|m| m.text.clone()),
+            user: spec.user.clone(),
+        }
+    }
+}
+
+/// A service's spec as the service itself may see it: no API key, no token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelfSpec {
+    #[serde(flatten)]
+    pub common: SpecCommon,
+    /// The spec's own environment (its configuration), secrets left out.
+    pub env: BTreeMap<String, String>,
+}
+
+impl SelfSpec {
+    pub fn of(spec: &ServiceSpec) -> SelfSpec {
+        SelfSpec {
+            common: SpecCommon::of(spec),
             env: spec
                 .env
                 .iter()
@@ -201,19 +233,6 @@ impl SelfSpec {
                 })
                 .cloned()
                 .collect(),
-            volumes: spec.volumes.clone(),
-            ports: spec
-                .ports
-                .iter()
-                .map(|p| PortView {
-                    host_ip: p.host_ip.clone(),
-                    host_port: p.host_port,
-                    container_port: p.container_port,
-                    protocol: p.protocol.clone(),
-                })
-                .collect(),
-            mem_limit: spec.mem_limit.as_ref().map(|m| m.text.clone()),
-            user: spec.user.clone(),
         }
     }
 }

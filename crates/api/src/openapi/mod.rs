@@ -23,7 +23,7 @@ use crate::{control, host_schema, service_api, views};
     components(schemas(
         views::HostView, views::ServiceInfo, views::Accepted, views::PauseView, views::LogLineView, views::LogsView,
         views::Missed, crate::error::ErrorBody, crate::details::ServiceDetailsView, crate::details::SpecView,
-        crate::details::EnvEntry, crate::details::HistoryEntryView, views::PortView,
+        crate::details::EnvEntry, crate::details::HistoryEntryView, views::PortView, views::SpecCommon,
         crate::stats::StatsView, crate::stats::ServiceStatsView, crate::stats::StatsPointView,
         host_schema::HostStateSchema, host_schema::EventEnvelopeSchema, host_schema::HostEventSchema,
     )),
@@ -36,7 +36,7 @@ struct ControlDoc;
     info(title = "ashtray services' API", description = "The services' own API, on the services' listener (ASHTRAY_API_URL inside a service container): a service reads its own spec and reports its status, with its ASHTRAY_SERVICE_TOKEN."),
     paths(service_api::get_self, service_api::post_status),
     components(schemas(
-        views::SelfView, views::SelfSpec, views::PortView, views::ServiceInfo, views::StatusReport, crate::error::ErrorBody,
+        views::SelfView, views::SelfSpec, views::SpecCommon, views::PortView, views::ServiceInfo, views::StatusReport, crate::error::ErrorBody,
     )),
     modifiers(&ServiceToken),
 )]
