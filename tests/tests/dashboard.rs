@@ -821,3 +821,51 @@ fn regex_lite_tick(text: &str) -> bool {
             && rest.starts_with("tick ")
     })
 }
+
+/// The server's faults in words that are true: a 500 is a server that answers with an
+/// error (not one that cannot be reached), the banner says since when, and a refused key
+/// is one word, "Key refused", in the top bar and the panel alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_faults_are_told_apart_and_dated() {
+    use ashtray_tests::fake_ayon::Fault;
+    ashtray_tests::images::ensure_images().expect("test images");
+    let world = World::new("dash-faults").await;
+    let name = world.declare("one", "ticker", Value::Null);
+    let daemon = Daemon::start(&world, &[&name]).await;
+    let browser = Browser::at(&daemon).await;
+    let client = &browser.client;
+    browser.sign_in(&daemon.token).await;
+    browser.wait_view("the service list", "services").await;
+
+    world.fake.set_fault(Fault::ServerError);
+    let banner = until("the banner of a failing server", CONVERGE, || async {
+        let text = text_of(client, "#banner-text").await?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert!(banner.contains("answers with an error"), "{banner:?}");
+    assert!(!banner.contains("cannot be reached"), "{banner:?}");
+    assert!(
+        banner.contains("(since ") && banner.contains(" ago)"),
+        "since when: {banner:?}"
+    );
+
+    world.fake.set_fault(Fault::Unauthorized);
+    let header = until("the top bar on a refused key", CONVERGE, || async {
+        let text = text_of(client, "#overall-text").await?;
+        (text == "Key refused").then_some(text)
+    })
+    .await;
+    let badge = text_of(client, "#host-server-state")
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        badge, header,
+        "one word for a refused key, in the bar and the panel"
+    );
+    let banner = text_of(client, "#banner-text").await.unwrap_or_default();
+    assert!(banner.contains("refuses this host's API key"), "{banner:?}");
+    world.fake.set_fault(Fault::None);
+
+    let _ = client.clone().close().await;
+}

@@ -257,6 +257,34 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
         text.starts_with("http://127.0.0.1:").then_some(text)
     })
     .await;
+    // A refused key: the key was typed into Settings here, so the banner offers Settings
+    // rather than advice about AYON_API_KEY.
+    world
+        .fake
+        .set_fault(ashtray_tests::fake_ayon::Fault::Unauthorized);
+    let banner = until("the banner of a refused key", CONVERGE, || async {
+        attr_of(&client, "#banner-settings", "hidden")
+            .await
+            .is_none()
+            .then_some(())?;
+        text_of(&client, "#banner-text").await
+    })
+    .await;
+    assert!(banner.contains("refuses this host's API key"), "{banner:?}");
+    assert!(!banner.contains("AYON_API_KEY"), "{banner:?}");
+    click(&client, "#banner-settings").await;
+    until("Settings, opened from the banner", SEEN, || async {
+        (view(&client).await.as_deref() == Some("settings")).then_some(())
+    })
+    .await;
+    world.fake.set_fault(ashtray_tests::fake_ayon::Fault::None);
+    click(&client, "#nav-services").await;
+    until(
+        "the banner gone once the key is taken again",
+        CONVERGE,
+        || async { attr_of(&client, "#banner", "hidden").await.map(|_| ()) },
+    )
+    .await;
     // Quit asks first, and says the services keep running; Cancel quits nothing.
     click(&client, "#quit").await;
     let asked = until("the Quit confirmation", SEEN, || async {
