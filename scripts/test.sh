@@ -41,10 +41,31 @@ cp "$CARGO_TARGET_DIR/debug/ashtray" "$CARGO_TARGET_DIR/gui/ashtray"
 # tests/tests/gui.rs drives this one (it brings its own Xvfb, D-Bus and keyring).
 export ASHTRAY_GUI_BIN="$CARGO_TARGET_DIR/gui/ashtray"
 echo "== server package (cargo-deb)"
+step=$SECONDS
 # tests/tests/install.rs installs it into a clean Debian root.
 ASHTRAY_DAEMON_DEB="$(bash scripts/package-daemon.sh)"
 export ASHTRAY_DAEMON_DEB
-echo "built $ASHTRAY_DAEMON_DEB ($(du -h "$ASHTRAY_DAEMON_DEB" | cut -f1))"
+echo "built $ASHTRAY_DAEMON_DEB ($(du -h "$ASHTRAY_DAEMON_DEB" | cut -f1)) in $((SECONDS - step)) s"
+# The container image copies the headless release binary cargo-deb built above (stripped,
+# as in the package): tests/tests/image.rs builds the image with scripts/build-image.sh on
+# a Debian base it makes, and runs it. No Rust is compiled inside the image build.
+mkdir -p "$CARGO_TARGET_DIR/headless-release"
+strip -o "$CARGO_TARGET_DIR/headless-release/ashtray" "$CARGO_TARGET_DIR/release/ashtray"
+export ASHTRAY_IMAGE_BIN="$CARGO_TARGET_DIR/headless-release/ashtray"
+echo "== desktop packages (Tauri bundler)"
+step=$SECONDS
+# tests/tests/install.rs installs the .deb into a clean Debian root.
+# The debug build made above, packaged as is: what is tested is the bundle (its files,
+# declared dependencies, entries), not the optimiser.
+mapfile -t desktop_packages < <(ASHTRAY_PACKAGE_PROFILE=debug bash scripts/package-desktop.sh)
+export ASHTRAY_DESKTOP_DEB="${desktop_packages[0]}"
+if [ ${#desktop_packages[@]} -gt 1 ]; then
+  export ASHTRAY_DESKTOP_RPM="${desktop_packages[1]}"
+fi
+for package in "${desktop_packages[@]}"; do
+  echo "built $package ($(du -h "$package" | cut -f1))"
+done
+echo "desktop packages took $((SECONDS - step)) s"
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -22,6 +22,10 @@ pub struct Cli {
     #[arg(long, conflicts_with = "daemon")]
     pub hidden: bool,
 
+    /// The tray app's host, started by a window that is already open: it opens none itself.
+    #[arg(long, hide = true, conflicts_with = "daemon")]
+    pub for_window: bool,
+
     #[command(flatten)]
     pub host: HostArgs,
 
@@ -73,13 +77,30 @@ pub struct HostArgs {
     #[arg(long, env = "ASHTRAY_REQUEST_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub request_timeout: Duration,
 
-    /// How many containers are started or stopped at once, at most.
+    /// How many containers are started at once, at most (and, apart, stopped at once).
     #[arg(long, env = "ASHTRAY_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,
 
     /// Grace period between SIGTERM and SIGKILL when a service is stopped.
     #[arg(long, env = "ASHTRAY_STOP_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub stop_timeout: Duration,
+
+    /// Replace a running container its own HEALTHCHECK has called unhealthy this long
+    /// (0: never replace it for that).
+    #[arg(long, env = "ASHTRAY_UNHEALTHY_RESTART_AFTER", value_parser = parse_duration_or_never, default_value = "60s")]
+    pub unhealthy_restart_after: Duration,
+
+    /// CPU limit of the services: `2` for every one, `PATTERN=0.5` for those whose name
+    /// matches the glob (first match wins; 0 is no limit). Repeat it, or separate entries
+    /// with spaces: --cpus 2 --cpus 'ftrack-*=0.5'.
+    #[arg(long, env = "ASHTRAY_CPUS", value_delimiter = ' ')]
+    pub cpus: Vec<String>,
+
+    /// GPUs the services ask the engine for: `all`, a count (`2`, `0` for none) or device
+    /// ids (`device=0,2`), for every one or per `PATTERN=VALUE` (first match wins):
+    /// --gpus 'transcode-*=all'. A service that asks for GPUs never starts without them.
+    #[arg(long, env = "ASHTRAY_GPUS", value_delimiter = ' ')]
+    pub gpus: Vec<String>,
 
     /// Stop this host's service containers when ashtray exits (by default they keep running).
     #[arg(long, env = "ASHTRAY_STOP_SERVICES_ON_EXIT", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
@@ -97,6 +118,11 @@ pub struct HostArgs {
     /// Do not keep the server's last answer, nor run it after a restart while the server is down.
     #[arg(long, env = "ASHTRAY_NO_CACHE", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_cache: bool,
+
+    /// When service images are pulled: missing (only images the engine does not have) or
+    /// always (before every start, so a moved tag such as :latest is taken up).
+    #[arg(long, env = "ASHTRAY_PULL_POLICY", default_value = "missing")]
+    pub pull_policy: ashtray_engine::runtime::PullPolicy,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +199,11 @@ pub enum Command {
     Resume,
     /// Print the control API's token (made on first use).
     Token,
+    /// Image archives for hosts without a registry (air-gapped studios).
+    Images {
+        #[command(subcommand)]
+        action: ImagesCommand,
+    },
     /// Run one service in the foreground exactly as a host runs it (its environment,
     /// ports, volumes), its output on the terminal, until Ctrl-C stops and removes it.
     RunService {
@@ -187,6 +218,32 @@ pub enum Command {
         /// (needs AYON_SERVER_URL and AYON_API_KEY).
         #[arg(long, value_name = "NAME")]
         from_server: Option<String>,
+    },
+    /// Exit 0 when the running ashtray's API answers `/healthz`, 1 when not: a container
+    /// image's HEALTHCHECK, with nothing else (no curl) in the image. Needs no token.
+    Healthcheck,
+    /// Open the tray app's window (its own process; starts the tray host if none runs).
+    Window {
+        /// Open on Settings.
+        #[arg(long)]
+        settings: bool,
+    },
+}
+
+/// `ashtray images ...`: through the container engine's API (DOCKER_HOST, --use-podman).
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Load an image archive as `docker save` (or `ashtray images export`) writes it
+    /// into the container engine.
+    Import {
+        /// The archive (an uncompressed tar).
+        file: PathBuf,
+    },
+    /// Write one archive with the images the running ashtray's services use.
+    Export {
+        /// Where to write the archive.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
     },
 }
 
@@ -203,6 +260,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("{text:?} is not a positive duration"));
     }
     Ok(duration)
+}
+
+/// A duration, or `0` / `never` for none (given back as zero).
+pub fn parse_duration_or_never(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "0" | "never" => Ok(Duration::ZERO),
+        _ => parse_duration(text),
+    }
 }
 
 /// Yes/no as environment variables write it: 1, true, yes, on / 0, false, no, off, empty.
@@ -226,6 +291,9 @@ mod tests {
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("0").is_err());
+        assert_eq!(parse_duration_or_never("never"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_never("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_never("90s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("soon").unwrap_err().contains("soon"));
     }
 

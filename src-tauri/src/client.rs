@@ -29,6 +29,9 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        if let Command::Healthcheck = command {
+            return healthcheck(args, &config_dir).await;
+        }
         let client = Client::connect(args, &config_dir).await?;
         match command {
             Command::Status => status(&client, args.json).await,
@@ -40,9 +43,40 @@ pub fn run(command: Command, args: &ApiArgs) -> anyhow::Result<()> {
             Command::Restart { name } => act(&client, &name, "restart", args.json).await,
             Command::Pause => pause(&client, true, args.json).await,
             Command::Resume => pause(&client, false, args.json).await,
-            Command::Token | Command::RunService { .. } => unreachable!("handled before"),
+            Command::Token
+            | Command::RunService { .. }
+            | Command::Healthcheck
+            | Command::Images { .. } => {
+                unreachable!("handled before")
+            }
+            Command::Window { .. } => unreachable!("main opens the window"),
         }
     })
+}
+
+/// The images the running ashtray's services use, and where it answered.
+pub async fn service_images(args: &ApiArgs) -> anyhow::Result<(Url, Vec<String>)> {
+    let config_dir = ConfigDir::locate(args.config_dir.as_deref())?;
+    let client = Client::connect(args, &config_dir).await?;
+    let services = client.get(&["api", "v1", "services"], &[]).await?;
+    Ok((client.base.clone(), images_of(&services)))
+}
+
+/// Each image of a service this host has (running, stopped here or failing; not the
+/// ones the server no longer wants here), once, sorted.
+fn images_of(services: &Value) -> Vec<String> {
+    let mut images: Vec<String> = services
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|service| service["desired"] != "not_wanted")
+        .filter_map(|service| service["image"].as_str())
+        .filter(|image| !image.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    images.sort();
+    images.dedup();
+    images
 }
 
 /// Prints the token (alone on stdout, for scripts) and where the dashboard it opens is:
@@ -83,6 +117,37 @@ fn answers(url: &str) -> bool {
         .any(|addr| std::net::TcpStream::connect_timeout(addr, Duration::from_millis(500)).is_ok())
 }
 
+/// `ashtray healthcheck`: one `/healthz` of the running ashtray, in a few seconds at most
+/// (a container engine runs it every interval).
+async fn healthcheck(args: &ApiArgs, config_dir: &ConfigDir) -> anyhow::Result<()> {
+    let base = control_base(args, config_dir)?;
+    let http = reqwest::Client::builder().build()?;
+    let url = base.join("/healthz")?;
+    let answer = http
+        .get(url.clone())
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .with_context(|| format!("ashtray is not healthy: nothing answers at {url}"))?;
+    if !answer.status().is_success() {
+        bail!("ashtray is not healthy: {url} answered {}", answer.status());
+    }
+    println!("ok: {url}");
+    Ok(())
+}
+
+/// The running ashtray's control API: `--listen`, else the URL it wrote at start, else
+/// the default.
+fn control_base(args: &ApiArgs, config_dir: &ConfigDir) -> anyhow::Result<Url> {
+    let base = match args.listen {
+        Some(addr) => format!("http://{}", reachable(addr)),
+        None => config_dir
+            .read_control_url()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{DEFAULT_CONTROL_PORT}")),
+    };
+    Url::parse(&base).with_context(|| format!("{base:?} is not a URL: fix --listen"))
+}
+
 struct Client {
     base: Url,
     token: Secret,
@@ -94,14 +159,7 @@ impl Client {
     /// Finds the running ashtray: `--listen`, else the URL it wrote at start, else the
     /// default. Says in one line when nothing answers.
     async fn connect(args: &ApiArgs, config_dir: &ConfigDir) -> anyhow::Result<Client> {
-        let base = match args.listen {
-            Some(addr) => format!("http://{}", reachable(addr)),
-            None => config_dir
-                .read_control_url()
-                .unwrap_or_else(|| format!("http://127.0.0.1:{DEFAULT_CONTROL_PORT}")),
-        };
-        let base =
-            Url::parse(&base).with_context(|| format!("{base:?} is not a URL: fix --listen"))?;
+        let base = control_base(args, config_dir)?;
         let http = reqwest::Client::builder().build()?;
         let health = http
             .get(base.join("/healthz")?)
@@ -453,4 +511,24 @@ async fn act(client: &Client, name: &str, action: &str, json: bool) -> anyhow::R
         _ => println!("{name}: its container is being replaced"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_takes_each_image_of_the_hosts_services_once() {
+        let services = serde_json::json!([
+            {"name": "a", "desired": "run", "image": "registry.lan/b:1"},
+            {"name": "b", "desired": "stopped_locally", "image": "registry.lan/a:1"},
+            {"name": "c", "desired": "run", "image": "registry.lan/b:1"},
+            {"name": "d", "desired": "not_wanted", "image": "registry.lan/gone:1"},
+            {"name": "e", "desired": "no_image", "image": null},
+        ]);
+        assert_eq!(
+            images_of(&services),
+            ["registry.lan/a:1", "registry.lan/b:1"]
+        );
+    }
 }

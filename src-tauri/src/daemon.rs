@@ -93,11 +93,8 @@ pub async fn run(config: EngineConfig, api: ApiOptions) -> anyhow::Result<()> {
 }
 
 async fn cancel_on_signal(cancel: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
-    }
+    let stop = crate::signals::stop_requested().expect("installing the stop signals' handlers");
+    let which = stop.await;
+    tracing::info!("{which}: stopping");
     cancel.cancel();
 }

@@ -3,8 +3,9 @@
 //! knows about signals, windows or logging in.
 //!
 //! The services' listener's address enters every service container's environment, and so
-//! its spec hash: its URL (`http://host.docker.internal:PORT`) and the token key must stay
-//! the same across restarts, or every container would be recreated. The port is therefore
+//! its spec hash: its URL (`http://host.docker.internal:PORT`; in a container, its own
+//! address on the services' network) and the token key must stay the same across
+//! restarts, or every container would be recreated. The port is therefore
 //! fixed (default 47121) and remembered per host, and the key lives in the config dir.
 
 use std::io;
@@ -59,7 +60,7 @@ impl ApiOptions {
 
 /// The engine and its API, running. The daemon only waits for a signal; the tray app
 /// reads the handle, the URL and the token.
-#[cfg_attr(not(feature = "gui"), allow(dead_code))]
+#[cfg_attr(not(feature = "tray"), allow(dead_code))]
 pub struct Host {
     pub handle: Handle,
     /// Where the control API answers, e.g. `http://127.0.0.1:47120`.
@@ -114,7 +115,14 @@ pub async fn start(
 
     let port_file = services_port_file(&config);
     let preferred = preferred_services_port(&config, &options);
-    let services = match gateway(&config.endpoint).await {
+    // In a container (the image), services join its network and reach it at its own
+    // address there; on a bare host, at the engine's gateway to this machine.
+    let own_address = own_container_address(&config).await;
+    let listen_on = match own_address {
+        Some(ip) => Ok(ip),
+        None => gateway(&config.endpoint).await,
+    };
+    let services = match listen_on {
         Ok(ip) => Ok(bind_services(ip, preferred, options.services_port.is_some()).await?),
         Err(why) => Err(why),
     };
@@ -131,7 +139,7 @@ pub async fn start(
             port_file.display()
         );
     }
-    let service_api = service_api_settings(&config.endpoint, services_port, token_key);
+    let service_api = service_api_settings(&config.endpoint, own_address, services_port, token_key);
     let services_url = service_api.url.clone();
     config.service_api = Some(service_api);
 
@@ -188,18 +196,22 @@ pub fn preferred_services_port(config: &EngineConfig, options: &ApiOptions) -> u
         .unwrap_or(DEFAULT_SERVICES_PORT)
 }
 
-/// How a service container reaches the services' API on `port`: `ASHTRAY_API_URL` by the
-/// engine's name for this machine, and the `/etc/hosts` entry Docker needs for it.
+/// How a service container reaches the services' API on `port`: `ASHTRAY_API_URL` at
+/// ashtray's own address when it runs in a container (its services join its network),
+/// else by the engine's name for this machine, with the `/etc/hosts` entry Docker needs.
 pub fn service_api_settings(
     endpoint: &Endpoint,
+    own_address: Option<IpAddr>,
     port: u16,
     token_key: Secret,
 ) -> ServiceApiSettings {
-    let (alias, extra_hosts) = if endpoint.podman {
-        (PODMAN_HOST_ALIAS, Vec::new())
+    let (alias, extra_hosts) = if let Some(ip) = own_address {
+        (ip.to_string(), Vec::new())
+    } else if endpoint.podman {
+        (PODMAN_HOST_ALIAS.to_string(), Vec::new())
     } else {
         (
-            DOCKER_HOST_ALIAS,
+            DOCKER_HOST_ALIAS.to_string(),
             vec![format!("{DOCKER_HOST_ALIAS}:host-gateway")],
         )
     };
@@ -282,6 +294,32 @@ async fn gateway(endpoint: &Endpoint) -> anyhow::Result<IpAddr> {
             GATEWAY_WAIT.as_secs()
         ),
     }
+}
+
+/// This container's address on the network its services join, when ashtray runs in a
+/// container of the engine it drives: the network configured, else its own first (the
+/// engine's loop puts services there, as ash does). `None` on a bare host, or when the
+/// engine does not answer in time (then the bare host's way is tried).
+async fn own_container_address(config: &EngineConfig) -> Option<IpAddr> {
+    let ask = async {
+        let runtime = Runtime::connect(&config.endpoint).await.ok()?;
+        let own = runtime.own_container().await?;
+        let network = config
+            .network_mode
+            .clone()
+            .or_else(|| config.network.clone())
+            .or_else(|| own.first_network().map(String::from))?;
+        let address = own.address_on(&network);
+        if address.is_none() {
+            tracing::warn!(
+                network,
+                "ashtray runs in container {} but has no address on the services' network: they reach its API the bare host's way",
+                own.id
+            );
+        }
+        address
+    };
+    tokio::time::timeout(GATEWAY_WAIT, ask).await.ok().flatten()
 }
 
 async fn bind_services(ip: IpAddr, port: u16, explicit: bool) -> anyhow::Result<TcpListener> {

@@ -1,14 +1,17 @@
-//! ashtray: the tray app (default) or `--daemon`, and the CLI.
+//! ashtray: the tray app (default: the tray host; `ashtray window` its window) or
+//! `--daemon`, and the CLI.
 
 mod cli;
 mod client;
 mod daemon;
-#[cfg(feature = "gui")]
+#[cfg(feature = "tray")]
 mod gui;
 mod host;
+mod images;
 mod logging;
 mod run_service;
 mod settings;
+mod signals;
 
 use clap::Parser;
 
@@ -38,15 +41,46 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         };
         return run_service::run(what, &cli.host, &cli.api);
     }
+    if let Some(cli::Command::Window { settings }) = cli.command {
+        #[cfg(feature = "gui")]
+        return gui::run_window(cli.host, cli.api, cli.logging, settings);
+        // The tray host's build without GTK: the window is the GUI build's.
+        #[cfg(all(feature = "tray", not(feature = "gui")))]
+        {
+            use std::os::unix::process::CommandExt as _;
+            let _ = settings;
+            let window = gui::window_binary()?;
+            let error = std::process::Command::new(&window)
+                .args(std::env::args_os().skip(1))
+                .exec();
+            anyhow::bail!("cannot start the window ({}): {error}", window.display());
+        }
+        #[cfg(not(feature = "tray"))]
+        {
+            let _ = settings;
+            anyhow::bail!("this build has no window (built without the `gui` feature)");
+        }
+    }
+    if let Some(cli::Command::Images { action }) = cli.command {
+        return images::run(action, &cli.host, &cli.api);
+    }
     if let Some(command) = cli.command {
         return client::run(command, &cli.api);
     }
     if !cli.daemon {
-        #[cfg(feature = "gui")]
-        return gui::run(cli.host, cli.api, cli.logging, cli.hidden);
-        #[cfg(not(feature = "gui"))]
+        #[cfg(feature = "tray")]
+        return gui::run_tray_host(
+            cli.host,
+            cli.api,
+            cli.logging,
+            gui::Launch {
+                hidden: cli.hidden,
+                for_window: cli.for_window,
+            },
+        );
+        #[cfg(not(feature = "tray"))]
         {
-            let _ = cli.hidden;
+            let _ = (cli.hidden, cli.for_window);
             anyhow::bail!(
                 "this is the headless build (without the `gui` feature), which has no tray window: run `ashtray --daemon`"
             );

@@ -59,7 +59,10 @@ pub fn run(target: Target, args: &HostArgs, api: &ApiArgs) -> anyhow::Result<()>
     runtime.block_on(async {
         // Before anything is made: a Ctrl-C from now on stops and removes the container,
         // never kills ashtray with the container left behind.
-        let stop = stop_requested()?;
+        let stop = crate::signals::stop_requested()?;
+        let stop = async move {
+            stop.await;
+        };
         let spec = match &target {
             Target::Server(name) => from_server(&config, name).await?,
             Target::Local(_) => from_file(
@@ -75,9 +78,15 @@ pub fn run(target: Target, args: &HostArgs, api: &ApiArgs) -> anyhow::Result<()>
             network_mode: config.network_mode.clone().or(config.network.clone()),
             service_api: Some(host::service_api_settings(
                 &config.endpoint,
+                // In the foreground on this machine, never inside ashtray's own image.
+                None,
                 host::preferred_services_port(&config, &options),
                 options.config_dir.service_token_key()?,
             )),
+            // The same CPU limits and GPUs the host would give it.
+            limits: config.limits.clone(),
+            // Not inside ashtray's image: no container of its own to hand mounts on from.
+            storage_binds: Vec::new(),
         };
         let container = foreground::container(&spec, &host);
         let engine = Runtime::connect(&config.endpoint)
@@ -177,17 +186,4 @@ fn runnable(item: Desired) -> anyhow::Result<ServiceSpec> {
             bail!("service {name:?} has no image: there is nothing to run")
         }
     }
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM; the handlers are installed at once.
-fn stop_requested() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-    })
 }

@@ -73,6 +73,13 @@ pub fn engine_config(args: &HostArgs) -> anyhow::Result<EngineConfig> {
     config.stop_services_on_exit = args.stop_services_on_exit;
     config.local_services = services;
     config.answer_cache = !args.no_cache;
+    config.limits = ashtray_engine::limits::HostLimits {
+        cpus: ashtray_engine::limits::ByService::parse("--cpus", &args.cpus)?,
+        gpus: ashtray_engine::limits::ByService::parse("--gpus", &args.gpus)?,
+    };
+    config.unhealthy_restart_after =
+        (!args.unhealthy_restart_after.is_zero()).then_some(args.unhealthy_restart_after);
+    config.pull_policy = args.pull_policy;
     Ok(config)
 }
 

@@ -107,6 +107,8 @@ async fn baseline(engine: &Engine, count: usize, concurrency: usize) -> anyhow::
         ayon_hostname: prefix.clone(),
         network_mode: None,
         service_api: None,
+        limits: Default::default(),
+        storage_binds: Vec::new(),
     };
     let configs: Vec<ContainerConfig> = specs(&prefix, count)
         .iter()

@@ -29,6 +29,51 @@ const BARE_SESSION_BUS: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DT
 </busconfig>
 "#;
 
+/// The GUI build of `ashtray` (`ASHTRAY_GUI_BIN`, else the one cargo built next to the tests).
+pub fn gui_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("ASHTRAY_GUI_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("ashtray");
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo build -p ashtray",
+        bin.display()
+    );
+    bin
+}
+
+/// The window processes (`ashtray window`) of the tray app whose config directory is
+/// `config_dir`, found in /proc by their command line and environment.
+pub fn window_pids(config_dir: &Path) -> Vec<u32> {
+    let wanted = format!("ASHTRAY_CONFIG_DIR={}", config_dir.display());
+    let mut pids = vec![];
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.get(1) != Some(&b"window".as_slice()) {
+            continue;
+        }
+        // A process that ended between the two reads has no environment left: not it.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if environ
+            .split(|b| *b == 0)
+            .any(|var| var == wanted.as_bytes())
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 /// A tool the GUI tests need is not installed.
 #[derive(Debug)]
 pub struct Missing(pub String);
@@ -284,6 +329,18 @@ impl Desktop {
         if !taken.is_ok_and(|s| s.success()) {
             eprintln!("no screenshot {name}: ImageMagick's import failed");
         }
+    }
+
+    /// Whether a top-level window titled `title` is mapped on this display.
+    pub fn shows_window(&self, title: &str) -> bool {
+        Command::new("xwininfo")
+            .args(["-display", &self.display, "-root", "-tree"])
+            .output()
+            .is_ok_and(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .any(|l| l.contains(&format!("\"{title}\": (")))
+            })
     }
 
     /// `secret-tool lookup ATTR VALUE...` on this desktop's keyring.

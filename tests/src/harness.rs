@@ -76,6 +76,8 @@ pub struct Launch {
     pub state_dir: PathBuf,
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
+    /// Run as this unprivileged user (uid, gid) instead of the test's own.
+    pub user: Option<(u32, u32)>,
 }
 
 impl Launch {
@@ -91,11 +93,19 @@ impl Launch {
             )],
             state_dir,
             args: vec!["--daemon".into(), "--poll-interval".into(), "500ms".into()],
+            user: None,
         }
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Launch {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs it as the user `uid`/`gid` (the test runs as root): its working directory is
+    /// handed to that user; its state and config directories are the caller's to give.
+    pub fn as_user(mut self, uid: u32, gid: u32) -> Launch {
+        self.user = Some((uid, gid));
         self
     }
 
@@ -127,6 +137,12 @@ impl Launch {
         }
         for (key, value) in &self.env {
             command.env(key, value);
+        }
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt as _;
+            std::os::unix::fs::chown(workdir.path(), Some(uid), Some(gid))
+                .expect("handing the working directory to the user");
+            command.uid(uid).gid(gid);
         }
         let mut child = command.spawn().expect("starting ashtray");
         let output = collect_output(&mut child);

@@ -32,6 +32,9 @@ pub const CHATTY: &str = "ashtest/chatty:1";
 /// on SIGTERM.
 pub const BURST: &str = "ashtest/burst:1";
 pub const BURST_LINES: u64 = 200_000;
+/// Has a HEALTHCHECK (every second, one failure makes it unhealthy): healthy for its
+/// first 8 s, unhealthy from then on; exits 0 on SIGTERM.
+pub const SICKLY: &str = "ashtest/sickly:1";
 /// Says so, then fills its memory until (under a small `memLimit`) the kernel kills it.
 pub const OOMER: &str = "ashtest/oomer:1";
 
@@ -70,6 +73,11 @@ const DERIVED: &[(&str, &str)] = &[
         CHATTY,
         r#"CMD ["yes", "a chatty service says something rather long to fill the buffer quickly"]"#,
     ),
+    (
+        SICKLY,
+        r#"HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD ["sh", "-c", "read word < /tmp/health && [ \"$word\" = ok ]"]
+CMD ["sh", "-c", "trap 'exit 0' TERM; echo ok > /tmp/health; sleep 8; echo sick > /tmp/health; while true; do sleep 1; done"]"#,
+    ),
     // `seq` counts to BURST_LINES (a test below keeps the two in step).
     (
         BURST,
@@ -102,6 +110,8 @@ pub enum Store<'a> {
     /// A dockerd on this socket URI, e.g. `unix:///tmp/x/docker.sock`.
     DockerAt(&'a str),
     Podman,
+    /// The rootless Podman of the tests' unprivileged user ([`crate::rootless`]).
+    PodmanRootless,
 }
 
 impl Store<'_> {
@@ -114,6 +124,7 @@ impl Store<'_> {
                 command
             }
             Store::Podman => Command::new("podman"),
+            Store::PodmanRootless => crate::rootless::podman_cli(),
         }
     }
 
@@ -121,7 +132,9 @@ impl Store<'_> {
     fn recipe_of(&self, image: &str) -> Option<String> {
         // Docker keeps labels under Config; Podman's inspect has them at the top too.
         let format = match self {
-            Store::Podman => format!("{{{{ index .Labels \"{RECIPE_LABEL}\" }}}}"),
+            Store::Podman | Store::PodmanRootless => {
+                format!("{{{{ index .Labels \"{RECIPE_LABEL}\" }}}}")
+            }
             _ => format!("{{{{ index .Config.Labels \"{RECIPE_LABEL}\" }}}}"),
         };
         let output = self

@@ -3,6 +3,7 @@
 
 pub mod api_client;
 pub mod ash;
+pub mod debian_root;
 pub mod desktop;
 pub mod fake_ayon;
 pub mod fleet;
@@ -10,4 +11,6 @@ pub mod fresh_dockerd;
 pub mod harness;
 pub mod images;
 pub mod proc_stats;
+pub mod registry;
+pub mod rootless;
 pub mod world;

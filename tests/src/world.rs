@@ -33,9 +33,24 @@ impl World {
         Self::with_lock(name, EngineLock::exclusive()).await
     }
 
+    /// A shared world whose fake server listens on every address of this machine, so
+    /// that containers (ashtray's own image) reach it.
+    pub async fn reachable_from_containers(name: &str) -> World {
+        let everywhere = std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0));
+        Self::with_fake(
+            name,
+            EngineLock::shared(),
+            FakeAyon::start_on(everywhere).await,
+        )
+        .await
+    }
+
     async fn with_lock(name: &str, lock: EngineLock) -> World {
+        Self::with_fake(name, lock, FakeAyon::start().await).await
+    }
+
+    async fn with_fake(name: &str, lock: EngineLock, fake: FakeAyon) -> World {
         let engine = Engine::connect().await;
-        let fake = FakeAyon::start().await;
         let host = unique(&format!("host-{name}"));
         fake.add_host(&host);
         fake.add_addon(
@@ -50,6 +65,7 @@ impl World {
                 ("oomer", images::OOMER),
                 // No command: the engine refuses to create its container, with a long error.
                 ("nocmd", images::BUSYBOX),
+                ("sickly", images::SICKLY),
                 ("bare", ""),
             ],
         );
@@ -73,6 +89,18 @@ impl World {
         let name = self.service(suffix);
         self.fake
             .put_service(&name, "ticker", "1.0.0", service, &self.host, config)
+            .expect("declaring a service");
+        name
+    }
+
+    /// Declares service `<prefix>-<suffix>` on this host, of an addon of its own whose one
+    /// service (`probe`) runs `image` (say, one in a test registry).
+    pub fn declare_image(&self, suffix: &str, image: &str) -> String {
+        let addon = unique("images");
+        self.fake.add_addon(&addon, "1.0.0", &[("probe", image)]);
+        let name = self.service(suffix);
+        self.fake
+            .put_service(&name, &addon, "1.0.0", "probe", &self.host, Value::Null)
             .expect("declaring a service");
         name
     }
@@ -103,9 +131,14 @@ impl World {
 
     /// Waits until exactly these services' containers run (and no other of this world).
     pub async fn wait_running(&self, services: &[&str]) -> bool {
+        self.wait_running_within(services, CONVERGE).await
+    }
+
+    /// [`World::wait_running`], waiting up to `timeout`.
+    pub async fn wait_running_within(&self, services: &[&str], timeout: Duration) -> bool {
         let mut expected: Vec<String> = services.iter().map(|s| slug(s)).collect();
         expected.sort();
-        eventually(CONVERGE, || async {
+        eventually(timeout, || async {
             (self.running_names().await == expected).then_some(())
         })
         .await

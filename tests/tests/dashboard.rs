@@ -744,7 +744,7 @@ async fn the_log_tools_details_and_diagnostics_do_what_they_say() {
                 &format!("tr[data-service=\"{ticker}\"] [data-role=\"usage\"]"),
             )
             .await?;
-            (text.contains('%') && text.contains("iB")).then_some(text)
+            (text.contains('%') && text.contains('B')).then_some(text)
         },
     )
     .await;
@@ -868,4 +868,83 @@ async fn the_servers_faults_are_told_apart_and_dated() {
     world.fake.set_fault(Fault::None);
 
     let _ = client.clone().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_shows_a_progress_bar_on_the_services_row() {
+    use ashtray_tests::registry::{Registry, RemoveImages};
+    ashtray_tests::images::ensure_images().expect("test images");
+    let registry = Registry::open().await;
+    let (image, _) = registry.push_new(
+        &ashtray_tests::harness::unique("dash-pull"),
+        "1",
+        24 * 1024 * 1024,
+        "pulled",
+    );
+    let _cleanup = RemoveImages(vec![image.clone()]);
+    let world = World::new("dash-pull").await;
+    let ticker = world.declare("ticker", "ticker", Value::Null);
+    let daemon = Daemon::start(&world, &[&ticker]).await;
+    let browser = Browser::at(&daemon).await;
+    let client = &browser.client;
+    browser.sign_in(&daemon.token).await;
+    browser.wait_view("the service list", "services").await;
+    // Every bar the page draws is written down as it appears, so a pull quicker than a
+    // WebDriver round trip is still seen.
+    client
+        .execute(
+            r#"window.ashtestPulls = [];
+            new MutationObserver(() => {
+              for (const el of document.querySelectorAll('[data-role="pull"]')) {
+                const bar = el.querySelector('[role="progressbar"]');
+                window.ashtestPulls.push({
+                  service: el.closest("tr")?.dataset.service,
+                  text: el.textContent,
+                  value: bar?.getAttribute("aria-valuenow"),
+                });
+              }
+            }).observe(document.body, { subtree: true, childList: true });"#,
+            vec![],
+        )
+        .await
+        .expect("watching the page");
+
+    let name = world.declare_image("pulled", &image);
+    let state = format!("tr[data-service=\"{name}\"] [data-role=\"state\"]");
+    until(&format!("{name} shown running"), CONVERGE, || async {
+        (text_of(client, &state).await.as_deref() == Some("Running")).then_some(())
+    })
+    .await;
+    let seen = client
+        .execute("return window.ashtestPulls", vec![])
+        .await
+        .expect("reading what the page drew");
+    let bars: Vec<&Value> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|bar| bar["service"] == name.as_str())
+        .collect();
+    assert!(
+        !bars.is_empty(),
+        "no pull bar was drawn on {name}'s row: {seen}"
+    );
+    let text = bars.last().unwrap()["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("pulling") && text.contains("layers"),
+        "the bar says what it counts: {text}"
+    );
+    assert!(
+        bars.iter().all(|bar| bar["value"]
+            .as_str()
+            .and_then(|v| v.parse::<u8>().ok())
+            .is_some_and(|v| v <= 100)),
+        "{bars:?}"
+    );
+    let now = text_of(
+        client,
+        &format!("tr[data-service=\"{name}\"] [data-role=\"pull\"]"),
+    )
+    .await;
+    assert_eq!(now, None, "the bar goes once the service runs");
 }

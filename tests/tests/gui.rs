@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ashtray_tests::desktop::{
-    attr_of, click, free_port, require_tools, text_of, type_into, until, Desktop, Driver, Missing,
+    attr_of, click, free_port, gui_bin, require_tools, text_of, type_into, until, window_pids,
+    Desktop, Driver, Missing,
 };
 use ashtray_tests::harness::eventually;
 use ashtray_tests::world::{slug, World, CONVERGE};
@@ -28,25 +29,6 @@ fn step(what: &str) {
             .as_secs()
             % 3600
     );
-}
-
-/// The GUI build of `ashtray` (`ASHTRAY_GUI_BIN`, else the one cargo built next to the tests).
-fn gui_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("ASHTRAY_GUI_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("ashtray");
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo build -p ashtray",
-        bin.display()
-    );
-    bin
 }
 
 /// Everything the app gets: the desktop, scratch directories, and no AYON_* settings,
@@ -130,6 +112,12 @@ fn highest_tick(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A WebDriver session on the window process, `ashtray window` (which starts the tray
+/// host when none runs).
+fn window_capabilities() -> Value {
+    json!({"tauri:options": {"application": gui_bin(), "args": ["window"]}})
+}
+
 /// tauri-driver on free ports, in front of WebKit's WebDriver, launching the app with
 /// `env` (and none of the variables in `CLEARED`).
 fn spawn_tauri_driver(
@@ -182,9 +170,7 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
 
     let driver = spawn_tauri_driver(&tauri_driver, &webkit_driver, &dirs.workdir, &env);
     step("tauri-driver listens");
-    let client = driver
-        .session(json!({"tauri:options": {"application": gui_bin()}}))
-        .await;
+    let client = driver.session(window_capabilities()).await;
     let _ = client.set_window_size(WIDTH, HEIGHT).await;
     step("the app runs");
 
@@ -427,6 +413,47 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
         "the first window still serves"
     );
 
+    // The window is a process of its own: killed, it takes neither the engine nor the
+    // services with it, and a new window shows them live again.
+    step("killing the window process");
+    let windows = window_pids(&dirs.config);
+    assert_eq!(windows.len(), 1, "one window process: {windows:?}");
+    let killed = Command::new("kill")
+        .args(["-KILL", &windows[0].to_string()])
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()), "kill the window");
+    let gone = eventually(SEEN, || async {
+        window_pids(&dirs.config).is_empty().then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the killed window process is gone");
+    drop(client);
+    let url = std::fs::read_to_string(dirs.config.join("control-url")).unwrap();
+    let token = std::fs::read_to_string(dirs.config.join("token")).unwrap();
+    let host: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/host", url.trim()))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("the control API answers after the window was killed")
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(host["services"].as_array().map(Vec::len), Some(3), "{host}");
+    assert_eq!(
+        world.running_ids().await,
+        before,
+        "the services' containers are untouched by the window's death"
+    );
+    let client = driver.session(window_capabilities()).await;
+    let _ = client.set_window_size(WIDTH, HEIGHT).await;
+    let row = format!("tr[data-service=\"{}\"] [data-role=\"state\"]", names[1]);
+    until("a new window with the live list", SEEN, || async {
+        (text_of(&client, &row).await.as_deref() == Some("Running")).then_some(())
+    })
+    .await;
+    step("a new window shows the running host");
+
     // Ctrl+W closes the window as its close button does: the app, its API and the
     // services go on.
     step("Ctrl+W");
@@ -479,9 +506,7 @@ async fn without_a_keyring_settings_says_so_and_the_key_goes_nowhere() {
         ),
     ]);
     let driver = spawn_tauri_driver(&tauri_driver, &webkit_driver, &dirs.workdir, &env);
-    let client = driver
-        .session(json!({"tauri:options": {"application": gui_bin()}}))
-        .await;
+    let client = driver.session(window_capabilities()).await;
 
     until("the Settings page", SEEN, || async {
         (view(&client).await.as_deref() == Some("settings")).then_some(())

@@ -2,92 +2,17 @@
 //! into a clean Debian root made by debootstrap (a machine that has never seen GTK or
 //! WebKit), its binary run there, and its systemd unit checked by `systemd-analyze`.
 //!
-//! `scripts/test.sh` builds the package first (`scripts/package-daemon.sh`) and names it
-//! in `ASHTRAY_DAEMON_DEB`.
+//! The tray app's package likewise: apt pulls WebKitGTK, GTK and the indicator library it
+//! declares, and the binary runs there.
+//!
+//! `scripts/test.sh` builds the packages first (`scripts/package-daemon.sh`,
+//! `scripts/package-desktop.sh`) and names them in `ASHTRAY_DAEMON_DEB` and
+//! `ASHTRAY_DESKTOP_DEB`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
-/// Debian's release the clean root is made of: the one the packages are built on.
-const SUITE: &str = "bookworm";
-const MIRROR: &str = "http://deb.debian.org/debian";
-
-fn run(command: &mut Command) -> Output {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn text(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// A Debian root with nothing but the minimal base, its package lists fresh. Removed
-/// when dropped.
-struct CleanRoot {
-    dir: tempfile::TempDir,
-}
-
-impl CleanRoot {
-    fn new() -> CleanRoot {
-        let dir = tempfile::Builder::new()
-            .prefix("ashtray-clean-root-")
-            .tempdir_in("/var/tmp")
-            .expect("a directory for the clean root");
-        run(Command::new("debootstrap")
-            .args(["--variant=minbase", SUITE])
-            .arg(dir.path())
-            .arg(MIRROR));
-        let root = CleanRoot { dir };
-        root.chroot(&["apt-get", "update", "-qq"]);
-        root
-    }
-
-    /// The names of the packages installed in the root.
-    fn packages(&self) -> Vec<String> {
-        text(&self.chroot(&["dpkg-query", "-W", "-f", "${Package}\n"]))
-            .lines()
-            .map(String::from)
-            .collect()
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn chroot(&self, args: &[&str]) -> Output {
-        run(Command::new("chroot")
-            .arg(self.path())
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
-    }
-
-    /// `apt install ./package.deb`, as the README says, but without the packages it
-    /// only recommends (the container engine): what the package itself needs is what
-    /// is checked.
-    fn install(&self, package: &Path) {
-        let name = package.file_name().expect("a package file name");
-        let inside = Path::new("/tmp").join(name);
-        std::fs::copy(package, self.path().join(inside.strip_prefix("/").unwrap()))
-            .expect("copying the package into the root");
-        self.chroot(&[
-            "apt-get",
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            inside.to_str().unwrap(),
-        ]);
-    }
-}
+use ashtray_tests::debian_root::{text, CleanRoot};
 
 fn package_from_env(variable: &str, how: &str) -> PathBuf {
     let path = std::env::var(variable).unwrap_or_else(|_| {
@@ -101,7 +26,7 @@ fn package_from_env(variable: &str, how: &str) -> PathBuf {
 #[test]
 fn the_daemon_package_installs_on_a_clean_debian_without_gtk_and_its_unit_verifies() {
     let package = package_from_env("ASHTRAY_DAEMON_DEB", "scripts/package-daemon.sh");
-    let root = CleanRoot::new();
+    let root = CleanRoot::minimal();
     // A server as it comes: systemd runs it; the container engine (its group) was
     // installed first.
     root.chroot(&[
@@ -188,4 +113,52 @@ fn the_daemon_package_installs_on_a_clean_debian_without_gtk_and_its_unit_verifi
         !said.contains("ashtray.service"),
         "systemd-analyze has something to say about the unit: {said}"
     );
+}
+
+#[test]
+fn the_desktop_package_pulls_its_libraries_on_a_clean_debian_and_runs_there() {
+    let package = package_from_env("ASHTRAY_DESKTOP_DEB", "scripts/package-desktop.sh");
+    let root = CleanRoot::minimal();
+    let before = root.packages();
+    root.install(&package);
+    let pulled: Vec<String> = root
+        .packages()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    // What the tray app needs came with it, declared by the package.
+    for library in [
+        "ashtray",
+        "libwebkit2gtk-4.1-0",
+        "libgtk-3-0",
+        "libayatana-appindicator3-1",
+    ] {
+        assert!(
+            pulled.iter().any(|p| p == library),
+            "apt did not install {library}; it installed {pulled:?}"
+        );
+    }
+    // Every library the binary links is there: it starts and names its build.
+    let version = text(&root.chroot(&["ashtray", "--version"]));
+    assert!(
+        version.starts_with(&format!("ashtray {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    // A menu entry, icons, and the tray at login.
+    let desktop =
+        std::fs::read_to_string(root.path().join("usr/share/applications/ashtray.desktop"))
+            .expect("the package installs a desktop entry");
+    assert!(desktop.lines().any(|l| l == "Exec=ashtray"), "{desktop}");
+    let autostart = std::fs::read_to_string(root.path().join("etc/xdg/autostart/ashtray.desktop"))
+        .expect("the package installs an autostart entry");
+    assert!(
+        autostart.lines().any(|l| l == "Exec=ashtray --hidden"),
+        "{autostart}"
+    );
+    for size in ["32x32", "128x128"] {
+        let icon = root
+            .path()
+            .join(format!("usr/share/icons/hicolor/{size}/apps/ashtray.png"));
+        assert!(icon.exists(), "no {}", icon.display());
+    }
 }

@@ -1,5 +1,15 @@
 // Words and numbers for people: durations, states and their colours.
 
+// Bytes as people read them: 0 B, 512 KB, 12.3 MB, 1.2 GB (powers of 1000, as the
+// engine's own progress shows them).
+export function bytes(n) {
+  if (n == null || n < 0) return "";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = n, unit = 0;
+  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
+  return `${unit === 0 || value >= 100 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
 export function duration(ms) {
   if (ms == null || ms < 0) return "";
   const s = Math.floor(ms / 1000);
@@ -127,15 +137,6 @@ export function h(tag, attrs = {}, ...children) {
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return el;
-}
-
-export function bytes(n) {
-  if (n == null) return "";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
-  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
 }
 
 /** A service's CPU and memory in a few characters: "3.1 % · 12 MiB". */

@@ -1,7 +1,7 @@
 // The service list: one row per service of the latest HostState, updated in place so that
 // keyboard focus and selection survive every live update.
 
-import { duration, exitWords, h, serviceStateOf, sourceBadge, usage } from "./format.js";
+import { bytes, duration, exitWords, h, serviceStateOf, sourceBadge, usage } from "./format.js";
 
 export class ServiceList {
   /**
@@ -66,7 +66,7 @@ export class ServiceList {
     // what it shows changed, so buttons stay put under the pointer and focus stays.
     const shown = JSON.stringify([s.state, s.desired, s.addon_name, s.addon_version, s.image, s.last_error,
       s.restarts, s.last_exit_code, s.last_exit_oom_killed, s.container_id, s.started_at_ms, s.next_restart_at_ms,
-      s.reported, s.actions, s.source, s.unreachable_since_ms]);
+      s.reported, s.actions, s.source, s.unreachable_since_ms, s.health, s.pull]);
     if (row.dataset.shown === shown) return;
     row.dataset.shown = shown;
     this.hooks.onChanged?.(s.name);
@@ -90,7 +90,9 @@ export class ServiceList {
         error ? h("div", { class: "svc-error", "data-role": "error" }, error) : null),
       h("td", {},
         h("span", { class: "badge", "data-role": "state", "data-tone": tone }, stateText),
+        healthMark(s.health),
         stoppedHere ? h("div", { class: "svc-addon" }, "stopped on this host") : null,
+        s.pull ? pullProgress(s.pull) : null,
         s.next_restart_at_ms != null ? h("div", { class: "svc-addon", "data-role": "retry" }, this.retry(s)) : null),
       h("td", { class: "mono" }, h("div", { "data-role": "uptime" }, this.uptime(s)),
         h("div", { class: "svc-addon", "data-role": "usage", title: "CPU (of one core) and memory in use" }, usage(this.stats[s.name]))),
@@ -153,6 +155,31 @@ function button(service, action, label, disabled, hooks) {
       try { await hooks.onAction(service.name, action); } finally { el.disabled = disabled; }
     },
   }, label);
+}
+
+// The container's own HEALTHCHECK, as a small mark beside the state: none without one.
+function healthMark(health) {
+  if (!health) return null;
+  const tone = { healthy: "ok", starting: "info", unhealthy: "bad" }[health] || "idle";
+  const text = { healthy: "healthy", starting: "health check starting", unhealthy: "unhealthy" }[health] || health;
+  return h("span", { class: "health-mark", "data-role": "health", "data-health": health, "data-tone": tone,
+    title: `Health check: ${text}`, "aria-label": `health check: ${text}` }, health === "unhealthy" ? "✚ unhealthy" : "✚");
+}
+
+// A pull under way: bytes while the sizes are known, layers always.
+function pullProgress(pull) {
+  const fraction = pull.bytes_total > 0 ? pull.bytes_done / pull.bytes_total
+    : pull.layers_total > 0 ? pull.layers_done / pull.layers_total : 0;
+  const pct = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+  const words = [
+    pull.bytes_total > 0 ? `${bytes(pull.bytes_done)} of ${bytes(pull.bytes_total)}` : null,
+    `${pull.layers_done}/${pull.layers_total} layers`,
+  ].filter(Boolean).join(" · ");
+  return h("div", { class: "pull", "data-role": "pull", title: `Pulling ${pull.image}` },
+    h("div", { class: "svc-addon" }, `pulling ${words}`),
+    h("div", { class: "progress", role: "progressbar", "aria-label": `Pulling ${pull.image}`,
+      "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(pct) },
+      h("span", { style: `width:${pct}%` })));
 }
 
 function reported(status) {

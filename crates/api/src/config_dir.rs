@@ -5,6 +5,9 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
+// Private modes where the OS has them; on Windows the config dir is under the user's
+// profile, whose ACL is the user's alone.
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -99,9 +102,11 @@ impl ConfigDir {
     }
 
     fn create_dir(&self) -> Result<(), ConfigDirError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder
             .create(&self.path)
             .map_err(|source| ConfigDirError::Io {
                 action: "create",
@@ -128,12 +133,11 @@ impl ConfigDir {
             path: path.clone(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)
-            .map_err(|e| io("create", e))?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(&temporary).map_err(|e| io("create", e))?;
         file.write_all(secret.expose().as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(|e| io("write", e))?;
@@ -164,6 +168,7 @@ fn read_secret(path: &Path) -> Result<Option<Secret>, ConfigDirError> {
                 });
             }
             // A copy restored from a backup may have lost its mode: a token stays private.
+            #[cfg(unix)]
             if let Ok(meta) = fs::metadata(path) {
                 if meta.permissions().mode() & 0o077 != 0 {
                     let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));

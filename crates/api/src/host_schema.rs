@@ -182,6 +182,24 @@ pub struct ServiceViewSchema {
     pub source: ServiceSourceSchema,
     /// With `source: cache`: Unix ms since the server cannot be reached.
     pub unreachable_since_ms: Option<u64>,
+    /// What its container's own HEALTHCHECK says, while it runs; null for an image
+    /// without one.
+    pub health: Option<ContainerHealthSchema>,
+    /// While its image is pulled: how far the pull has come (bytes and layers).
+    pub pull: Option<PullProgressSchema>,
+}
+
+/// How far a service's image pull has come.
+#[derive(ToSchema)]
+#[schema(as = PullProgress)]
+pub struct PullProgressSchema {
+    pub image: String,
+    /// Bytes downloaded of the layers whose size is known yet.
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// Layers downloaded and extracted (or already on this engine).
+    pub layers_done: u32,
+    pub layers_total: u32,
 }
 
 /// Which local commands make sense for a service in its present state.
@@ -195,6 +213,16 @@ pub struct ServiceActionsSchema {
     pub stop: bool,
     /// Replace its container with a new one.
     pub restart: bool,
+}
+
+/// A container's own HEALTHCHECK verdict, as the container engine reports it.
+#[derive(ToSchema)]
+#[schema(as = ContainerHealth)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerHealthSchema {
+    Starting,
+    Healthy,
+    Unhealthy,
 }
 
 #[derive(ToSchema)]
@@ -428,6 +456,14 @@ mod tests {
         service.last_restart_reason = Some("its spec changed on the server".into());
         service.source = ServiceSource::Cache;
         service.unreachable_since_ms = Some(1);
+        service.health = Some(ContainerHealth::Unhealthy);
+        service.pull = Some(ashtray_engine::runtime::PullProgress {
+            image: "ashtest/ticker:1".into(),
+            bytes_done: 1,
+            bytes_total: 2,
+            layers_done: 0,
+            layers_total: 1,
+        });
         let mut host = fixtures::host(ServerState::Connected, vec![service]);
         host.local_services = Some(LocalServicesView {
             path: "/etc/ashtray/services.toml".into(),

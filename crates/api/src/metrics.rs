@@ -8,7 +8,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use ashtray_engine::host_state::{ServerState, ServiceSource, ServiceState};
+use ashtray_engine::host_state::{
+    ContainerHealth, ServerState, ServiceSource, ServiceState, ServiceView,
+};
 use ashtray_engine::Handle;
 
 const STATES: &[(ServiceState, &str)] = &[
@@ -23,6 +25,12 @@ const STATES: &[(ServiceState, &str)] = &[
     (ServiceState::Pending, "pending"),
 ];
 
+const HEALTHS: &[(ContainerHealth, &str)] = &[
+    (ContainerHealth::Starting, "starting"),
+    (ContainerHealth::Healthy, "healthy"),
+    (ContainerHealth::Unhealthy, "unhealthy"),
+];
+
 struct Text(String);
 
 impl Text {
@@ -32,6 +40,26 @@ impl Text {
             let _ = writeln!(self.0, "{name}{labels} {value}");
         }
     }
+}
+
+/// How many services have each value of `of`, as `{label="word"}` samples.
+fn count_by<T: PartialEq + Copy>(
+    services: &[ServiceView],
+    label: &str,
+    values: &[(T, &str)],
+    of: impl Fn(&ServiceView) -> Option<T>,
+) -> Vec<(String, f64)> {
+    values
+        .iter()
+        .map(|(value, word)| {
+            let count = services.iter().filter(|s| of(s) == Some(*value)).count();
+            (format!("{{{label}=\"{word}\"}}"), count as f64)
+        })
+        .collect()
+}
+
+fn labelled(samples: &[(String, f64)]) -> Vec<(&str, f64)> {
+    samples.iter().map(|(l, v)| (l.as_str(), *v)).collect()
 }
 
 /// The metrics as Prometheus text.
@@ -53,23 +81,19 @@ pub fn render(handle: &Handle) -> String {
         &[(build.as_str(), 1.0)],
     );
 
-    let by_state: Vec<(String, f64)> = STATES
-        .iter()
-        .map(|(state_of, label)| {
-            let count = state
-                .services
-                .iter()
-                .filter(|s| s.state == *state_of)
-                .count();
-            (format!("{{state=\"{label}\"}}"), count as f64)
-        })
-        .collect();
-    let by_state: Vec<(&str, f64)> = by_state.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    let by_state = count_by(&state.services, "state", STATES, |s| Some(s.state));
     text.metric(
         "ashtray_services",
         "gauge",
         "Services on this host by state.",
-        &by_state,
+        &labelled(&by_state),
+    );
+    let by_health = count_by(&state.services, "health", HEALTHS, |s| s.health);
+    text.metric(
+        "ashtray_services_health",
+        "gauge",
+        "Running services by what their container's own HEALTHCHECK says (services without one are not counted).",
+        &labelled(&by_health),
     );
     let by_source: Vec<(String, f64)> = [
         ServiceSource::Server,

@@ -7,6 +7,7 @@
 //! half a cache; a cache that does not parse is ignored with a warning, never fatal.
 
 use std::io::{self, Write};
+#[cfg(unix)]
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -102,13 +103,13 @@ impl AnswerCache {
             let temporary = self
                 .path
                 .with_extension(format!("tmp.{}", std::process::id()));
-            // The specs' env may hold what only the services should see: 0600.
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temporary)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            // The specs' env may hold what only the services should see: 0600. (On
+            // Windows the file takes the user profile's ACL, which is the user's alone.)
+            #[cfg(unix)]
+            options.mode(0o600);
+            let mut file = options.open(&temporary)?;
             file.write_all(&serde_json::to_vec(&cached).expect("an answer serialises"))?;
             file.sync_all()?;
             std::fs::rename(&temporary, &self.path)

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::limits::{Cpus, Gpus, HostLimits};
 use crate::secret::Secret;
 use crate::spec::{PortMapping, ServiceSpec};
 
@@ -21,6 +22,10 @@ pub const LABEL_ADDON_VERSION: &str = "io.ayon.service.addon_version";
 /// ashtray's own labels.
 pub const LABEL_SPEC_HASH: &str = "io.ashtray.spec_hash";
 pub const LABEL_HOST: &str = "io.ashtray.host";
+
+/// Where a service sees the studio's storage: the target of the mounts ash hands on from
+/// its own container (any target starting with it), and of the spec's `storagePath`.
+pub const STORAGE_TARGET: &str = "/storage";
 
 /// What every service container of this host shares.
 #[derive(Debug, Clone)]
@@ -34,6 +39,11 @@ pub struct HostSettings {
     /// Extra environment every service gets (the service API's address, for example),
     /// computed per service.
     pub service_api: Option<ServiceApiSettings>,
+    /// CPU limits and GPU requests of this host's services, by name pattern.
+    pub limits: HostLimits,
+    /// The `/storage*` mounts of the container ashtray runs in, handed on to every
+    /// service as ash does (`source:target[:mode]`); none on a bare host.
+    pub storage_binds: Vec<String>,
 }
 
 /// How a service container reaches ashtray's service API.
@@ -68,6 +78,13 @@ pub struct ContainerConfig {
     /// when unset, so the server's services keep the hash they had before it existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
+    /// Docker's `NanoCpus`, from the host's `--cpus`. Left out of the hash when unset,
+    /// so containers made before the setting existed are not replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nano_cpus: Option<i64>,
+    /// GPUs asked of the engine, from the host's `--gpus`; left out of the hash when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<Gpus>,
 }
 
 impl std::fmt::Debug for ContainerConfig {
@@ -88,6 +105,8 @@ impl std::fmt::Debug for ContainerConfig {
             .field("user", &self.user)
             .field("network_mode", &self.network_mode)
             .field("cmd", &self.cmd)
+            .field("nano_cpus", &self.nano_cpus)
+            .field("gpus", &self.gpus)
             .finish_non_exhaustive()
     }
 }
@@ -145,13 +164,19 @@ impl ContainerConfig {
             image: spec.image.clone(),
             env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
             labels,
-            binds: spec.volumes.clone(),
+            binds: service_binds(spec, &host.storage_binds),
             ports: spec.ports.clone(),
             memory: spec.mem_limit.as_ref().map(|m| m.bytes),
             user: spec.user.clone(),
             network_mode: host.network_mode.clone(),
             extra_hosts,
             cmd: spec.command.clone(),
+            nano_cpus: host
+                .limits
+                .cpus
+                .for_service(&spec.name)
+                .and_then(Cpus::nano_cpus),
+            gpus: host.limits.gpus.for_service(&spec.name).filter(Gpus::any),
         };
         let hash = config.hash();
         config.labels.insert(LABEL_SPEC_HASH.to_string(), hash);
@@ -170,6 +195,37 @@ impl ContainerConfig {
             .map(String::as_str)
             .unwrap_or("")
     }
+}
+
+/// The mounts `own` (of ashtray's own container) that ash hands on: those whose target
+/// starts with [`STORAGE_TARGET`], source and target unchanged.
+pub fn storage_binds(own: &[String]) -> Vec<String> {
+    own.iter()
+        .filter(|bind| bind_target(bind).starts_with(STORAGE_TARGET))
+        .cloned()
+        .collect()
+}
+
+fn bind_target(bind: &str) -> &str {
+    bind.split(':').nth(1).unwrap_or("")
+}
+
+/// A service's mounts: its own `volumes`, then its `storagePath` at [`STORAGE_TARGET`],
+/// then the storage handed on from ashtray's own container. The engine refuses two
+/// mounts on one target, so the first for a target wins: what the service's spec says
+/// beats what the host hands on (ash would append it and fail to start the service).
+fn service_binds(spec: &ServiceSpec, handed_on: &[String]) -> Vec<String> {
+    let storage_path = spec
+        .storage_path
+        .as_ref()
+        .map(|path| format!("{path}:{STORAGE_TARGET}"));
+    let mut binds: Vec<String> = Vec::new();
+    for bind in spec.volumes.iter().chain(&storage_path).chain(handed_on) {
+        if !binds.iter().any(|b| bind_target(b) == bind_target(bind)) {
+            binds.push(bind.clone());
+        }
+    }
+    binds
 }
 
 /// What a running container that has no spec hash label (one `ash` started) was given,
@@ -229,15 +285,22 @@ mod tests {
             ayon_hostname: "worker-1".into(),
             network_mode: None,
             service_api: None,
+            limits: Default::default(),
+            storage_binds: Vec::new(),
         }
     }
 
     fn spec(env: serde_json::Value) -> ServiceSpec {
+        spec_with(env, json!(null))
+    }
+
+    fn spec_with(env: serde_json::Value, storage_path: serde_json::Value) -> ServiceSpec {
         let model = serde_json::from_value(json!({
             "name": "ticker-a", "hostname": "worker-1", "addonName": "ticker",
             "addonVersion": "1.0.0", "service": "ticker", "shouldRun": true, "isRunning": false,
             "lastSeen": null, "lastSeenDelta": null,
-            "data": {"image": "ashtest/ticker:1", "env": env, "volumes": ["/tmp:/data"]}
+            "data": {"image": "ashtest/ticker:1", "env": env, "volumes": ["/tmp:/data"],
+                     "storagePath": storage_path}
         }))
         .unwrap();
         match ServiceSpec::from_wire(&model) {
@@ -313,5 +376,71 @@ mod tests {
         applied.env.retain(|e| e != "N=2");
         applied.env.push("N=1".into());
         assert!(!applied.satisfies(&wanted));
+    }
+
+    #[test]
+    fn only_mounts_on_storage_targets_are_handed_on_unchanged() {
+        let own = [
+            "/var/run/docker.sock:/var/run/docker.sock".to_string(),
+            "/mnt/projects:/storage".into(),
+            "/mnt/refs:/storage-refs:ro".into(),
+            "cache:/storage/cache".into(),
+            "/storage:/data".into(),
+        ];
+        assert_eq!(
+            storage_binds(&own),
+            [
+                "/mnt/projects:/storage",
+                "/mnt/refs:/storage-refs:ro",
+                "cache:/storage/cache"
+            ]
+        );
+    }
+
+    #[test]
+    fn volumes_then_storage_path_then_handed_on_storage_one_mount_per_target() {
+        let mut inside = host();
+        inside.storage_binds = vec![
+            "/mnt/projects:/storage".into(),
+            "/mnt/refs:/storage-refs".into(),
+        ];
+        // On a bare host: the spec's volumes and its storage path.
+        let bare = ContainerConfig::for_service(&spec_with(json!({}), json!("/srv/ayon")), &host());
+        assert_eq!(bare.binds, ["/tmp:/data", "/srv/ayon:/storage"]);
+        // In a container: what is handed on joins them, the spec's storage path wins
+        // `/storage` itself.
+        let both = ContainerConfig::for_service(&spec_with(json!({}), json!("/srv/ayon")), &inside);
+        assert_eq!(
+            both.binds,
+            [
+                "/tmp:/data",
+                "/srv/ayon:/storage",
+                "/mnt/refs:/storage-refs"
+            ]
+        );
+        let handed_on = ContainerConfig::for_service(&spec(json!({})), &inside);
+        assert_eq!(
+            handed_on.binds,
+            [
+                "/tmp:/data",
+                "/mnt/projects:/storage",
+                "/mnt/refs:/storage-refs"
+            ]
+        );
+    }
+
+    #[test]
+    fn storage_changes_the_hash_so_the_container_is_recreated() {
+        let none = ContainerConfig::for_service(&spec(json!({})), &host());
+        let path = ContainerConfig::for_service(&spec_with(json!({}), json!("/srv/a")), &host());
+        let other = ContainerConfig::for_service(&spec_with(json!({}), json!("/srv/b")), &host());
+        let mut inside = host();
+        inside.storage_binds = vec!["/mnt/projects:/storage".into()];
+        let handed_on = ContainerConfig::for_service(&spec(json!({})), &inside);
+        let hashes: std::collections::HashSet<&str> = [&none, &path, &other, &handed_on]
+            .iter()
+            .map(|c| c.spec_hash())
+            .collect();
+        assert_eq!(hashes.len(), 4);
     }
 }

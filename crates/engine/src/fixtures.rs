@@ -34,6 +34,8 @@ pub fn service(name: &str, state: ServiceState) -> ServiceView {
         actions: ServiceActions::allowed(DesiredState::Run, state, false, false),
         source: crate::host_state::ServiceSource::Server,
         unreachable_since_ms: None,
+        health: None,
+        pull: None,
     }
 }
 

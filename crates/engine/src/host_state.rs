@@ -142,6 +142,11 @@ pub struct ServiceView {
     pub source: ServiceSource,
     /// With `source: cache`: Unix ms since the server cannot be reached.
     pub unreachable_since_ms: Option<u64>,
+    /// What its container's own HEALTHCHECK says, while it runs; `None` for an image
+    /// without one.
+    pub health: Option<ContainerHealth>,
+    /// While its image is pulled: how far the pull has come (bytes and layers).
+    pub pull: Option<crate::runtime::PullProgress>,
 }
 
 /// Which local commands make sense for a service in its present state.
@@ -211,6 +216,16 @@ pub struct LocalServicesView {
     /// Why the file as it is now cannot be used (its line and field); the last good
     /// set stays in force meanwhile.
     pub error: Option<String>,
+}
+
+/// A container's own HEALTHCHECK verdict, as the container engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerHealth {
+    /// Within its start period, or no check has passed or failed enough times yet.
+    Starting,
+    Healthy,
+    Unhealthy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

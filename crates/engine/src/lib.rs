@@ -12,6 +12,7 @@ pub mod health;
 pub mod history;
 pub mod host_loop;
 pub mod host_state;
+pub mod limits;
 pub mod local_services;
 pub mod local_stops;
 pub mod lock;

@@ -31,6 +31,8 @@ pub struct ServiceSpec {
     /// such field: only a local services file sets it (`command = [...]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// `storagePath`: a path of this host mounted at [`crate::container::STORAGE_TARGET`].
+    pub storage_path: Option<String>,
 }
 
 /// `memLimit` as written and as bytes.
@@ -168,6 +170,15 @@ impl ServiceSpec {
             }
         };
 
+        let storage_path = match model.data.storage_path.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(path) => {
+                validate_storage_path(path)
+                    .map_err(|problem| fail("storagePath", path, problem))?;
+                Some(path.to_string())
+            }
+        };
+
         Ok(ServiceSpec {
             name: model.name.clone(),
             addon_name: model.addon_name.clone(),
@@ -180,6 +191,7 @@ impl ServiceSpec {
             mem_limit,
             user,
             command: None,
+            storage_path,
         })
     }
 
@@ -371,6 +383,17 @@ fn validate_volume(volume: &str) -> Result<(), &'static str> {
         if !modes.split(',').all(|mode| VOLUME_MODES.contains(&mode)) {
             return Err("has an unknown mode (expected ro, rw, z, Z, ...)");
         }
+    }
+    Ok(())
+}
+
+/// A host directory, as the source of a bind mount takes it.
+fn validate_storage_path(path: &str) -> Result<(), &'static str> {
+    if !path.starts_with('/') {
+        return Err("is not an absolute path on this host");
+    }
+    if path.contains(':') || path.contains('\0') {
+        return Err("holds a ':' or a NUL, which a bind mount's source cannot");
     }
     Ok(())
 }
@@ -586,6 +609,30 @@ mod tests {
             ("env", "A=B".into())
         );
         assert_eq!(invalid_field(base(json!({"env": {"": "1"}}))).0, "env");
+        assert_eq!(
+            invalid_field(base(json!({"storagePath": "mnt/storage"}))),
+            ("storagePath", "mnt/storage".into())
+        );
+        assert_eq!(
+            invalid_field(base(json!({"storagePath": "/mnt/a:/storage"}))).0,
+            "storagePath"
+        );
+    }
+
+    #[test]
+    fn storage_path_is_kept_trimmed_and_an_empty_one_is_none() {
+        let storage = |value: Value| match ServiceSpec::from_wire(&model(
+            json!({"image": "ashtest/ticker:1", "storagePath": value}),
+        )) {
+            Desired::Run(spec) => spec.storage_path,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            storage(json!(" /mnt/storage ")).as_deref(),
+            Some("/mnt/storage")
+        );
+        assert_eq!(storage(json!("")), None);
+        assert_eq!(storage(json!(null)), None);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub(crate) fn host() -> HostSettings {
         ayon_hostname: "h".into(),
         network_mode: None,
         service_api: None,
+        limits: Default::default(),
+        storage_binds: Vec::new(),
     }
 }
 

@@ -1,16 +1,21 @@
-//! The tray app's own log: a file in the platform's log directory (from `directories`),
-//! rotated by size, through Tauri's log plugin; also on stderr for whoever started it.
-//! tracing's events reach it through tracing's `log` bridge (the app installs no tracing
-//! subscriber). Service output is not logged here: the window's log pane shows it.
+//! Where the tray app logs: the platform's log directory (from `directories`). The tray
+//! host writes its own files there (`hostlog`); the window process writes `ashtray.log`,
+//! rotated by size, through Tauri's log plugin, also on stderr. tracing's events reach
+//! the plugin through tracing's `log` bridge (the window installs no tracing subscriber).
+//! Service output is not logged here: the window's log pane shows it.
 
 use std::path::PathBuf;
 
+#[cfg(feature = "gui")]
 use tauri_plugin_log::{log, RotationStrategy, Target, TargetKind};
 
+#[cfg(feature = "gui")]
 use crate::cli::LogArgs;
 
 const FILE_STEM: &str = "ashtray";
+#[cfg(feature = "gui")]
 const MAX_FILE_BYTES: u128 = 5 * 1024 * 1024;
+#[cfg(feature = "gui")]
 const KEEP_FILES: usize = 5;
 
 /// `$ASHTRAY_LOG_DIR`, else the platform's place for an app's logs: `$XDG_STATE_HOME/ashtray/logs`
@@ -28,10 +33,12 @@ pub fn dir() -> anyhow::Result<PathBuf> {
         .join("logs"))
 }
 
+#[cfg_attr(not(feature = "gui"), allow(dead_code))]
 pub fn file(dir: &std::path::Path) -> PathBuf {
     dir.join(format!("{FILE_STEM}.log"))
 }
 
+#[cfg(feature = "gui")]
 fn level(args: &LogArgs) -> log::LevelFilter {
     let wanted = args
         .log_level
@@ -47,6 +54,7 @@ fn level(args: &LogArgs) -> log::LevelFilter {
         .unwrap_or(log::LevelFilter::Info)
 }
 
+#[cfg(feature = "gui")]
 pub fn plugin<R: tauri::Runtime>(dir: PathBuf, args: &LogArgs) -> tauri::plugin::TauriPlugin<R> {
     tauri_plugin_log::Builder::new()
         .clear_targets()

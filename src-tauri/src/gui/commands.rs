@@ -1,6 +1,7 @@
-//! The window's Tauri commands: thin adapters between Settings and the session. The
-//! service list, logs and actions do not come through here but through the service API,
-//! like in a browser.
+//! The window's Tauri commands: thin adapters between Settings, the keyring, the settings
+//! file and the tray host (which restarts from them, over the local socket). The service
+//! list, logs and actions do not come through here but through the control API, like in
+//! a browser.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +14,24 @@ use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_opener::OpenerExt as _;
 
 use super::api_key;
+use super::local::{self, Answer, Request};
 use super::prefs::Prefs;
-use super::session::{Connection, Session};
+use super::session::Connection;
+use super::window::WindowState;
+
+/// How long a question to the tray host may take; a reload starts the engine.
+const ASK_LIMIT: Duration = Duration::from_secs(10);
+const RELOAD_LIMIT: Duration = Duration::from_secs(60);
+
+async fn ask_host(state: &WindowState, request: Request, limit: Duration) -> Result<Answer> {
+    local::ask(&state.config_dir, &request, limit)
+        .await
+        .map_err(|e| {
+            CommandError::new(format!(
+                "ashtray's tray host does not answer ({e}): start ashtray again"
+            ))
+        })
+}
 
 /// What a command failed with, as the page shows it: one sentence.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +66,10 @@ pub const HOST_CHANGED: &str = "host-changed";
 pub const SHOW_SETTINGS: &str = "show-settings";
 
 #[tauri::command]
-pub async fn connection(session: State<'_, Arc<Session>>) -> Result<Option<Connection>> {
-    Ok(session.connection())
+pub async fn connection(state: State<'_, Arc<WindowState>>) -> Result<Option<Connection>> {
+    Ok(ask_host(&state, Request::Status, ASK_LIMIT)
+        .await?
+        .connection)
 }
 
 #[derive(Debug, Serialize)]
@@ -85,8 +104,13 @@ pub struct SettingsView {
 #[tauri::command]
 pub async fn load_settings(
     app: AppHandle,
-    session: State<'_, Arc<Session>>,
+    state: State<'_, Arc<WindowState>>,
 ) -> Result<SettingsView> {
+    let host_error = match ask_host(&state, Request::Status, ASK_LIMIT).await {
+        Ok(answer) => answer.host_error,
+        Err(error) => Some(error.to_string()),
+    };
+    let session = &state.session;
     let prefs = Prefs::load(&session.config_dir).map_err(|e| CommandError::new(e.to_string()))?;
     let overrides = session.overrides();
     let keyring = api_key::status().await;
@@ -122,17 +146,18 @@ pub async fn load_settings(
             .map(|d| super::applog::file(&d).display().to_string())
             .unwrap_or_default(),
         configured: session.configured(&prefs).await,
-        host_error: session.last_error(),
+        host_error,
     })
 }
 
 #[tauri::command]
 pub async fn save_settings(
     app: AppHandle,
-    session: State<'_, Arc<Session>>,
+    state: State<'_, Arc<WindowState>>,
     settings: Prefs,
     api_key: Option<String>,
 ) -> Result<()> {
+    let session = &state.session;
     let mut prefs = settings;
     prefs.server_url = prefs
         .server_url
@@ -177,16 +202,16 @@ pub async fn save_settings(
         server = prefs.server_url.as_deref().unwrap_or_default(),
         "settings saved; starting the service host"
     );
-    let started = session.start().await;
-    let _ = app.emit(HOST_CHANGED, session.connection());
-    match started {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(CommandError::new(
+    let answer = ask_host(&state, Request::Reload, RELOAD_LIMIT).await?;
+    let _ = app.emit(HOST_CHANGED, answer.connection.clone());
+    match (answer.started, answer.host_error) {
+        (true, _) => Ok(()),
+        (false, Some(error)) => Err(CommandError::new(format!(
+            "Saved, but the service host did not start: {error}"
+        ))),
+        (false, None) => Err(CommandError::new(
             "Saved, but there is not enough to start: a server URL and an API key, or a local services file, are needed.",
         )),
-        Err(error) => Err(CommandError::new(format!(
-            "Saved, but the service host did not start: {error:#}"
-        ))),
     }
 }
 
@@ -194,7 +219,7 @@ pub async fn save_settings(
 /// service user, or says exactly what is wrong.
 #[tauri::command]
 pub async fn test_connection(
-    session: State<'_, Arc<Session>>,
+    state: State<'_, Arc<WindowState>>,
     server_url: String,
     api_key: Option<String>,
 ) -> Result<String> {
@@ -210,7 +235,8 @@ pub async fn test_connection(
         .filter(|k| !k.is_empty())
     {
         Some(key) => Secret::new(key),
-        None => session
+        None => state
+            .session
             .api_key()
             .await
             .map_err(|e| CommandError::new(e.to_string()))?
@@ -240,11 +266,14 @@ pub async fn open_log(app: AppHandle) -> Result<()> {
         .map_err(|e| CommandError::new(format!("cannot open {}: {e}", target.display())))
 }
 
-/// Quit from the window, after the page asked the user (services keep running).
+/// Quit from the window, after the page asked the user: the tray host stops (services
+/// keep running), then this window.
 #[tauri::command]
-pub fn quit(app: AppHandle) {
+pub async fn quit(app: AppHandle, state: State<'_, Arc<WindowState>>) -> Result<()> {
     tracing::info!("quit from the window");
+    ask_host(&state, Request::Quit, Duration::from_secs(5)).await?;
     app.exit(0);
+    Ok(())
 }
 
 /// Ctrl+W: closes the window as its close button does (ashtray stays in the tray).

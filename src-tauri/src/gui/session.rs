@@ -1,6 +1,7 @@
 //! The running host of the tray app: the engine and the service API, started from the
 //! current settings and started again when Settings saves new ones, without restarting
-//! the app.
+//! the app. The tray host runs it; the window process makes one only to read the
+//! settings' layering (it never starts it).
 //!
 //! Layering as everywhere in ashtray: flags > environment (`AYON_*`, `.env`) > the saved
 //! settings > defaults; the API key from `AYON_API_KEY` wins over the keyring's.
@@ -21,7 +22,7 @@ use crate::cli::HostArgs;
 use crate::host::ApiOptions;
 
 /// What the window needs to reach the service API.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     pub api_url: String,
     pub token: String,

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::{short, HostLoop};
 use crate::history::HistoryKind;
 use crate::host_state::now_ms;
-use crate::reconcile::executor::{execute, Adoption, Outcome};
+use crate::reconcile::executor::{execute, ActionSettings, Adoption, Outcome};
 use crate::reconcile::plan::{Action, RemoveReason};
 use crate::runtime::ContainerEvent;
 
@@ -56,22 +56,40 @@ impl HostLoop {
             .runtime
             .clone()
             .expect("reconcile runs only when connected");
-        let semaphore = self.semaphore.clone();
+        let semaphore = if matches!(action, Action::Remove { .. }) {
+            self.stop_semaphore.clone()
+        } else {
+            self.semaphore.clone()
+        };
         let outcomes = self.outcomes_tx.clone();
-        let grace = self.config.stop_grace;
+        let pulls = self.pulls_tx.clone();
+        let how = ActionSettings {
+            grace: self.config.stop_grace,
+            pull_policy: self.config.pull_policy,
+            on_pull: std::sync::Arc::new(move |progress| {
+                let _ = pulls.send((service.clone(), progress));
+            }),
+            registry_auth: self.config.registry_auth,
+        };
         tokio::spawn(async move {
             let _permit = semaphore
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            let _ = outcomes.send(execute(runtime.as_ref(), action, grace).await);
+            let _ = outcomes.send(execute(runtime.as_ref(), action, &how).await);
         });
     }
 
     pub(super) fn on_outcome(&mut self, outcome: Outcome) {
         let service = outcome.service().to_string();
-        self.book.finish(&service);
-        self.observe_soon(Duration::ZERO);
+        let changed = outcome.changed_containers();
+        self.book.finish(&service, changed);
+        // The next look confirms what the action did. An action that only read changed
+        // nothing to look at: the plan goes on from what was listed (a crashed service's
+        // restart follows the reading of its exit without another list).
+        if changed || outcome.engine_down().is_some() {
+            self.observe_soon(Duration::ZERO);
+        }
         // The engine going away is not the service's fault: no backoff, no error of its
         // own; the loop waits for the engine and plans again once it is back.
         if let Some(error) = outcome.engine_down() {
@@ -188,6 +206,8 @@ impl HostLoop {
     /// be inspected, so its exit is taken from the event and its output from the
     /// LogHub. Ours are kept until their exit is read ([`Action::RecordExit`]).
     pub(super) fn on_container_event(&mut self, event: ContainerEvent) {
+        self.book
+            .container_event(&event.action, &event.container_id);
         let (Some(service), Some(exit_code)) = (event.service_name, event.exit_code) else {
             return;
         };

@@ -5,13 +5,14 @@
 //! it what happened and reads from it what the plan needs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::host_state::ReportedStatus;
+use crate::host_state::{ContainerHealth, ReportedStatus};
 use crate::reconcile::backoff::CrashBackoff;
 use crate::reconcile::executor::{Adoption, RestartReason};
-use crate::runtime::{ContainerStatus, ObservedContainer};
+use crate::runtime::{ContainerStatus, ObservedContainer, PullProgress};
 
 /// Per-service memory of the loop.
 #[derive(Debug, Default)]
@@ -49,6 +50,14 @@ pub(super) struct ServiceBook {
     pub(super) restart_requested: HashSet<String>,
     /// Containers ashtray started, whose output is followed from their first line.
     pub(super) started_by_us: HashSet<String>,
+    /// Running containers whose HEALTHCHECK says unhealthy: their service, and since
+    /// when the loop has seen it so.
+    pub(super) unhealthy_since: HashMap<String, (String, Instant)>,
+    /// Containers whose `die` event came: exited, whatever a list made a moment before
+    /// the engine recorded it says (dockerd announces a death before its list shows it).
+    pub(super) died: HashSet<String>,
+    /// How far the pulls under way have come, by service.
+    pub(super) pulls: HashMap<String, PullProgress>,
 }
 
 impl ServiceBook {
@@ -72,15 +81,28 @@ impl ServiceBook {
         entry.starting |= starting;
     }
 
-    /// One of `service`'s actions came back.
-    pub(super) fn finish(&mut self, service: &str) {
+    /// A pull for `service` has come this far. Kept only while its action is under way:
+    /// a last report can arrive after the action's outcome.
+    pub(super) fn pulled(&mut self, service: &str, progress: PullProgress) {
+        if self.in_flight.contains_key(service) {
+            self.pulls.insert(service.to_string(), progress);
+        }
+    }
+
+    /// One of `service`'s actions came back. One that changed containers leaves the
+    /// service settling until the next look; one that only read (an exit, an inspection)
+    /// does not: what was listed still holds, and the plan may go on at once.
+    pub(super) fn finish(&mut self, service: &str, changed_containers: bool) {
+        self.pulls.remove(service);
         if let Some(entry) = self.in_flight.get_mut(service) {
             entry.actions -= 1;
             if entry.actions == 0 {
                 self.in_flight.remove(service);
             }
         }
-        self.settling.insert(service.to_string());
+        if changed_containers {
+            self.settling.insert(service.to_string());
+        }
     }
 
     /// Services the plan must leave alone: an action under way or just ended.
@@ -111,12 +133,51 @@ impl ServiceBook {
 
     /// A fresh look at the engine: what settled has settled, containers that are gone
     /// are forgotten, and running ones count toward forgiving their backoff.
+    /// A container event: a `die` makes the container exited for the loop at once, a
+    /// `start` (of the same container, started again by hand) takes that back.
+    pub(super) fn container_event(&mut self, action: &str, container_id: &str) {
+        match action {
+            "die" => {
+                self.died.insert(container_id.to_string());
+            }
+            "start" => {
+                self.died.remove(container_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// What the list says, corrected by the deaths already announced.
+    pub(super) fn correct(&self, containers: &mut [ObservedContainer]) {
+        for container in containers {
+            if container.status == ContainerStatus::Running && self.died.contains(&container.id) {
+                container.status = ContainerStatus::Exited;
+            }
+        }
+    }
+
     pub(super) fn observed(&mut self, containers: &[ObservedContainer], now: Instant) {
         self.settling.clear();
         let present: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
+        self.died.retain(|id| present.contains(id.as_str()));
         self.adoptions.retain(|id, _| present.contains(id.as_str()));
         self.exits_recorded
             .retain(|id| present.contains(id.as_str()));
+        let unhealthy = |c: &&ObservedContainer| {
+            c.status == ContainerStatus::Running && c.health == Some(ContainerHealth::Unhealthy)
+        };
+        let still: HashSet<&str> = containers
+            .iter()
+            .filter(unhealthy)
+            .map(|c| c.id.as_str())
+            .collect();
+        self.unhealthy_since
+            .retain(|id, _| still.contains(id.as_str()));
+        for container in containers.iter().filter(unhealthy) {
+            self.unhealthy_since
+                .entry(container.id.clone())
+                .or_insert_with(|| (container.service_name.clone(), now));
+        }
         for container in containers {
             if container.status == ContainerStatus::Running {
                 self.record(&container.service_name)
@@ -124,6 +185,37 @@ impl ServiceBook {
                     .note_running(now);
             }
         }
+    }
+
+    /// Services whose container has been unhealthy for `limit` or longer, and for how
+    /// long; none when unhealthy containers are left alone (`None`).
+    pub(super) fn unhealthy_too_long(
+        &self,
+        now: Instant,
+        limit: Option<Duration>,
+    ) -> HashMap<String, Duration> {
+        let Some(limit) = limit else {
+            return HashMap::new();
+        };
+        self.unhealthy_since
+            .values()
+            .map(|(service, since)| (service.clone(), now.duration_since(*since)))
+            .filter(|(_, unhealthy_for)| *unhealthy_for >= limit)
+            .collect()
+    }
+
+    /// When the next unhealthy container reaches `limit`, while that is still ahead.
+    pub(super) fn next_unhealthy_deadline(
+        &self,
+        now: Instant,
+        limit: Option<Duration>,
+    ) -> Option<Instant> {
+        let limit = limit?;
+        self.unhealthy_since
+            .values()
+            .map(|(_, since)| *since + limit)
+            .filter(|at| *at > now)
+            .min()
     }
 }
 
@@ -143,12 +235,20 @@ mod tests {
                 starting: true
             }
         );
-        book.finish("a");
+        book.finish("a", true);
         assert!(book.busy().contains("a"));
-        book.finish("a");
+        book.finish("a", true);
         assert!(!book.in_flight.contains_key("a"));
         assert!(book.busy().contains("a"), "settling until the next look");
         book.observed(&[], Instant::now());
+        assert!(book.busy().is_empty());
+    }
+
+    #[test]
+    fn a_read_only_action_leaves_the_service_free_at_once() {
+        let mut book = ServiceBook::default();
+        book.begin("a", false);
+        book.finish("a", false);
         assert!(book.busy().is_empty());
     }
 

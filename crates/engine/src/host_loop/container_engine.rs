@@ -13,9 +13,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{EventStream, HostLoop};
+use crate::container::storage_binds;
 use crate::host_state::{EngineConnection, EngineState};
 use crate::reconcile::ownership::{claim, Claim};
-use crate::runtime::Connect;
+use crate::runtime::{Connect, OwnContainer};
 use crate::runtime::{
     ContainerRuntime, ContainerStatus, ObservedContainer, OutputFrom, ReadMark, RuntimeError,
 };
@@ -85,24 +86,40 @@ impl ContainerEngineLink {
 }
 
 impl HostLoop {
-    /// Reaches the container engine; on the first contact, learns the network the
-    /// services join when none is configured.
+    /// Reaches the container engine; on the first contact, learns what services inherit
+    /// from the container ashtray runs in, if it runs in one, as ash does: its network
+    /// when none is configured, and its `/storage*` mounts.
     pub(super) async fn connect(&mut self) -> bool {
         let Some((runtime, first)) = self.container_engine.connect().await else {
             return false;
         };
-        if first && self.config.network.is_none() && self.config.network_mode.is_none() {
-            if let Some(network) = runtime.own_network().await {
+        if first {
+            if let Some(own) = runtime.own_container().await {
+                self.inherit(&own);
+            }
+        }
+        true
+    }
+
+    fn inherit(&mut self, own: &OwnContainer) {
+        if self.config.network.is_none() && self.config.network_mode.is_none() {
+            if let Some(network) = own.first_network() {
                 tracing::info!(
                     network,
                     "services join this container's network, as ash does"
                 );
-                self.host.network_mode = Some(network);
-                self.sources.for_host(&self.host);
-                self.desired = self.desired.take().map(|set| set.for_host(&self.host));
+                self.host.network_mode = Some(network.to_string());
             }
         }
-        true
+        self.host.storage_binds = storage_binds(&own.mounts);
+        if !self.host.storage_binds.is_empty() {
+            tracing::info!(
+                mounts = ?self.host.storage_binds,
+                "services get this container's /storage mounts, as ash does"
+            );
+        }
+        self.sources.for_host(&self.host);
+        self.desired = self.desired.take().map(|set| set.for_host(&self.host));
     }
 
     pub(super) fn container_engine_down(&mut self, error: &RuntimeError) {
@@ -130,6 +147,8 @@ impl HostLoop {
                     self.container_engine.connection.state = EngineState::Up;
                     self.container_engine.connection.reason = None;
                 }
+                let mut containers = containers;
+                self.book.correct(&mut containers);
                 self.place(containers);
                 self.book
                     .observed(&self.container_engine.observed, Instant::now());

@@ -31,13 +31,14 @@ use crate::host_state::{
     changes, now_ms, EngineConnection, EngineState, EventEnvelope, HostHealth, HostState,
     ServerConnection, ServerState,
 };
+use crate::limits::HostLimits;
 use crate::local_stops::{LocalStops, LocalStopsError};
 use crate::logs::{LogHub, LogLimits};
 use crate::reconcile::desired::DesiredSet;
 use crate::reconcile::executor::Outcome;
 use crate::reconcile::ownership::Me;
 use crate::reconcile::plan::{plan, unclaimed_verdicts, PlanInput};
-use crate::runtime::{Connect, ContainerEvent, Endpoint, RuntimeError};
+use crate::runtime::{Connect, ContainerEvent, Endpoint, PullPolicy, PullProgress, RuntimeError};
 use crate::secret::Secret;
 use book::ServiceBook;
 use catalog::{CatalogReply, ServerCatalog};
@@ -78,7 +79,9 @@ pub struct EngineConfig {
     pub network_mode: Option<String>,
     /// Where the services stopped on this host are kept.
     pub state_dir: PathBuf,
-    /// Containers started or stopped at once, at most.
+    /// Containers started at once, at most, and stopped at once, at most: each its own
+    /// bound, so a stop waiting out the grace of a container that ignores SIGTERM never
+    /// holds a start's place.
     pub concurrency: usize,
     /// SIGTERM to SIGKILL when a service container is stopped.
     pub stop_grace: Duration,
@@ -92,6 +95,16 @@ pub struct EngineConfig {
     /// Keep the server's last answer in `state_dir` and run it after a restart while the
     /// server cannot be reached (`--no-cache` turns it off).
     pub answer_cache: bool,
+    /// A running container its own HEALTHCHECK calls unhealthy this long is replaced;
+    /// `None` leaves it alone.
+    pub unhealthy_restart_after: Option<Duration>,
+    /// CPU limits and GPU requests of the services, by name pattern.
+    pub limits: HostLimits,
+    /// When images are pulled: when missing (the default) or before every create.
+    pub pull_policy: PullPolicy,
+    /// Take pull credentials from the engine client's configuration (`DOCKER_CONFIG`);
+    /// off only in tests, which must not read this machine's.
+    pub registry_auth: bool,
 }
 
 impl EngineConfig {
@@ -121,9 +134,16 @@ impl EngineConfig {
             service_api: None,
             local_services: None,
             answer_cache: true,
+            unhealthy_restart_after: Some(DEFAULT_UNHEALTHY_RESTART_AFTER),
+            limits: HostLimits::default(),
+            pull_policy: PullPolicy::default(),
+            registry_auth: true,
         }
     }
 }
+
+/// How long a container may stay unhealthy before it is replaced, unless configured.
+pub const DEFAULT_UNHEALTHY_RESTART_AFTER: Duration = Duration::from_secs(60);
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError>> + Send>>;
 
@@ -146,7 +166,11 @@ struct HostLoop {
     observe_at: Option<Instant>,
     // Channels.
     semaphore: Arc<Semaphore>,
+    /// The bound of stops, apart from the starts' (see [`EngineConfig::concurrency`]).
+    stop_semaphore: Arc<Semaphore>,
     outcomes_tx: mpsc::UnboundedSender<Outcome>,
+    /// Pulls under way tell how far they are through here.
+    pulls_tx: mpsc::UnboundedSender<(String, PullProgress)>,
     state_tx: watch::Sender<Arc<HostState>>,
     events_tx: broadcast::Sender<EventEnvelope>,
     event_seq: u64,
@@ -201,6 +225,7 @@ pub fn spawn_with(
 struct Inbox {
     commands: mpsc::Receiver<Command>,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
+    pulls: mpsc::UnboundedReceiver<(String, PullProgress)>,
     heartbeats: mpsc::UnboundedReceiver<HeartbeatReply>,
     catalog_replies: mpsc::UnboundedReceiver<CatalogReply>,
     /// The local services file changed.
@@ -216,6 +241,7 @@ fn build(
     let local_stops = LocalStops::load(&local_stops_path)?;
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
+    let (pulls_tx, pulls_rx) = mpsc::unbounded_channel();
     let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
     let (catalog_tx, catalog_rx) = mpsc::unbounded_channel();
     let (local_tx, local_rx) = mpsc::unbounded_channel();
@@ -232,6 +258,8 @@ fn build(
             .clone()
             .or_else(|| config.network.clone()),
         service_api: config.service_api.clone(),
+        limits: config.limits.clone(),
+        storage_binds: Vec::new(),
     };
     let server = ServerLink::new(connections.server, &config.server_url, heartbeat_tx);
     let mut sources = DesiredSources {
@@ -265,7 +293,9 @@ fn build(
         container_engine: ContainerEngineLink::new(connections.container_engine, container_engine),
         observe_at: None,
         semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
+        stop_semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
         outcomes_tx,
+        pulls_tx,
         state_tx: watch::channel(Arc::new(placeholder_state(&config))).0,
         events_tx: events_tx.clone(),
         event_seq: 0,
@@ -295,6 +325,7 @@ fn build(
     let inbox = Inbox {
         commands: commands_rx,
         outcomes: outcomes_rx,
+        pulls: pulls_rx,
         heartbeats: heartbeat_rx,
         catalog_replies: catalog_rx,
         local_changes: local_rx,
@@ -349,6 +380,7 @@ impl HostLoop {
         let Inbox {
             mut commands,
             mut outcomes,
+            mut pulls,
             mut heartbeats,
             mut catalog_replies,
             mut local_changes,
@@ -362,8 +394,18 @@ impl HostLoop {
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {
                     self.reload_local();
-                    self.observe(&mut events).await;
-                    self.send_heartbeat();
+                    // With the engine up, the heartbeat first: its answer (the server's
+                    // word on what runs) is then not kept waiting by the engine's list,
+                    // and what it reports was seen at most one look ago. Otherwise the
+                    // look first, so the heartbeat does not report the engine's services
+                    // as none while it is being reached.
+                    if self.container_engine.connection.state == EngineState::Up {
+                        self.send_heartbeat();
+                        self.observe(&mut events).await;
+                    } else {
+                        self.observe(&mut events).await;
+                        self.send_heartbeat();
+                    }
                 }
                 Some(()) = local_changes.recv() => {
                     while local_changes.try_recv().is_ok() {}
@@ -380,14 +422,24 @@ impl HostLoop {
                         self.on_outcome(outcome);
                     }
                 }
+                Some((service, progress)) = pulls.recv() => {
+                    self.book.pulled(&service, progress);
+                    while let Ok((service, progress)) = pulls.try_recv() {
+                        self.book.pulled(&service, progress);
+                    }
+                }
                 Some(command) = commands.recv() => self.on_command(command),
                 Some(reply) = catalog_replies.recv() => self.catalog.on_reply(reply),
                 event = next_event(&mut events) => match event {
                     Some(Ok(event)) => {
+                        tracing::debug!(action = %event.action, service = ?event.service_name, "container event");
                         self.on_container_event(event);
                         self.observe_soon(EVENT_DEBOUNCE);
                     }
-                    _ => events = None,
+                    other => {
+                        tracing::debug!(?other, "the container event stream ended");
+                        events = None
+                    }
                 },
                 _ = tokio::time::sleep_until(wake) => {
                     if self.sources.local.as_ref().and_then(|l| l.due).is_some_and(|at| at <= Instant::now()) {
@@ -410,8 +462,11 @@ impl HostLoop {
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
         let backoff = self.book.next_start(now);
+        let unhealthy = self
+            .book
+            .next_unhealthy_deadline(now, self.config.unhealthy_restart_after);
         let local = self.sources.local.as_ref().and_then(|l| l.due);
-        [backoff, self.observe_at, local]
+        [backoff, unhealthy, self.observe_at, local]
             .into_iter()
             .flatten()
             .min()
@@ -439,6 +494,9 @@ impl HostLoop {
         let now = Instant::now();
         let busy = self.book.busy();
         let start_blocked = self.book.start_blocked(now);
+        let unhealthy_too_long = self
+            .book
+            .unhealthy_too_long(now, self.config.unhealthy_restart_after);
         let input = PlanInput {
             desired: self.desired.as_ref(),
             // Without a server, the local services file is the only word, always fresh.
@@ -455,6 +513,7 @@ impl HostLoop {
             exits_recorded: &self.book.exits_recorded,
             start_blocked: &start_blocked,
             restart_requested: &self.book.restart_requested,
+            unhealthy_too_long: &unhealthy_too_long,
         };
         let actions = plan(&input);
         let verdicts: Vec<_> = unclaimed_verdicts(&input)

@@ -184,6 +184,10 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             ),
             source,
             unreachable_since_ms,
+            health: keeper
+                .filter(|k| k.status == ContainerStatus::Running)
+                .and_then(|k| k.health),
+            pull: p.book.pulls.get(name).cloned(),
         });
     }
     let paused = p.local_stops.paused_all;
@@ -338,6 +342,7 @@ mod tests {
                 image_id: None,
                 status,
                 created: 1,
+                health: None,
             });
         }
 

@@ -17,8 +17,9 @@ use crate::ayon::{AyonError, ServerApi};
 use crate::host_state::{
     EngineState, HostState, ServerState, ServiceSource, ServiceState, ServiceView,
 };
+use crate::reconcile::backoff::RAN_FINE_AFTER;
 use crate::runtime::memory::{CreateFault, MemoryRuntime};
-use crate::runtime::Endpoint;
+use crate::runtime::{Endpoint, OwnContainer};
 use crate::secret::Secret;
 use crate::testing::{config, entry};
 
@@ -101,6 +102,8 @@ impl Host {
         config.poll_interval = poll;
         tweak(&mut config);
         config.print_service_output = false;
+        // Never this machine's docker login.
+        config.registry_auth = false;
         let server = Arc::new(ScriptedServer {
             reply: Mutex::new(Reply::Services(services)),
             heartbeats: AtomicU64::new(0),
@@ -144,6 +147,29 @@ impl Host {
         state.service("a").unwrap().clone()
     }
 
+    /// Kills `a`'s container; how long until it runs again as restart number `restarts`.
+    async fn crash_and_time_restart(&self, restarts: u32) -> Duration {
+        let died = Instant::now();
+        self.engine.kill("a", 1);
+        self.until_service("restarted", |a| {
+            a.restarts == restarts && a.state == ServiceState::Running
+        })
+        .await;
+        died.elapsed()
+    }
+
+    /// Three crashes in a row, from restart number `first`: each restart waits 1, 2, 4 s.
+    async fn crash_in_a_row(&self, first: u32) {
+        for (restarts, wait) in (first..).zip([1, 2, 4]) {
+            let took = self.crash_and_time_restart(restarts).await;
+            let wait = Duration::from_secs(wait);
+            assert!(
+                took >= wait && took < wait + Duration::from_millis(500),
+                "restart {restarts} came after {took:?}, not {wait:?}"
+            );
+        }
+    }
+
     async fn running(&self) -> ServiceView {
         self.until_service("a runs", |a| a.state == ServiceState::Running)
             .await
@@ -157,39 +183,35 @@ impl Drop for Host {
 }
 
 #[tokio::test(start_paused = true)]
-async fn crash_restarts_wait_1_2_4_s_and_ten_minutes_of_running_forgive_them() {
+async fn crash_restarts_wait_1_2_4_s_and_running_quietly_forgives_them() {
     let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], SLOW_POLL).await;
     host.running().await;
-    let crash_and_time_restart = |restarts: u32| {
-        let host = &host;
-        async move {
-            let died = Instant::now();
-            host.engine.kill("a", 1);
-            host.until_service("restarted", |a| {
-                a.restarts == restarts && a.state == ServiceState::Running
-            })
-            .await;
-            died.elapsed()
-        }
-    };
-    for (restarts, wait) in [(1, 1), (2, 2), (3, 4)] {
-        let took = crash_and_time_restart(restarts).await;
-        let wait = Duration::from_secs(wait);
-        assert!(
-            took >= wait && took < wait + Duration::from_millis(500),
-            "restart {restarts} came after {took:?}, not {wait:?}"
-        );
-    }
-    // Ten minutes of running (on the paused clock) prove the service healthy again.
-    tokio::time::sleep(Duration::from_secs(601)).await;
-    let took = crash_and_time_restart(4).await;
+    host.crash_in_a_row(1).await;
+    // Running a while (on the paused clock) proves the service works again.
+    tokio::time::sleep(RAN_FINE_AFTER).await;
+    let took = host.crash_and_time_restart(4).await;
     assert!(
-        took < Duration::from_millis(1500),
+        took < Duration::from_millis(100),
         "after the reset: {took:?}"
     );
     let a = host.handle.state().service("a").unwrap().clone();
     assert_eq!(a.last_exit_code, Some(1));
     assert_eq!(a.last_restart_reason.as_deref(), Some("it had exited"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_ran_fine_is_restarted_at_once_and_backs_off_only_on_failures_in_a_row() {
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], SLOW_POLL).await;
+    host.running().await;
+    tokio::time::sleep(RAN_FINE_AFTER).await;
+    // The die event's debounce is all it waits: no backoff.
+    let took = host.crash_and_time_restart(1).await;
+    assert!(
+        took <= Duration::from_millis(60),
+        "a service that ran fine came back after {took:?}"
+    );
+    // Dying again at once, it is a failure in a row each time: 1, 2, 4 s.
+    host.crash_in_a_row(2).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -318,6 +340,31 @@ async fn each_server_fault_leaves_the_services_running_and_says_what_it_is() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn inside_a_container_services_join_its_first_network_and_get_its_storage() {
+    let engine = MemoryRuntime::new();
+    engine.run_inside(OwnContainer {
+        id: "own".into(),
+        networks: [
+            (
+                "stack_default".to_string(),
+                Some("10.9.0.5".parse().unwrap()),
+            ),
+            ("zz_other".to_string(), None),
+        ]
+        .into(),
+        mounts: vec![
+            "/var/run/docker.sock:/var/run/docker.sock".into(),
+            "/mnt/projects:/storage".into(),
+        ],
+    });
+    let host = Host::start(engine, vec![entry("a", "img:1")], Duration::from_secs(2)).await;
+    host.running().await;
+    let created = host.engine.running("a").pop().expect("a runs");
+    assert_eq!(created.network_mode.as_deref(), Some("stack_default"));
+    assert_eq!(created.applied.binds, ["/mnt/projects:/storage"]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_ash_container_that_matches_the_spec_is_adopted_as_it_is() {
     let engine = MemoryRuntime::new();
     let ash = engine.run_as_ash(&config("a", "img:1"));
@@ -414,6 +461,44 @@ async fn a_create_the_engine_refuses_is_the_services_failure_and_backs_off() {
     assert_eq!(a.state, ServiceState::Failed);
     assert!(a.next_restart_at_ms.is_some());
     assert_eq!(host.handle.state().engine.state, EngineState::Up);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_pull_fails_its_service_with_the_registrys_words_and_backs_off_alone() {
+    let engine = MemoryRuntime::new();
+    engine.lose_image("registry.lan/private:1");
+    engine.fail_pulls(Some("unauthorized: authentication required"));
+    let answer = vec![entry("a", "registry.lan/private:1"), entry("b", "img:1")];
+    let host = Host::start(engine, answer, Duration::from_secs(2)).await;
+    let state = host
+        .until("a failed and b runs", |state| {
+            let a = state.service("a").is_some_and(|a| a.last_error.is_some());
+            let b = state
+                .service("b")
+                .is_some_and(|b| b.state == ServiceState::Running);
+            a && b
+        })
+        .await;
+    let a = state.service("a").unwrap();
+    let error = a.last_error.as_deref().unwrap();
+    assert!(
+        error.contains("registry.lan/private:1")
+            && error.contains("unauthorized: authentication required"),
+        "{error}"
+    );
+    assert!(a.next_restart_at_ms.is_some(), "retried after its backoff");
+    assert_eq!(a.pull, None, "no pull shown once it ended");
+    assert_eq!(host.engine.requests("create"), 1, "only b was created");
+
+    // The registry lets it in: the next try after the backoff pulls and starts it.
+    host.engine.fail_pulls(None);
+    let a = host
+        .until_service("a runs after its backoff", |a| {
+            a.name == "a" && a.state == ServiceState::Running
+        })
+        .await;
+    assert_eq!(a.last_error, None);
+    assert_eq!(host.engine.requests("pull"), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -694,4 +779,57 @@ async fn a_name_the_local_file_and_the_server_both_declare_runs_neither() {
         host.engine.running("a").is_empty(),
         "never a container for a"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_container_unhealthy_longer_than_the_limit_is_replaced_saying_why() {
+    use super::DEFAULT_UNHEALTHY_RESTART_AFTER as LIMIT;
+    use crate::host_state::ContainerHealth;
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], SLOW_POLL).await;
+    host.running().await;
+    host.engine.set_health("a", ContainerHealth::Healthy);
+    host.until_service("healthy", |a| a.health == Some(ContainerHealth::Healthy))
+        .await;
+    // Unhealthy for a while, then healthy again: forgiven, not replaced.
+    host.engine.set_health("a", ContainerHealth::Unhealthy);
+    host.until_service("unhealthy", |a| {
+        a.health == Some(ContainerHealth::Unhealthy)
+    })
+    .await;
+    tokio::time::sleep(LIMIT / 2).await;
+    host.engine.set_health("a", ContainerHealth::Healthy);
+    tokio::time::sleep(LIMIT).await;
+    let a = host.handle.state().service("a").unwrap().clone();
+    assert_eq!((a.restarts, a.health), (0, Some(ContainerHealth::Healthy)));
+    // Unhealthy for the whole limit: replaced once it is reached, with the reason kept.
+    let unhealthy = Instant::now();
+    host.engine.set_health("a", ContainerHealth::Unhealthy);
+    let a = host
+        .until_service("replaced", |a| {
+            a.restarts == 1 && a.state == ServiceState::Running
+        })
+        .await;
+    let took = unhealthy.elapsed();
+    assert!(
+        took >= LIMIT && took < LIMIT + Duration::from_millis(500),
+        "replaced after {took:?}"
+    );
+    assert_eq!(
+        a.last_restart_reason.as_deref(),
+        Some("its health check said unhealthy for 60 s")
+    );
+    assert_eq!(a.health, None, "the new container has said nothing yet");
+    assert_eq!(host.engine.running("a").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_death_announced_before_the_list_shows_it_is_acted_on_at_once() {
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], SLOW_POLL).await;
+    host.running().await;
+    tokio::time::sleep(RAN_FINE_AFTER).await;
+    // dockerd sends `die` a moment before its list says exited: the list still says
+    // running when the loop looks.
+    host.engine.list_lags_deaths(true);
+    let took = host.crash_and_time_restart(1).await;
+    assert!(took < Duration::from_secs(1), "restarted after {took:?}");
 }

@@ -1,10 +1,41 @@
 //! Carries out one planned [`Action`] against the container engine and says what came of
 //! it. The engine runs many at once under a bound (a semaphore); each is independent.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::plan::{Action, RecreateReason, RemoveReason};
-use crate::runtime::{ContainerRuntime, ExitInfo, RuntimeError};
+use crate::container::ContainerConfig;
+use crate::runtime::{
+    registry_auth, ContainerRuntime, ExitInfo, PullPolicy, PullProgress, RuntimeError,
+};
+
+/// Where a pull's progress goes while it runs (the loop shows it on the service).
+pub type PullReporter = Arc<dyn Fn(PullProgress) + Send + Sync>;
+
+/// How actions are carried out: the host's settings that shape them.
+#[derive(Clone)]
+pub struct ActionSettings {
+    /// SIGTERM to SIGKILL when a container is stopped.
+    pub grace: Duration,
+    pub pull_policy: PullPolicy,
+    pub on_pull: PullReporter,
+    /// Whether pulls take credentials from the engine client's configuration (tests of
+    /// the executor must not read this machine's).
+    pub registry_auth: bool,
+}
+
+impl ActionSettings {
+    /// `grace`, the default pull policy, progress dropped.
+    pub fn new(grace: Duration) -> ActionSettings {
+        ActionSettings {
+            grace,
+            pull_policy: PullPolicy::default(),
+            on_pull: Arc::new(|_| {}),
+            registry_auth: true,
+        }
+    }
+}
 
 /// What came of one action. Errors stay [`RuntimeError`]s, so the loop can tell an engine
 /// that is gone from a request it refused.
@@ -46,6 +77,8 @@ pub enum RestartReason {
     SpecChanged,
     Requested,
     Exited,
+    /// Its own HEALTHCHECK said unhealthy for this long.
+    Unhealthy(Duration),
 }
 
 impl std::fmt::Display for RestartReason {
@@ -54,6 +87,13 @@ impl std::fmt::Display for RestartReason {
             RestartReason::SpecChanged => "its spec changed on the server",
             RestartReason::Requested => "a restart was asked for",
             RestartReason::Exited => "it had exited",
+            RestartReason::Unhealthy(unhealthy_for) => {
+                return write!(
+                    f,
+                    "its health check said unhealthy for {} s",
+                    unhealthy_for.as_secs()
+                )
+            }
         })
     }
 }
@@ -63,6 +103,7 @@ impl From<RecreateReason> for RestartReason {
         match reason {
             RecreateReason::SpecChanged => RestartReason::SpecChanged,
             RecreateReason::Requested => RestartReason::Requested,
+            RecreateReason::Unhealthy(unhealthy_for) => RestartReason::Unhealthy(unhealthy_for),
         }
     }
 }
@@ -73,13 +114,17 @@ pub enum StartFailure {
     #[error("could not remove the old container: {0}")]
     OldContainer(#[source] RuntimeError),
     #[error("{0}")]
+    Pull(#[source] RuntimeError),
+    #[error("{0}")]
     Create(#[source] RuntimeError),
 }
 
 impl StartFailure {
     pub fn runtime_error(&self) -> &RuntimeError {
         match self {
-            StartFailure::OldContainer(error) | StartFailure::Create(error) => error,
+            StartFailure::OldContainer(error)
+            | StartFailure::Pull(error)
+            | StartFailure::Create(error) => error,
         }
     }
 }
@@ -105,6 +150,15 @@ impl Outcome {
         }
     }
 
+    /// Whether the action may have changed containers; reading an exit or inspecting
+    /// does not.
+    pub fn changed_containers(&self) -> bool {
+        !matches!(
+            self,
+            Outcome::ExitRecorded { .. } | Outcome::Inspected { .. }
+        )
+    }
+
     /// The engine error that says the container engine itself is gone, if this is one.
     pub fn engine_down(&self) -> Option<&RuntimeError> {
         let error = match self {
@@ -122,25 +176,61 @@ impl Outcome {
     }
 }
 
-pub async fn execute(runtime: &dyn ContainerRuntime, action: Action, grace: Duration) -> Outcome {
+/// Makes sure the engine has the image `config` runs, as the pull policy says: pulled
+/// when missing, or before every create with `always`.
+async fn ensure_image(
+    runtime: &dyn ContainerRuntime,
+    config: &ContainerConfig,
+    how: &ActionSettings,
+) -> Result<(), RuntimeError> {
+    let pull = match how.pull_policy {
+        PullPolicy::Always => true,
+        PullPolicy::Missing => !runtime.has_image(&config.image).await?,
+    };
+    if !pull {
+        return Ok(());
+    }
+    let auth = match how.registry_auth {
+        true => registry_auth::lookup(&config.image).await?,
+        false => None,
+    };
+    runtime
+        .pull_image(&config.image, auth.as_ref(), how.on_pull.as_ref())
+        .await
+}
+
+pub async fn execute(
+    runtime: &dyn ContainerRuntime,
+    action: Action,
+    how: &ActionSettings,
+) -> Outcome {
+    let grace = how.grace;
     match action {
-        Action::Create { service, config } => match runtime.create_and_start(&config).await {
-            Ok(container_id) => Outcome::Started {
-                service,
-                container_id,
-                replaced: None,
-            },
-            Err(error) => Outcome::StartFailed {
-                service,
-                error: StartFailure::Create(error),
-            },
-        },
+        Action::Create { service, config } => {
+            if let Err(error) = ensure_image(runtime, &config, how).await {
+                return Outcome::StartFailed {
+                    service,
+                    error: StartFailure::Pull(error),
+                };
+            }
+            match runtime.create_and_start(&config).await {
+                Ok(container_id) => Outcome::Started {
+                    service,
+                    container_id,
+                    replaced: None,
+                },
+                Err(error) => Outcome::StartFailed {
+                    service,
+                    error: StartFailure::Create(error),
+                },
+            }
+        }
         Action::Recreate {
             service,
             old_id,
             config,
             reason,
-        } => replace(runtime, service, &old_id, &config, grace, reason.into()).await,
+        } => replace(runtime, service, &old_id, &config, how, reason.into()).await,
         Action::Restart {
             service,
             old_id,
@@ -151,7 +241,7 @@ pub async fn execute(runtime: &dyn ContainerRuntime, action: Action, grace: Dura
                 service,
                 &old_id,
                 &config,
-                grace,
+                how,
                 RestartReason::Exited,
             )
             .await
@@ -202,11 +292,19 @@ async fn replace(
     runtime: &dyn ContainerRuntime,
     service: String,
     old_id: &str,
-    config: &crate::container::ContainerConfig,
-    grace: Duration,
+    config: &ContainerConfig,
+    how: &ActionSettings,
     why: RestartReason,
 ) -> Outcome {
-    if let Err(error) = runtime.stop_and_remove(old_id, grace).await {
+    // The image first: the old container keeps running through a long pull, and through
+    // a failed one.
+    if let Err(error) = ensure_image(runtime, config, how).await {
+        return Outcome::StartFailed {
+            service,
+            error: StartFailure::Pull(error),
+        };
+    }
+    if let Err(error) = runtime.stop_and_remove(old_id, how.grace).await {
         return Outcome::StartFailed {
             service,
             error: StartFailure::OldContainer(error),
@@ -243,7 +341,7 @@ mod tests {
 
     /// Creates `service`'s container; its id.
     async fn started(engine: &MemoryRuntime, service: &str) -> String {
-        match execute(engine, create(service), GRACE).await {
+        match execute(engine, create(service), &ActionSettings::new(GRACE)).await {
             Outcome::Started { container_id, .. } => container_id,
             other => panic!("not started: {other:?}"),
         }
@@ -256,7 +354,7 @@ mod tests {
             container_id: first,
             replaced: None,
             ..
-        } = execute(&engine, create("a"), GRACE).await
+        } = execute(&engine, create("a"), &ActionSettings::new(GRACE)).await
         else {
             panic!("not started")
         };
@@ -266,7 +364,7 @@ mod tests {
             config: Box::new(config("a", "img:2")),
             reason: RecreateReason::SpecChanged,
         };
-        let outcome = execute(&engine, recreate, GRACE).await;
+        let outcome = execute(&engine, recreate, &ActionSettings::new(GRACE)).await;
         assert!(
             matches!(
                 &outcome,
@@ -283,13 +381,13 @@ mod tests {
     async fn a_create_on_a_stopped_engine_is_engine_down_and_a_refused_one_is_not() {
         let engine = MemoryRuntime::new();
         engine.fail_creates(Some(CreateFault::EngineDies));
-        let down = execute(&engine, create("a"), GRACE).await;
+        let down = execute(&engine, create("a"), &ActionSettings::new(GRACE)).await;
         assert!(matches!(down, Outcome::StartFailed { .. }), "{down:?}");
         assert!(down.engine_down().is_some());
 
         engine.come_back();
         engine.fail_creates(Some(CreateFault::Refused("no such image".into())));
-        let refused = execute(&engine, create("a"), GRACE).await;
+        let refused = execute(&engine, create("a"), &ActionSettings::new(GRACE)).await;
         assert!(
             matches!(refused, Outcome::StartFailed { .. }),
             "{refused:?}"
@@ -308,7 +406,8 @@ mod tests {
             service: "a".into(),
             container_id: container_id.clone(),
         };
-        let Outcome::ExitRecorded { exit: Ok(exit), .. } = execute(&engine, record, GRACE).await
+        let Outcome::ExitRecorded { exit: Ok(exit), .. } =
+            execute(&engine, record, &ActionSettings::new(GRACE)).await
         else {
             panic!("exit not read")
         };
@@ -327,13 +426,13 @@ mod tests {
             container_id: id.clone(),
             config: Box::new(config("a", image)),
         };
-        let same = execute(&engine, inspect("img:1"), GRACE).await;
+        let same = execute(&engine, inspect("img:1"), &ActionSettings::new(GRACE)).await;
         let spec_hash = config("a", "img:1").spec_hash().to_string();
         assert!(
             matches!(&same, Outcome::Inspected { result: Ok(Adoption::Matches { spec_hash: h }), .. } if *h == spec_hash),
             "{same:?}"
         );
-        let other = execute(&engine, inspect("img:2"), GRACE).await;
+        let other = execute(&engine, inspect("img:2"), &ActionSettings::new(GRACE)).await;
         assert!(
             matches!(
                 other,
@@ -355,7 +454,7 @@ mod tests {
             container_id,
             reason: RemoveReason::Paused,
         };
-        let outcome = execute(&engine, remove, GRACE).await;
+        let outcome = execute(&engine, remove, &ActionSettings::new(GRACE)).await;
         assert!(matches!(
             outcome,
             Outcome::Removed {
@@ -365,5 +464,78 @@ mod tests {
         ));
         assert!(engine.containers().is_empty());
         assert_eq!(engine.requests("stop"), 1);
+    }
+
+    fn pulling(policy: PullPolicy) -> (ActionSettings, Arc<std::sync::Mutex<Vec<PullProgress>>>) {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let how = ActionSettings {
+            pull_policy: policy,
+            on_pull: Arc::new(move |p| sink.lock().unwrap().push(p)),
+            registry_auth: false,
+            ..ActionSettings::new(GRACE)
+        };
+        (how, seen)
+    }
+
+    #[tokio::test]
+    async fn a_missing_image_is_pulled_with_progress_and_a_present_one_is_not() {
+        let engine = MemoryRuntime::new();
+        let (how, seen) = pulling(PullPolicy::Missing);
+        started_with(&engine, &how).await;
+        assert_eq!(engine.requests("pull"), 0, "the engine had img:1");
+
+        engine.lose_image("img:1");
+        let outcome = execute(&engine, create("b"), &how).await;
+        assert!(matches!(outcome, Outcome::Started { .. }), "{outcome:?}");
+        assert_eq!(engine.requests("pull"), 1);
+        assert_eq!(seen.lock().unwrap()[0].image, "img:1");
+    }
+
+    async fn started_with(engine: &MemoryRuntime, how: &ActionSettings) {
+        let outcome = execute(engine, create("a"), how).await;
+        assert!(matches!(outcome, Outcome::Started { .. }), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn always_pulls_before_every_create() {
+        let engine = MemoryRuntime::new();
+        let (how, _) = pulling(PullPolicy::Always);
+        started_with(&engine, &how).await;
+        assert_eq!(engine.requests("pull"), 1);
+        assert_eq!(engine.requests("inspect_image"), 0, "no need to ask first");
+    }
+
+    #[tokio::test]
+    async fn a_failed_pull_fails_the_start_with_the_registrys_words_and_keeps_the_old_container() {
+        let engine = MemoryRuntime::new();
+        let (how, _) = pulling(PullPolicy::Always);
+        let old = started(&engine, "a").await;
+        engine.fail_pulls(Some("unauthorized: authentication required"));
+        let recreate = Action::Recreate {
+            service: "a".into(),
+            old_id: old.clone(),
+            config: Box::new(config("a", "img:2")),
+            reason: RecreateReason::SpecChanged,
+        };
+        let outcome = execute(&engine, recreate, &how).await;
+        let Outcome::StartFailed { error, .. } = &outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(matches!(error, StartFailure::Pull(_)), "{error:?}");
+        let words = error.to_string();
+        assert!(
+            words.contains("img:2") && words.contains("unauthorized: authentication required"),
+            "{words}"
+        );
+        assert!(
+            outcome.engine_down().is_none(),
+            "a refused pull is the service's failure"
+        );
+        assert_eq!(
+            engine.running("a")[0].id,
+            old,
+            "the old container still runs"
+        );
     }
 }

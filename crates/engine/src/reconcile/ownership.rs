@@ -300,6 +300,7 @@ mod tests {
             image_id: None,
             status: ContainerStatus::Running,
             created: 1,
+            health: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! alone) so it can be tested without an engine. Nothing here does I/O or reads a clock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Duration;
 
 use super::desired::DesiredSet;
 use super::executor::Adoption;
@@ -47,6 +48,9 @@ pub struct PlanInput<'a> {
     pub start_blocked: &'a HashSet<String>,
     /// Services the user asked to restart.
     pub restart_requested: &'a HashSet<String>,
+    /// Services whose running container's HEALTHCHECK has said unhealthy for longer than
+    /// the host allows, and for how long.
+    pub unhealthy_too_long: &'a HashMap<String, Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +97,8 @@ pub enum Action {
 pub enum RecreateReason {
     SpecChanged,
     Requested,
+    /// Its HEALTHCHECK has said unhealthy for this long, longer than the host allows.
+    Unhealthy(Duration),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +282,12 @@ fn plan_service(
                 actions.push(recreate(RecreateReason::Requested));
                 return;
             }
+            // A container's own health check outranks its spec: it is replaced even
+            // while the server cannot be heard (the service was wanted as it is).
+            if let Some(unhealthy_for) = input.unhealthy_too_long.get(service) {
+                actions.push(recreate(RecreateReason::Unhealthy(*unhealthy_for)));
+                return;
+            }
             match current(keeper) {
                 None => actions.push(Action::Inspect {
                     service: service.to_string(),
@@ -330,6 +342,7 @@ mod tests {
             image_id: None,
             status,
             created: 1,
+            health: None,
         }
     }
 
@@ -343,6 +356,7 @@ mod tests {
         recorded: HashSet<String>,
         blocked: HashSet<String>,
         restart: HashSet<String>,
+        unhealthy: HashMap<String, Duration>,
         adopted: HashMap<String, Adoption>,
         unclaimed: Vec<ObservedContainer>,
         catalog: Option<Catalog>,
@@ -361,6 +375,7 @@ mod tests {
                 recorded: Default::default(),
                 blocked: Default::default(),
                 restart: Default::default(),
+                unhealthy: Default::default(),
                 adopted: Default::default(),
                 unclaimed: vec![],
                 catalog: None,
@@ -386,6 +401,7 @@ mod tests {
                 exits_recorded: &self.recorded,
                 start_blocked: &self.blocked,
                 restart_requested: &self.restart,
+                unhealthy_too_long: &self.unhealthy,
             })
         }
     }
@@ -449,6 +465,7 @@ mod tests {
             exits_recorded: &HashSet::new(),
             start_blocked: &HashSet::new(),
             restart_requested: &HashSet::new(),
+            unhealthy_too_long: &HashMap::new(),
         };
         assert!(plan(&input).is_empty());
     }
@@ -463,6 +480,28 @@ mod tests {
         ));
         world.fresh = false;
         assert!(world.plan().is_empty());
+    }
+
+    #[test]
+    fn a_container_unhealthy_too_long_is_recreated_saying_for_how_long() {
+        let mut world = World::new(vec![spec_for("a", "img"), spec_for("b", "img")]);
+        world.observed = vec![
+            container("1", "a", ContainerStatus::Running, Some(&world.hash("a"))),
+            container("2", "b", ContainerStatus::Running, Some(&world.hash("b"))),
+        ];
+        assert!(world.plan().is_empty());
+        world.unhealthy.insert("a".into(), Duration::from_secs(61));
+        world.fresh = false;
+        assert!(matches!(
+            world.plan().as_slice(),
+            [Action::Recreate { service, reason: RecreateReason::Unhealthy(d), old_id, .. }]
+                if service == "a" && old_id == "1" && d.as_secs() == 61
+        ));
+        world.in_flight.insert("a".into());
+        assert!(
+            world.plan().is_empty(),
+            "not twice while its recreate is under way"
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use futures::stream::BoxStream;
 
 use super::stats::StatsSample;
 use super::{
-    ContainerEvent, Endpoint, ExitInfo, ObservedContainer, OutputFrom, OutputLine, Runtime,
-    RuntimeError,
+    ContainerEvent, Endpoint, ExitInfo, ObservedContainer, OutputFrom, OutputLine, OwnContainer,
+    PullProgress, RegistryAuth, Runtime, RuntimeError,
 };
 use crate::container::{AppliedConfig, ContainerConfig};
 
@@ -35,6 +35,18 @@ pub trait ContainerRuntime: Send + Sync {
     /// Creates and starts the container; a leftover of the same name is replaced.
     async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError>;
 
+    /// Whether the engine has `image` already.
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError>;
+
+    /// Pulls `image` (with `auth` when its registry wants it), handing `progress` the
+    /// figures now and then while it runs; a refusal carries the registry's message.
+    async fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<(), RuntimeError>;
+
     /// Stops the container (SIGTERM, then SIGKILL after `grace`) and removes it.
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> Result<(), RuntimeError>;
 
@@ -44,8 +56,8 @@ pub trait ContainerRuntime: Send + Sync {
     /// What a container was given, to decide whether to adopt it as it is.
     async fn applied_config(&self, id: &str) -> Result<AppliedConfig, RuntimeError>;
 
-    /// The first network of the container this process runs in, if it runs in one.
-    async fn own_network(&self) -> Option<String>;
+    /// The container this process runs in, if it runs in one.
+    async fn own_container(&self) -> Option<OwnContainer>;
 
     /// Service containers' events, to wake the loop early.
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>>;
@@ -92,6 +104,19 @@ impl ContainerRuntime for Runtime {
         Runtime::create_and_start(self, config).await
     }
 
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
+        Runtime::has_image(self, image).await
+    }
+
+    async fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<(), RuntimeError> {
+        Runtime::pull_image(self, image, auth, progress).await
+    }
+
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
         Runtime::stop_and_remove(self, id, grace).await
     }
@@ -104,8 +129,8 @@ impl ContainerRuntime for Runtime {
         Runtime::applied_config(self, id).await
     }
 
-    async fn own_network(&self) -> Option<String> {
-        Runtime::own_network(self).await
+    async fn own_container(&self) -> Option<OwnContainer> {
+        Runtime::own_container(self).await
     }
 
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>> {

@@ -8,7 +8,7 @@
 //! must never sleep or read the wall clock for anything a test asserts: times come from
 //! `tokio::time`, so `tokio::time::pause()` governs them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,11 +22,12 @@ use tokio::time::Instant;
 use super::container_runtime::{Connect, ContainerRuntime};
 use super::{
     ContainerEvent, ContainerStatus, ExitInfo, ObservedContainer, OutputFrom, OutputLine,
-    RuntimeError,
+    OwnContainer, PullProgress, RegistryAuth, RuntimeError,
 };
 use crate::container::{
     AppliedConfig, ContainerConfig, LABEL_HOST, LABEL_SERVICE_NAME, LABEL_SPEC_HASH,
 };
+use crate::host_state::ContainerHealth;
 
 /// One container as the in-memory engine keeps it.
 #[derive(Debug, Clone)]
@@ -44,7 +45,11 @@ pub struct MemoryContainer {
     /// `ash` starts its containers with auto-remove: they vanish when they die.
     pub auto_remove: bool,
     pub applied: AppliedConfig,
+    /// The network it was put on.
+    pub network_mode: Option<String>,
     pub output: Vec<OutputLine>,
+    /// Its HEALTHCHECK's verdict, once [`MemoryRuntime::set_health`] gave it one.
+    pub health: Option<ContainerHealth>,
 }
 
 /// How the next creates fail.
@@ -63,8 +68,16 @@ struct World {
     next_id: u64,
     down: bool,
     create_fault: Option<CreateFault>,
+    /// Images this engine does not have (every other one it has).
+    missing_images: BTreeSet<String>,
+    /// Why pulls fail, the registry's words, until told otherwise.
+    pull_fault: Option<String>,
     requests: BTreeMap<&'static str, u64>,
+    /// Lists show a container that died as still running (dockerd's race).
+    list_lags_deaths: bool,
     subscribers: Vec<mpsc::UnboundedSender<Result<ContainerEvent, RuntimeError>>>,
+    /// The container ashtray runs in, as [`MemoryRuntime::run_inside`] set it.
+    own: Option<OwnContainer>,
 }
 
 /// The in-memory engine. Cheap to clone; clones share one world.
@@ -135,7 +148,9 @@ impl World {
                 user: config.user.clone(),
                 port_keys: config.ports.iter().map(|p| p.container_key()).collect(),
             },
+            network_mode: config.network_mode.clone(),
             output: Vec::new(),
+            health: None,
         };
         self.emit("create", &container);
         self.emit("start", &container);
@@ -218,9 +233,30 @@ impl MemoryRuntime {
         self.world().down = false;
     }
 
+    /// Lists show containers that died as running still, as dockerd's list may right
+    /// after it sent their `die` event.
+    pub fn list_lags_deaths(&self, lag: bool) {
+        self.world().list_lags_deaths = lag;
+    }
+
+    /// From now on ashtray runs inside `own` (a container of this engine).
+    pub fn run_inside(&self, own: OwnContainer) {
+        self.world().own = Some(own);
+    }
+
     /// Makes the next creates fail (`None`: they succeed again).
     pub fn fail_creates(&self, fault: Option<CreateFault>) {
         self.world().create_fault = fault;
+    }
+
+    /// The engine no longer has `image` (`docker rmi`): the next create pulls it.
+    pub fn lose_image(&self, image: &str) {
+        self.world().missing_images.insert(image.to_string());
+    }
+
+    /// Makes pulls fail with the registry's `message` (`None`: they succeed again).
+    pub fn fail_pulls(&self, message: Option<&str>) {
+        self.world().pull_fault = message.map(str::to_string);
     }
 
     /// The running container of `service` dies with `exit_code`, as if its process ended.
@@ -229,6 +265,25 @@ impl MemoryRuntime {
         let mut world = self.world();
         for id in ids {
             world.stop(&id, exit_code);
+        }
+    }
+
+    /// The running container of `service` reports `health`, with the engine's
+    /// `health_status` event, as its HEALTHCHECK would.
+    pub fn set_health(&self, service: &str, health: ContainerHealth) {
+        let ids: Vec<String> = self.running(service).into_iter().map(|c| c.id).collect();
+        let mut world = self.world();
+        for id in ids {
+            if let Some(container) = world.containers.get_mut(&id) {
+                container.health = Some(health);
+                let container = container.clone();
+                let word = match health {
+                    ContainerHealth::Starting => "starting",
+                    ContainerHealth::Healthy => "healthy",
+                    ContainerHealth::Unhealthy => "unhealthy",
+                };
+                world.emit(&format!("health_status: {word}"), &container);
+            }
         }
     }
 
@@ -289,8 +344,14 @@ impl ContainerRuntime for MemoryRuntime {
                     host: c.labels.get(LABEL_HOST).cloned(),
                     image: c.image.clone(),
                     image_id: None,
-                    status: c.status,
+                    status: match c.status {
+                        ContainerStatus::Exited if world.list_lags_deaths => {
+                            ContainerStatus::Running
+                        }
+                        status => status,
+                    },
                     created: c.created,
+                    health: c.health,
                 })
             })
             .collect();
@@ -300,6 +361,14 @@ impl ContainerRuntime for MemoryRuntime {
 
     async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError> {
         let mut world = self.request("create")?;
+        if world.missing_images.contains(&config.image) {
+            return Err(refused(
+                "creating container",
+                &config.name,
+                404,
+                "No such image",
+            ));
+        }
         match world.create_fault.clone() {
             Some(CreateFault::Refused(message)) => {
                 return Err(refused("creating container", &config.name, 500, &message))
@@ -326,6 +395,37 @@ impl ContainerRuntime for MemoryRuntime {
             }
         }
         Ok(world.insert(config, config.labels.clone(), false))
+    }
+
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
+        let world = self.request("inspect_image")?;
+        Ok(!world.missing_images.contains(image))
+    }
+
+    async fn pull_image(
+        &self,
+        image: &str,
+        _auth: Option<&RegistryAuth>,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<(), RuntimeError> {
+        let mut world = self.request("pull")?;
+        if let Some(reason) = world.pull_fault.clone() {
+            return Err(RuntimeError::ImageMissing {
+                image: image.to_string(),
+                reason,
+            });
+        }
+        world.missing_images.remove(image);
+        drop(world);
+        // One layer, fetched at once: enough for a reader to see a pull happen.
+        progress(PullProgress {
+            image: image.to_string(),
+            bytes_done: 1,
+            bytes_total: 1,
+            layers_done: 1,
+            layers_total: 1,
+        });
+        Ok(())
     }
 
     async fn stop_and_remove(&self, id: &str, _grace: Duration) -> Result<(), RuntimeError> {
@@ -372,8 +472,8 @@ impl ContainerRuntime for MemoryRuntime {
             .ok_or_else(|| refused("inspecting container", id, 404, "no such container"))
     }
 
-    async fn own_network(&self) -> Option<String> {
-        None
+    async fn own_container(&self) -> Option<OwnContainer> {
+        self.world().own.clone()
     }
 
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, RuntimeError>> {

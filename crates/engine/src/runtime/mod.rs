@@ -4,12 +4,16 @@
 //! This module only translates: it decides nothing about which container should run.
 //! Every request is counted, so a benchmark can show how many calls a tick costs.
 
+mod archive;
 mod container_runtime;
 mod gateway;
 #[cfg(any(test, feature = "memory-runtime"))]
 pub mod memory;
 mod observe;
 mod output_mark;
+mod own_container;
+mod pull;
+pub mod registry_auth;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -17,7 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, EventMessage, HostConfig, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, DeviceRequest, EventMessage, HostConfig, PortBinding,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
     LogsOptions, RemoveContainerOptions, StopContainerOptions,
@@ -26,11 +32,16 @@ use bollard::Docker;
 use futures::{Stream, StreamExt};
 
 use crate::container::{AppliedConfig, ContainerConfig, LABEL_SERVICE_NAME};
+use crate::limits::Gpus;
 
+pub use archive::ArchiveError;
 pub use container_runtime::{Connect, ContainerRuntime};
 pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
 pub use observe::{ContainerStatus, ObservedContainer};
 pub use output_mark::{OutputFrom, ReadMark};
+pub use own_container::{container_id_from_mountinfo, OwnContainer};
+pub use pull::{PullPolicy, PullProgress, PullTally, PROGRESS_EVERY};
+pub use registry_auth::{RegistryAuth, RegistryAuthError};
 
 /// Where the engine listens and which kind it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,13 +89,22 @@ pub enum RuntimeError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("image {image:?} is not on this host and could not be pulled: {reason}")]
+    #[error("could not pull image {image:?}: {reason}. Check the image's name and tag, that this machine reaches its registry, and its credentials (`docker login`, or DOCKER_CONFIG)")]
     ImageMissing { image: String, reason: String },
+    #[error(transparent)]
+    RegistryAuth(#[from] RegistryAuthError),
     #[error("the {kind} network {network:?} shows no address of this machine (no address on its bridge interface, no gateway, no IPv4 subnet): see what `{cli} network inspect {network}` shows")]
     NoHostAddress {
         kind: &'static str,
         cli: &'static str,
         network: String,
+    },
+    #[error("{container} asks for GPUs ({gpus}, from --gpus) but the {kind} engine has no GPU runtime for them: install the NVIDIA Container Toolkit and set it up for {kind} (`nvidia-ctk runtime configure` for Docker, `nvidia-ctk cdi generate` for Podman), or take the service out of --gpus. The engine said: {message}")]
+    NoGpuRuntime {
+        container: String,
+        gpus: String,
+        kind: &'static str,
+        message: String,
     },
     #[error("{operation} {target}: {source}")]
     Api {
@@ -101,7 +121,10 @@ impl RuntimeError {
         match self {
             RuntimeError::Unreachable { .. } => true,
             RuntimeError::Api { source, .. } => is_connection_error(source),
-            RuntimeError::ImageMissing { .. } | RuntimeError::NoHostAddress { .. } => false,
+            RuntimeError::ImageMissing { .. }
+            | RuntimeError::RegistryAuth(_)
+            | RuntimeError::NoHostAddress { .. }
+            | RuntimeError::NoGpuRuntime { .. } => false,
         }
     }
 }
@@ -260,7 +283,7 @@ impl Runtime {
     /// Creates and starts the container. A leftover container with the same name (one
     /// that exited, or a stranger) is removed first: the name belongs to the service.
     pub async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError> {
-        let body = create_body(config);
+        let body = create_body(config, self.endpoint.podman);
         let options = CreateContainerOptions {
             name: Some(config.name.clone()),
             ..Default::default()
@@ -281,44 +304,54 @@ impl Runtime {
                     .map_err(self.api_error("creating container", &config.name))?
             }
             Err(error) if status_of(&error) == Some(404) => {
-                self.pull(&config.image).await?;
+                let auth = registry_auth::lookup(&config.image).await?;
+                self.pull_image(&config.image, auth.as_ref(), &|_| {})
+                    .await?;
                 self.count();
                 self.docker
                     .create_container(Some(options), body)
                     .await
                     .map_err(self.api_error("creating container", &config.name))?
             }
-            Err(error) => return Err(self.api_error("creating container", &config.name)(error)),
+            Err(error) => {
+                return Err(self
+                    .gpu_refusal(config, &error)
+                    .unwrap_or_else(|| self.api_error("creating container", &config.name)(error)))
+            }
         };
         self.count();
         if let Err(error) = self.docker.start_container(&created.id, None).await {
-            // Do not leave a created-but-never-started container behind.
+            // Do not leave a created-but-never-started container behind: a service that
+            // asked for GPUs never runs without them.
             let _ = self.remove(&created.id).await;
-            return Err(self.api_error("starting container", &config.name)(error));
+            return Err(self
+                .gpu_refusal(config, &error)
+                .unwrap_or_else(|| self.api_error("starting container", &config.name)(error)));
         }
         Ok(created.id)
     }
 
-    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
-        use bollard::query_parameters::CreateImageOptions;
-        self.count();
-        let mut progress = self.docker.create_image(
-            Some(CreateImageOptions {
-                from_image: Some(image.to_string()),
-                ..Default::default()
-            }),
-            None,
-            None,
-        );
-        while let Some(step) = progress.next().await {
-            if let Err(error) = step {
-                return Err(RuntimeError::ImageMissing {
-                    image: image.to_string(),
-                    reason: error.to_string(),
-                });
-            }
-        }
-        Ok(())
+    /// The engine's refusal of a container that asks for GPUs, when it is about them
+    /// (Docker: "could not select device driver "nvidia""; Podman: an unknown CDI device).
+    fn gpu_refusal(
+        &self,
+        config: &ContainerConfig,
+        error: &bollard::errors::Error,
+    ) -> Option<RuntimeError> {
+        let gpus = config.gpus.as_ref()?;
+        let bollard::errors::Error::DockerResponseServerError { message, .. } = error else {
+            return None;
+        };
+        let lower = message.to_lowercase();
+        let about_gpus = ["device driver", "nvidia", "cdi", "gpu"]
+            .iter()
+            .any(|word| lower.contains(word));
+        about_gpus.then(|| RuntimeError::NoGpuRuntime {
+            container: config.name.clone(),
+            gpus: gpus.to_string(),
+            kind: self.endpoint.kind(),
+            message: message.clone(),
+        })
     }
 
     /// Stops the container (SIGTERM, then SIGKILL after `grace`) and removes it.
@@ -428,20 +461,28 @@ impl Runtime {
         })
     }
 
-    /// The first network of the container this process runs in, if it runs in one (the
-    /// engine knows a container by its hostname): `ash` puts services there by default.
-    pub async fn own_network(&self) -> Option<String> {
-        let hostname = std::fs::read_to_string("/etc/hostname").ok()?;
-        self.count();
-        let inspect = self
-            .docker
-            .inspect_container(hostname.trim(), None::<InspectContainerOptions>)
-            .await
-            .ok()?;
-        let networks = inspect.network_settings?.networks?;
-        let mut names: Vec<String> = networks.into_keys().collect();
-        names.sort();
-        names.into_iter().next()
+    /// The container this process runs in, if it runs in one (see [`own_container`] for
+    /// how it is found): `ash` puts services on its network and hands its `/storage`
+    /// mounts on.
+    pub async fn own_container(&self) -> Option<OwnContainer> {
+        let by_mount = std::fs::read_to_string("/proc/self/mountinfo")
+            .ok()
+            .and_then(|text| container_id_from_mountinfo(&text));
+        let by_hostname = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty());
+        for candidate in by_mount.into_iter().chain(by_hostname) {
+            self.count();
+            if let Ok(inspect) = self
+                .docker
+                .inspect_container(&candidate, None::<InspectContainerOptions>)
+                .await
+            {
+                return Some(OwnContainer::from_inspect(&inspect));
+            }
+        }
+        None
     }
 
     /// Where containers on `network` reach this machine, so where the services' own API
@@ -569,6 +610,15 @@ impl Runtime {
     }
 }
 
+/// The engine's message without bollard's wrapping of a stream's error ("Docker
+/// responded with status code 500: ..." is kept: the status says who refused).
+fn engine_words(error: bollard::errors::Error) -> String {
+    match error {
+        bollard::errors::Error::DockerStreamError { error } => error,
+        other => other.to_string(),
+    }
+}
+
 fn status_of(error: &bollard::errors::Error) -> Option<u16> {
     match error {
         bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
@@ -576,7 +626,50 @@ fn status_of(error: &bollard::errors::Error) -> Option<u16> {
     }
 }
 
-fn create_body(config: &ContainerConfig) -> ContainerCreateBody {
+/// What the engine is asked for GPUs: Docker's `DeviceRequests` with the nvidia driver;
+/// Podman's CDI devices (`nvidia.com/gpu=all`, `nvidia.com/gpu=0`), which its
+/// Docker-compatible API takes as device paths.
+fn gpu_request(
+    gpus: &Gpus,
+    podman: bool,
+) -> (Option<Vec<DeviceRequest>>, Option<Vec<DeviceMapping>>) {
+    if podman {
+        let names: Vec<String> = match gpus {
+            Gpus::All | Gpus::Count(_) => vec!["all".to_string()],
+            Gpus::Devices(ids) => ids.clone(),
+        };
+        let devices = names
+            .into_iter()
+            .map(|name| DeviceMapping {
+                path_on_host: Some(format!("nvidia.com/gpu={name}")),
+                path_in_container: Some(String::new()),
+                cgroup_permissions: Some("rwm".to_string()),
+            })
+            .collect();
+        return (None, Some(devices));
+    }
+    let (count, device_ids) = match gpus {
+        Gpus::All => (Some(-1), None),
+        Gpus::Count(count) => (Some(i64::from(*count)), None),
+        Gpus::Devices(ids) => (None, Some(ids.clone())),
+    };
+    let request = DeviceRequest {
+        driver: Some("nvidia".to_string()),
+        count,
+        device_ids,
+        capabilities: Some(vec![vec!["gpu".to_string()]]),
+        options: None,
+    };
+    (Some(vec![request]), None)
+}
+
+/// The body of the create request for `config` (public so that tests can hand the very
+/// same request to an engine and read back what it kept).
+pub fn create_body(config: &ContainerConfig, podman: bool) -> ContainerCreateBody {
+    let (device_requests, devices) = match &config.gpus {
+        Some(gpus) => gpu_request(gpus, podman),
+        None => (None, None),
+    };
     let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for port in &config.ports {
         port_bindings
@@ -603,6 +696,9 @@ fn create_body(config: &ContainerConfig) -> ContainerCreateBody {
             memory: config.memory,
             network_mode: config.network_mode.clone(),
             extra_hosts: (!config.extra_hosts.is_empty()).then(|| config.extra_hosts.clone()),
+            nano_cpus: config.nano_cpus,
+            device_requests,
+            devices,
             // No restart policy and no auto-remove: ashtray restarts with backoff itself,
             // and keeps an exited container until it has read its exit code and output.
             ..Default::default()

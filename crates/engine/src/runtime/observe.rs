@@ -3,10 +3,13 @@
 use std::time::{Duration, SystemTime};
 
 use bollard::container::LogOutput;
-use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
+use bollard::models::{
+    ContainerSummary, ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum,
+};
 
 use super::OutputLine;
 use crate::container::{LABEL_HOST, LABEL_SERVICE_NAME, LABEL_SPEC_HASH};
+use crate::host_state::ContainerHealth;
 
 /// One service container as the engine lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub struct ObservedContainer {
     pub status: ContainerStatus,
     /// Unix seconds.
     pub created: i64,
+    /// Its HEALTHCHECK's verdict, for an image that has one.
+    pub health: Option<ContainerHealth>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +57,18 @@ impl ObservedContainer {
             }
             _ => ContainerStatus::Other,
         };
+        let health = summary
+            .health
+            .and_then(|health| health.status)
+            .and_then(|status| match status {
+                ContainerSummaryHealthStatusEnum::STARTING => Some(ContainerHealth::Starting),
+                ContainerSummaryHealthStatusEnum::HEALTHY => Some(ContainerHealth::Healthy),
+                ContainerSummaryHealthStatusEnum::UNHEALTHY => Some(ContainerHealth::Unhealthy),
+                _ => None,
+            })
+            .or_else(|| summary.status.as_deref().and_then(health_in_status));
         Some(ObservedContainer {
+            health,
             id: summary.id?,
             name: summary
                 .names
@@ -67,6 +83,20 @@ impl ObservedContainer {
             status,
             created: summary.created.unwrap_or_default(),
         })
+    }
+}
+
+/// The health an engine older than API 1.52 (no `Health` in the list) writes at the end
+/// of the status text: `Up 5 minutes (healthy)`, `Up 3 seconds (health: starting)`.
+fn health_in_status(status: &str) -> Option<ContainerHealth> {
+    if status.ends_with("(healthy)") {
+        Some(ContainerHealth::Healthy)
+    } else if status.ends_with("(unhealthy)") {
+        Some(ContainerHealth::Unhealthy)
+    } else if status.ends_with("(health: starting)") {
+        Some(ContainerHealth::Starting)
+    } else {
+        None
     }
 }
 
@@ -152,6 +182,36 @@ mod tests {
             ["hello", "world"]
         );
         assert_eq!(splitter.finish()[0].text, "half");
+    }
+
+    #[test]
+    fn health_from_the_status_text_of_an_older_engine() {
+        let cases = [
+            ("Up 5 minutes (healthy)", Some(ContainerHealth::Healthy)),
+            ("Up 1 second (unhealthy)", Some(ContainerHealth::Unhealthy)),
+            (
+                "Up 3 seconds (health: starting)",
+                Some(ContainerHealth::Starting),
+            ),
+            ("Up 3 seconds", None),
+            ("Exited (1) 2 seconds ago", None),
+        ];
+        for (status, health) in cases {
+            assert_eq!(health_in_status(status), health, "{status}");
+        }
+    }
+
+    #[test]
+    fn health_from_the_list_of_a_newer_engine_wins_over_the_text() {
+        let summary: ContainerSummary = serde_json::from_value(serde_json::json!({
+            "Id": "c1", "Names": ["/aysvc_a"], "State": "running",
+            "Status": "Up 5 minutes (healthy)",
+            "Labels": {LABEL_SERVICE_NAME: "a"},
+            "Health": {"Status": "unhealthy", "FailingStreak": 3}
+        }))
+        .unwrap();
+        let observed = ObservedContainer::from_summary(summary).unwrap();
+        assert_eq!(observed.health, Some(ContainerHealth::Unhealthy));
     }
 
     #[test]

@@ -1,0 +1,60 @@
+//! The tray host's log: on stderr for whoever started it, and in a file a day in the log
+//! directory (`applog::dir`), the last few days kept, through `tracing-appender`. Service
+//! output is not logged here: the window's log pane shows it.
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+use crate::cli::LogArgs;
+
+/// Days of log kept.
+const KEEP_FILES: usize = 5;
+/// The file names: `ashtray-host.YYYY-MM-DD.log`.
+pub const FILE_PREFIX: &str = "ashtray-host";
+
+/// Installs the log; keep the guard for the life of the process (it flushes the file).
+pub fn init(args: &LogArgs) -> anyhow::Result<WorkerGuard> {
+    let dir = super::applog::dir()?;
+    let filter = |level: &Option<String>| -> anyhow::Result<EnvFilter> {
+        let filter = match level {
+            Some(level) => EnvFilter::try_new(level).map_err(|e| {
+                anyhow::anyhow!("--log-level {level:?} is not a level or filter: {e}")
+            })?,
+            None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        };
+        // The D-Bus and HTTP stacks' chatter is not the artist's business.
+        Ok(["zbus=warn", "hyper=warn", "bollard=warn", "reqwest=warn"]
+            .iter()
+            .fold(filter, |f, d| {
+                f.add_directive(d.parse().expect("valid directives"))
+            }))
+    };
+    let file = RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_prefix(FILE_PREFIX)
+        .filename_suffix("log")
+        .max_log_files(KEEP_FILES)
+        .build(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot write the log in {}: {e}", dir.display()))?;
+    let (file, guard) = tracing_appender::non_blocking(file);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_filter(filter(&args.log_level)?),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(file)
+                .with_ansi(false)
+                .with_target(false)
+                .with_filter(filter(&args.log_level)?),
+        )
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot install the log: {e}"))?;
+    Ok(guard)
+}
