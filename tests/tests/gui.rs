@@ -459,22 +459,58 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     step("Ctrl+W");
     client
         .execute(
-            "document.dispatchEvent(new KeyboardEvent('keydown', {key: 'w', ctrlKey: true, bubbles: true})); return true",
+            // After the script has answered: the window's process ends with the window.
+            "setTimeout(() => document.dispatchEvent(new KeyboardEvent('keydown', {key: 'w', ctrlKey: true, bubbles: true})), 200); return true",
             vec![],
         )
         .await
         .expect("pressing Ctrl+W");
-    until("the window closed by Ctrl+W", SEEN, || async {
-        let handles = client.windows().await;
-        handles.map_or(true, |h| h.is_empty()).then_some(())
+    let closed = eventually(SEEN, || async {
+        window_pids(&dirs.config).is_empty().then_some(())
     })
     .await;
+    assert!(
+        closed.is_some(),
+        "Ctrl+W closed the window (its process ended)"
+    );
     let health = reqwest::get(format!("{dashboard}healthz")).await;
     assert!(
         health.is_ok_and(|r| r.status().is_success()),
         "the app's API answers with the window closed"
     );
     assert_eq!(world.running_ids().await, before, "the services go on");
+
+    // Quit from a new window, confirmed: the whole app ends (the tray host too), and the
+    // services' containers keep running, as the dialog said.
+    step("Quit");
+    let _ = client.close().await;
+    let client = driver.session(window_capabilities()).await;
+    until("a window to quit from", SEEN, || async {
+        (view(&client).await.as_deref() == Some("services")).then_some(())
+    })
+    .await;
+    click(&client, "#quit").await;
+    until("the Quit confirmation", SEEN, || async {
+        attr_of(&client, "#confirm", "open").await
+    })
+    .await;
+    let _ = client
+        .execute(
+            "setTimeout(() => document.querySelector('#confirm-ok').click(), 200); return true",
+            vec![],
+        )
+        .await;
+    let ended = eventually(CONVERGE, || async {
+        let answer = reqwest::get(format!("{dashboard}healthz")).await;
+        answer.is_err().then_some(())
+    })
+    .await;
+    assert!(ended.is_some(), "after Quit the app's API still answers");
+    assert_eq!(
+        world.running_ids().await,
+        before,
+        "Quit leaves the services' containers running"
+    );
 
     let _ = client.close().await;
     drop(driver);
