@@ -79,18 +79,42 @@ fn images_of(services: &Value) -> Vec<String> {
     images
 }
 
+/// Prints the token (alone on stdout, for scripts) and where the dashboard it opens is:
+/// the URL the running ashtray wrote at start, which is a free port when 47120 was taken.
 fn print_token(config_dir: &ConfigDir, json: bool) -> anyhow::Result<()> {
     let token = config_dir.control_token()?;
+    let dashboard = config_dir
+        .read_control_url()
+        .map(|url| format!("{}/", url.trim_end_matches('/')));
+    let answers = dashboard.as_deref().is_some_and(answers);
     if json {
         let path = config_dir.token_path();
         println!(
             "{}",
-            serde_json::json!({"token": token.expose(), "path": path})
+            serde_json::json!({"token": token.expose(), "path": path, "dashboard_url": dashboard, "dashboard_answers": answers})
         );
     } else {
         println!("{}", token.expose());
+        match dashboard {
+            Some(url) if answers => eprintln!("the dashboard: {url} (sign in with this token)"),
+            Some(url) => eprintln!("ashtray does not answer at {url}, where it last listened: start it, then sign in there with this token"),
+            None => eprintln!("ashtray has not started with this config directory yet: its dashboard's address is written here once it listens"),
+        }
     }
     Ok(())
+}
+
+/// Whether something listens at the URL's address (one connect, a short wait).
+fn answers(url: &str) -> bool {
+    let Some(addrs) = Url::parse(url)
+        .ok()
+        .and_then(|u| u.socket_addrs(|| None).ok())
+    else {
+        return false;
+    };
+    addrs
+        .iter()
+        .any(|addr| std::net::TcpStream::connect_timeout(addr, Duration::from_millis(500)).is_ok())
 }
 
 /// `ashtray healthcheck`: one `/healthz` of the running ashtray, in a few seconds at most

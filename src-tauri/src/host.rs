@@ -150,7 +150,7 @@ pub async fn start(
     let mut servers = vec![serve(
         "control API",
         control,
-        ashtray_api::control_router(handle.clone(), token.clone()),
+        ashtray_api::control_router_at(handle.clone(), token.clone(), Some(&control_url)),
         cancel.clone(),
     )];
     let router = ashtray_api::services_router(handle.clone());

@@ -39,6 +39,8 @@ pub const WORDY_LINES: u64 = 6_000;
 /// Has a HEALTHCHECK (every second, one failure makes it unhealthy): healthy for its
 /// first 8 s, unhealthy from then on; exits 0 on SIGTERM.
 pub const SICKLY: &str = "ashtest/sickly:1";
+/// Says so, then fills its memory until (under a small `memLimit`) the kernel kills it.
+pub const OOMER: &str = "ashtest/oomer:1";
 
 /// The label holding an image's recipe hash.
 pub const RECIPE_LABEL: &str = "io.ashtest.recipe";
@@ -89,6 +91,10 @@ CMD ["sh", "-c", "trap 'exit 0' TERM; echo ok > /tmp/health; sleep 8; echo sick 
     (
         BURST,
         r#"CMD ["sh", "-c", "trap 'exit 0' TERM; seq 200000; while true; do sleep 1; done"]"#,
+    ),
+    (
+        OOMER,
+        r#"CMD ["sh", "-c", "echo filling memory; a=$(yes | head -c 200000000); echo survived"]"#,
     ),
 ];
 

@@ -63,6 +63,7 @@ impl World {
                 ("chatty", images::CHATTY),
                 ("burst", images::BURST),
                 ("wordy", images::WORDY),
+                ("oomer", images::OOMER),
                 // No command: the engine refuses to create its container, with a long error.
                 ("nocmd", images::BUSYBOX),
                 ("sickly", images::SICKLY),

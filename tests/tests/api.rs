@@ -1419,3 +1419,232 @@ async fn a_podman_service_reaches_its_own_api_too() {
     let me: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(me["name"], name);
 }
+
+/// With 47120 taken (by this test, or by anyone else: either way the default is not free),
+/// the control API takes a free port, and every place a user looks says which: the host
+/// view (`dashboard_url`, so the window and the page can show it) and `ashtray token`.
+#[tokio::test]
+async fn the_dashboard_says_where_it_is_when_47120_is_taken() {
+    // Held for the whole test; if someone else holds it, it is taken all the same.
+    let _taken = std::net::TcpListener::bind("127.0.0.1:47120");
+    assert!(
+        std::net::TcpListener::bind("127.0.0.1:47120").is_err(),
+        "47120 should be taken for this test"
+    );
+    let world = World::new("api-port").await;
+    world.declare("port", "ticker", json!(null));
+    let config = tempfile::tempdir().unwrap();
+    let setup = ApiSetup::new(config.path().join("ashtray"));
+    let daemon = world
+        .launch()
+        .env("ASHTRAY_CONFIG_DIR", setup.config_dir.to_str().unwrap())
+        .env("ASHTRAY_SERVICES_PORT", &setup.services_port.to_string())
+        .spawn();
+    let url = eventually(CONVERGE, || async {
+        let text = std::fs::read_to_string(setup.config_dir.join("control-url")).ok()?;
+        Some(text.trim().to_string()).filter(|u| !u.is_empty())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no control-url written:\n{}", daemon.output()));
+    assert!(!url.ends_with(":47120"), "{url} is the taken port");
+    let api = Api::new(&url, None);
+    assert!(api.wait_up(&daemon).await);
+    let api = api.with_token(Some(&setup.token()));
+    let doc = api.get("/api/v1/openapi.json").await.json;
+    let api = api.checked_against(doc);
+
+    let host = api.get("/api/v1/host").await;
+    assert_eq!(host.status, StatusCode::OK, "{}", host.text);
+    assert_eq!(
+        host.json["dashboard_url"],
+        format!("{url}/"),
+        "{}",
+        host.text
+    );
+    // The event stream's `state` is the same view.
+    let mut events = api.sse("/api/v1/events").await;
+    let first = next_event(&mut events).await;
+    assert_eq!(first.event, "state");
+    let state: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(state["dashboard_url"], format!("{url}/"));
+
+    let token = cli(&setup, &["token"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    assert_eq!(
+        text(&token.stdout).trim(),
+        setup.token(),
+        "stdout stays the token alone, for scripts"
+    );
+    let said = text(&token.stderr);
+    assert!(said.contains(&format!("the dashboard: {url}/")), "{said:?}");
+    let json = cli(&setup, &["token", "--json"]);
+    let json: Value = serde_json::from_slice(&json.stdout).expect("token --json prints JSON");
+    assert_eq!(json["dashboard_url"], format!("{url}/"));
+    assert_eq!(json["dashboard_answers"], true);
+
+    // Once it has stopped, `token` no longer sends anyone to a dead address unwarned.
+    drop(daemon);
+    let token = cli(&setup, &["token"]);
+    let said = text(&token.stderr);
+    assert!(said.contains("does not answer"), "{said:?}");
+}
+
+/// A service the kernel kills for memory is said to be, on the engine's word (its
+/// inspect's `State.OOMKilled`), not guessed from 137; a plain crash is not.
+#[tokio::test]
+async fn an_oom_killed_service_is_said_to_be_and_a_crash_is_not() {
+    ashtray_tests::images::ensure_images().expect("test images");
+    let world = World::new("api-oom").await;
+    let oom = world.declare("oom", "oomer", json!({"memLimit": "16m"}));
+    let crash = world.declare("crash", "crasher", json!(null));
+    let hosted = Hosted::start(world).await;
+    let exited = |name: String, code: i64| {
+        let control = hosted.control.clone();
+        async move {
+            eventually(CONVERGE, || async {
+                let s = control.get(&format!("/api/v1/services/{name}")).await.json;
+                (s["last_exit_code"] == code).then_some(s)
+            })
+            .await
+            .unwrap_or_else(|| panic!("{name} never exited with {code}"))
+        }
+    };
+    let killed = exited(oom.clone(), 137).await;
+    assert_eq!(killed["last_exit_oom_killed"], true, "{killed:#}");
+    let error = killed["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("OOM-killed"), "{error:?}");
+    let crashed = exited(crash.clone(), 3).await;
+    assert_eq!(crashed["last_exit_oom_killed"], false, "{crashed:#}");
+}
+
+/// A detail view's data: the spec as the server sent it with secret-looking values
+/// hidden, the container's image id, and the history of what happened, with reasons.
+#[tokio::test]
+async fn a_services_details_show_its_spec_without_secrets_and_its_history() {
+    let world = World::new("api-details").await;
+    let name = world.declare(
+        "detail",
+        "ticker",
+        json!({"env": {"GREETING": "hi", "DB_PASSWORD": "hunter2", "ApiToken": "tok-123"},
+               "volumes": ["/tmp:/data:ro"]}),
+    );
+    let hosted = Hosted::start(world).await;
+    let running = hosted.wait_state(&name, "running").await;
+    let path = format!("/api/v1/services/{name}/details");
+    let details = hosted.control.get(&path).await;
+    assert_eq!(details.status, StatusCode::OK, "{}", details.text);
+    for secret in ["hunter2", "tok-123"] {
+        assert!(
+            !details.text.contains(secret),
+            "{secret} shown: {}",
+            details.text
+        );
+    }
+    let json = &details.json;
+    assert_eq!(json["service"]["container_id"], running["container_id"]);
+    assert!(
+        json["image_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("sha256:")),
+        "{json:#}"
+    );
+    let env = json["spec"]["env"].as_array().unwrap();
+    let entry = |key: &str| env.iter().find(|e| e["key"] == key).cloned().unwrap();
+    assert_eq!(
+        entry("GREETING"),
+        json!({"key": "GREETING", "value": "hi", "hidden": false})
+    );
+    assert_eq!(
+        entry("DB_PASSWORD"),
+        json!({"key": "DB_PASSWORD", "value": null, "hidden": true})
+    );
+    assert_eq!(entry("ApiToken")["hidden"], true);
+    assert_eq!(json["spec"]["volumes"], json!(["/tmp:/data:ro"]));
+    assert_eq!(json["history"][0]["kind"], "started", "{json:#}");
+
+    // Killed from outside: the history says it exited, how, and that it was recreated.
+    let killed = images::docker_cli()
+        .args(["kill", &slug(&name)])
+        .output()
+        .expect("docker kill");
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    let history = eventually(CONVERGE, || async {
+        let json = hosted.control.get(&path).await.json;
+        let history = json["history"].as_array()?.clone();
+        history
+            .iter()
+            .any(|e| e["kind"] == "restarted")
+            .then_some(history)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no restart in the history:\n{}", hosted.daemon.output()));
+    let texts: Vec<&str> = history.iter().filter_map(|e| e["text"].as_str()).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("exited with code 137 (SIGKILL)")),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"recreated: it had exited"), "{texts:?}");
+    assert_eq!(
+        hosted
+            .control
+            .get("/api/v1/services/nobody/details")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// CPU and memory per running service, from the engine's stats streams: a reading with
+/// the memory the container uses and a history that grows about once a second; a service
+/// stopped here drops out.
+#[tokio::test]
+async fn each_running_service_has_cpu_and_memory_with_a_short_history() {
+    let world = World::new("api-stats").await;
+    let one = world.declare("one", "ticker", json!(null));
+    let two = world.declare("two", "ticker", json!(null));
+    let hosted = Hosted::start(world).await;
+    hosted.wait_state(&one, "running").await;
+    hosted.wait_state(&two, "running").await;
+    let measured = |name: String, points: usize| {
+        let control = hosted.control.clone();
+        async move {
+            eventually(CONVERGE, || async {
+                let stats = control.get("/api/v1/stats").await.json;
+                let service = stats["services"][&name].clone();
+                (service["history"].as_array()?.len() >= points).then_some(service)
+            })
+            .await
+            .unwrap_or_else(|| panic!("no {points} readings of {name}"))
+        }
+    };
+    let reading = measured(one.clone(), 3).await;
+    let mem = reading["mem_bytes"].as_u64().unwrap_or_default();
+    // A busybox shell loop: some hundreds of KiB, far below a GiB.
+    assert!(mem > 0 && mem < 1 << 30, "{reading:#}");
+    assert!(
+        reading["cpu_percent"].as_f64().is_some_and(|c| c >= 0.0),
+        "{reading:#}"
+    );
+    let history = reading["history"].as_array().unwrap();
+    let times: Vec<u64> = history.iter().filter_map(|p| p["at_ms"].as_u64()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {times:?}"
+    );
+    measured(two.clone(), 1).await;
+
+    let stop = hosted
+        .control
+        .post(&format!("/api/v1/services/{two}/stop"))
+        .await;
+    assert_eq!(stop.status, StatusCode::ACCEPTED, "{}", stop.text);
+    let gone = eventually(CONVERGE, || async {
+        let stats = hosted.control.get("/api/v1/stats").await.json;
+        (stats["services"].get(&two).is_none() && stats["services"].get(&one).is_some())
+            .then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the stopped service still has readings");
+}

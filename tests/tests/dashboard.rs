@@ -224,6 +224,9 @@ async fn a_wrong_token_is_refused_and_the_right_one_shows_the_services() {
         .await
         .unwrap_or_default();
     assert_eq!(host, "Connected");
+    // The panel says where this dashboard is (a free port when 47120 was taken).
+    let shown = text_of(client, "#host-dashboard").await.unwrap_or_default();
+    assert_eq!(shown, format!("{}/", daemon.url));
     screenshot(client, "dashboard-services.png").await;
 
     // The dark theme follows the OS: emulate a dark desktop through Chromium's DevTools.
@@ -512,6 +515,357 @@ async fn after_a_burst_the_log_pane_says_how_many_lines_it_dropped() {
         dropped.is_some_and(|n| n > 0) && marker.contains("dropped"),
         "the marker says how many lines were dropped: {marker:?}"
     );
+
+    let _ = client.clone().close().await;
+}
+
+/// Catches what the page copies and saves: the clipboard's `writeText` and the download
+/// link's click, kept in `window.__copied` and `window.__saved`.
+const CATCH_COPIES_AND_SAVES: &str = r#"
+window.__copied = null;
+window.__saved = [];
+navigator.clipboard.writeText = async (text) => { window.__copied = text; };
+HTMLAnchorElement.prototype.click = function () { if (this.download) window.__saved.push({ name: this.download, href: this.href }); };
+return true;
+"#;
+
+/// The lines the log pane shows, as the user reads them: time, a space, the text.
+const SHOWN_LINES: &str = r##"
+return [...document.querySelectorAll("#log-lines .log-line")].map((l) => {
+  const ts = l.querySelector(".ts");
+  const text = [...l.childNodes].filter((n) => n !== ts).map((n) => n.textContent).join("");
+  return `${ts.textContent} ${text}`;
+});
+"##;
+
+/// The text of the newest saved file.
+const SAVED_TEXT: &str = r#"
+const done = arguments[arguments.length - 1];
+const saved = window.__saved[window.__saved.length - 1];
+fetch(saved.href).then((r) => r.text()).then((text) => done([saved.name, text]), (e) => done(["", String(e)]));
+"#;
+
+async fn js(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {script}"))
+}
+
+/// What the page put on the clipboard last (see `CATCH_COPIES_AND_SAVES`).
+async fn copied_text(client: &Client, what: &str) -> String {
+    until(what, SEEN, || async {
+        js(client, "return window.__copied")
+            .await
+            .as_str()
+            .map(str::to_string)
+    })
+    .await
+}
+
+async fn toast_saying(client: &Client, words: &str) -> String {
+    until(&format!("a toast saying {words:?}"), SEEN, || async {
+        let text = text_of(client, "#toast").await?;
+        text.contains(words).then_some(text)
+    })
+    .await
+}
+
+/// The log pane's tools, the detail view and Copy diagnostics, on a live host: Copy
+/// copies what is shown (with times, not what Pause holds back), the times and wrap
+/// toggles, stderr marked, Download saves the buffer, each action says how it went;
+/// the details show the spec with secrets hidden and the history; a removed service's
+/// panes close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_tools_details_and_diagnostics_do_what_they_say() {
+    ashtray_tests::images::ensure_images().expect("test images");
+    let world = World::new("dash-tools").await;
+    let ticker = world.declare(
+        "tick",
+        "ticker",
+        json!({"env": {"GREETING": "hi", "DB_PASSWORD": "hunter2"}}),
+    );
+    let crasher = world.declare("crash", "crasher", Value::Null);
+    let daemon = Daemon::start(&world, &[&ticker]).await;
+    let browser = Browser::at(&daemon).await;
+    let client = &browser.client;
+    browser.follow_logs(&daemon, &ticker).await;
+    js(client, CATCH_COPIES_AND_SAVES).await;
+
+    // Pause holds lines back; Copy copies exactly what is shown, with the times.
+    until("a few lines", SEEN, || async {
+        let lines = js(client, SHOWN_LINES).await;
+        (lines.as_array()?.len() >= 3).then_some(())
+    })
+    .await;
+    click(client, "#log-pause").await;
+    until("lines held back by Pause", SEEN, || async {
+        let status = text_of(client, "#log-status").await?;
+        status.contains("new lines waiting").then_some(())
+    })
+    .await;
+    let shown: Vec<String> = serde_json::from_value(js(client, SHOWN_LINES).await).unwrap();
+    click(client, "#log-copy").await;
+    let copied = copied_text(client, "the copied text").await;
+    assert_eq!(
+        copied,
+        shown.join("\n"),
+        "Copy copies what is shown, no more"
+    );
+    let time_then_tick = regex_lite_tick(&copied);
+    assert!(
+        time_then_tick,
+        "each copied line is a time and a tick: {copied:?}"
+    );
+    toast_saying(client, &format!("Copied {} lines", shown.len())).await;
+
+    // Times off: neither shown nor copied.
+    click(client, "#log-times").await;
+    let hidden = js(
+        client,
+        "return getComputedStyle(document.querySelector('#log-lines .ts')).display",
+    )
+    .await;
+    assert_eq!(hidden, "none");
+    js(client, "window.__copied = null; return true").await;
+    click(client, "#log-copy").await;
+    let copied = copied_text(client, "the copy without times").await;
+    assert!(copied.lines().all(|l| l.starts_with("tick ")), "{copied:?}");
+    click(client, "#log-times").await;
+
+    // Wrap off: long lines scroll sideways.
+    click(client, "#log-wrap").await;
+    let white = js(
+        client,
+        "return getComputedStyle(document.querySelector('#log-lines')).whiteSpace",
+    )
+    .await;
+    assert_eq!(white, "pre");
+    assert_eq!(
+        attr_of(client, "#log-wrap", "aria-pressed")
+            .await
+            .as_deref(),
+        Some("false")
+    );
+
+    // Download saves the whole buffer, held-back lines too, with full times and streams.
+    click(client, "#log-download").await;
+    let saved: (String, String) = serde_json::from_value(
+        client
+            .execute_async(SAVED_TEXT, vec![])
+            .await
+            .expect("reading the saved file"),
+    )
+    .unwrap();
+    assert!(
+        saved.0.starts_with(&ticker) && saved.0.ends_with(".log"),
+        "{}",
+        saved.0
+    );
+    let lines: Vec<&str> = saved.1.lines().collect();
+    assert!(
+        lines.len() > shown.len(),
+        "the buffer, held-back lines included: {} vs {}",
+        lines.len(),
+        shown.len()
+    );
+    assert!(
+        lines.iter().all(|l| l.contains("Z stdout tick ")),
+        "{:?}",
+        &lines[..3.min(lines.len())]
+    );
+    toast_saying(client, "Saved").await;
+    click(client, "#log-pause").await;
+
+    // stderr is marked, beyond a colour.
+    click(
+        client,
+        &format!("tr[data-service=\"{crasher}\"] button[data-action=\"logs\"]"),
+    )
+    .await;
+    let marked = until("the crasher's stderr line, marked", SEEN, || async {
+        let value = js(client, r#"
+            const line = [...document.querySelectorAll('#log-lines .log-line[data-stderr="true"]')].find((l) => l.textContent.includes("fatal: boom"));
+            return line ? [line.title, getComputedStyle(line, "::before").content] : null;"#).await;
+        serde_json::from_value::<Option<(String, String)>>(value).ok().flatten()
+    })
+    .await;
+    assert_eq!(marked, ("stderr".to_string(), "\"stderr\"".to_string()));
+
+    // The detail view.
+    click(
+        client,
+        &format!("tr[data-service=\"{ticker}\"] button[data-action=\"details\"]"),
+    )
+    .await;
+    let image = until("the details of the ticker", SEEN, || async {
+        let image = text_of(client, "#details-body [data-field=\"image\"]").await?;
+        (!image.is_empty()).then_some(image)
+    })
+    .await;
+    assert_eq!(image, ashtray_tests::images::TICKER);
+    let image_id = text_of(client, "#details-body [data-field=\"image-id\"]")
+        .await
+        .unwrap_or_default();
+    assert!(image_id.starts_with("sha256:"), "{image_id:?}");
+    let details = text_of(client, "#details").await.unwrap_or_default();
+    assert!(!details.contains("hunter2"), "a secret shown: {details}");
+    assert!(
+        text_of(
+            client,
+            "#details-body tr[data-key=\"DB_PASSWORD\"] [data-role=\"hidden\"]"
+        )
+        .await
+        .is_some(),
+        "DB_PASSWORD's value is said to be hidden: {details}"
+    );
+    assert_eq!(
+        text_of(
+            client,
+            "#details-body tr[data-key=\"GREETING\"] td:last-child"
+        )
+        .await
+        .as_deref(),
+        Some("hi")
+    );
+    let started = text_of(
+        client,
+        "#details-body [data-role=\"history\"] li[data-kind=\"started\"]",
+    )
+    .await;
+    assert!(started.is_some_and(|t| t.contains("started")), "{details}");
+    // CPU and memory: in the list's row, and with a short history in the details.
+    let usage = until(
+        "the ticker's CPU and memory in its row",
+        CONVERGE,
+        || async {
+            let text = text_of(
+                client,
+                &format!("tr[data-service=\"{ticker}\"] [data-role=\"usage\"]"),
+            )
+            .await?;
+            (text.contains('%') && text.contains('B')).then_some(text)
+        },
+    )
+    .await;
+    assert!(usage.contains(" · "), "{usage:?}");
+    until(
+        "a CPU and memory history in the details",
+        CONVERGE,
+        || async {
+            let points = attr_of(
+                client,
+                "#details [data-role=\"mem-history\"]",
+                "data-points",
+            )
+            .await?;
+            let memory = text_of(client, "#details [data-role=\"mem\"]").await?;
+            (points.parse::<u32>().ok()? >= 3 && memory.starts_with("Memory ")).then_some(())
+        },
+    )
+    .await;
+    screenshot(client, "dashboard-details.png").await;
+
+    // Copy diagnostics: the host and its errors for a bug report, no token.
+    js(client, "window.__copied = null; return true").await;
+    click(client, "#copy-diagnostics").await;
+    let report = until("the diagnostics", SEEN, || async {
+        let text = js(client, "return window.__copied")
+            .await
+            .as_str()
+            .map(str::to_string)?;
+        text.contains("exited with code 3").then_some(text)
+    })
+    .await;
+    assert!(report.starts_with("ashtray diagnostics"), "{report}");
+    assert!(
+        report.contains(&world.host) && report.contains("\"version\""),
+        "{report}"
+    );
+    assert!(
+        !report.contains(&daemon.token),
+        "the token is in the diagnostics"
+    );
+    toast_saying(client, "Copied the diagnostics").await;
+
+    // A service the server takes away closes its panes.
+    click(
+        client,
+        &format!("tr[data-service=\"{crasher}\"] button[data-action=\"details\"]"),
+    )
+    .await;
+    until("the crasher's details", SEEN, || async {
+        (attr_of(client, "#details", "data-service").await? == crasher).then_some(())
+    })
+    .await;
+    world.fake.delete_service(&crasher);
+    until("the removed service's panes closed", CONVERGE, || async {
+        let logs = js(client, "return document.querySelector('#logs').hidden").await;
+        let details = js(client, "return document.querySelector('#details').hidden").await;
+        (logs == true && details == true).then_some(())
+    })
+    .await;
+
+    let _ = client.clone().close().await;
+}
+
+/// Each line is `H:MM:SS.mmm tick N`.
+fn regex_lite_tick(text: &str) -> bool {
+    text.lines().all(|line| {
+        let Some((time, rest)) = line.split_once(' ') else {
+            return false;
+        };
+        let parts: Vec<&str> = time.split([':', '.']).collect();
+        parts.len() == 4
+            && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit()))
+            && rest.starts_with("tick ")
+    })
+}
+
+/// The server's faults in words that are true: a 500 is a server that answers with an
+/// error (not one that cannot be reached), the banner says since when, and a refused key
+/// is one word, "Key refused", in the top bar and the panel alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_faults_are_told_apart_and_dated() {
+    use ashtray_tests::fake_ayon::Fault;
+    ashtray_tests::images::ensure_images().expect("test images");
+    let world = World::new("dash-faults").await;
+    let name = world.declare("one", "ticker", Value::Null);
+    let daemon = Daemon::start(&world, &[&name]).await;
+    let browser = Browser::at(&daemon).await;
+    let client = &browser.client;
+    browser.sign_in(&daemon.token).await;
+    browser.wait_view("the service list", "services").await;
+
+    world.fake.set_fault(Fault::ServerError);
+    let banner = until("the banner of a failing server", CONVERGE, || async {
+        let text = text_of(client, "#banner-text").await?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert!(banner.contains("answers with an error"), "{banner:?}");
+    assert!(!banner.contains("cannot be reached"), "{banner:?}");
+    assert!(
+        banner.contains("(since ") && banner.contains(" ago)"),
+        "since when: {banner:?}"
+    );
+
+    world.fake.set_fault(Fault::Unauthorized);
+    let header = until("the top bar on a refused key", CONVERGE, || async {
+        let text = text_of(client, "#overall-text").await?;
+        (text == "Key refused").then_some(text)
+    })
+    .await;
+    let badge = text_of(client, "#host-server-state")
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        badge, header,
+        "one word for a refused key, in the bar and the panel"
+    );
+    let banner = text_of(client, "#banner-text").await.unwrap_or_default();
+    assert!(banner.contains("refuses this host's API key"), "{banner:?}");
+    world.fake.set_fault(Fault::None);
 
     let _ = client.clone().close().await;
 }

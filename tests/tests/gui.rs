@@ -186,6 +186,20 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
         keyring.contains("keyring"),
         "Settings says where the key goes: {keyring:?}"
     );
+    // The Services tab is disabled, and says why.
+    assert!(
+        attr_of(&client, "#nav-services", "disabled")
+            .await
+            .is_some(),
+        "nothing to list before the server is set"
+    );
+    let why = attr_of(&client, "#nav-services", "title")
+        .await
+        .unwrap_or_default();
+    assert!(
+        why.contains("Settings"),
+        "the disabled tab says why: {why:?}"
+    );
 
     type_into(&client, "#set-server-url", &world.fake.url()).await;
     type_into(&client, "#set-api-key", &world.fake.service_key()).await;
@@ -223,6 +237,56 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     );
     desktop.screenshot("gui-services.png", WIDTH, HEIGHT);
     step("three running");
+    // The window says where the browser dashboard is.
+    let dashboard = until("the dashboard's address", SEEN, || async {
+        let text = text_of(&client, "#host-dashboard").await?;
+        text.starts_with("http://127.0.0.1:").then_some(text)
+    })
+    .await;
+    // A refused key: the key was typed into Settings here, so the banner offers Settings
+    // rather than advice about AYON_API_KEY.
+    world
+        .fake
+        .set_fault(ashtray_tests::fake_ayon::Fault::Unauthorized);
+    let banner = until("the banner of a refused key", CONVERGE, || async {
+        attr_of(&client, "#banner-settings", "hidden")
+            .await
+            .is_none()
+            .then_some(())?;
+        text_of(&client, "#banner-text").await
+    })
+    .await;
+    assert!(banner.contains("refuses this host's API key"), "{banner:?}");
+    assert!(!banner.contains("AYON_API_KEY"), "{banner:?}");
+    click(&client, "#banner-settings").await;
+    until("Settings, opened from the banner", SEEN, || async {
+        (view(&client).await.as_deref() == Some("settings")).then_some(())
+    })
+    .await;
+    world.fake.set_fault(ashtray_tests::fake_ayon::Fault::None);
+    click(&client, "#nav-services").await;
+    until(
+        "the banner gone once the key is taken again",
+        CONVERGE,
+        || async { attr_of(&client, "#banner", "hidden").await.map(|_| ()) },
+    )
+    .await;
+    // Quit asks first, and says the services keep running; Cancel quits nothing.
+    click(&client, "#quit").await;
+    let asked = until("the Quit confirmation", SEEN, || async {
+        attr_of(&client, "#confirm", "open").await?;
+        text_of(&client, "#confirm-text").await
+    })
+    .await;
+    assert!(asked.contains("keep running"), "{asked:?}");
+    click(&client, "#confirm-cancel").await;
+    until("the confirmation closed", SEEN, || async {
+        attr_of(&client, "#confirm", "open")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
 
     // Stop on one: its container goes away and its row says stopped.
     click(
@@ -389,6 +453,64 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     })
     .await;
     step("a new window shows the running host");
+
+    // Ctrl+W closes the window as its close button does: the app, its API and the
+    // services go on.
+    step("Ctrl+W");
+    client
+        .execute(
+            // After the script has answered: the window's process ends with the window.
+            "setTimeout(() => document.dispatchEvent(new KeyboardEvent('keydown', {key: 'w', ctrlKey: true, bubbles: true})), 200); return true",
+            vec![],
+        )
+        .await
+        .expect("pressing Ctrl+W");
+    let closed = eventually(SEEN, || async {
+        window_pids(&dirs.config).is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        closed.is_some(),
+        "Ctrl+W closed the window (its process ended)"
+    );
+    let health = reqwest::get(format!("{dashboard}healthz")).await;
+    assert!(
+        health.is_ok_and(|r| r.status().is_success()),
+        "the app's API answers with the window closed"
+    );
+    assert_eq!(world.running_ids().await, before, "the services go on");
+
+    // Quit from a new window, confirmed: the whole app ends (the tray host too), and the
+    // services' containers keep running, as the dialog said.
+    step("Quit");
+    let _ = client.close().await;
+    let client = driver.session(window_capabilities()).await;
+    until("a window to quit from", SEEN, || async {
+        (view(&client).await.as_deref() == Some("services")).then_some(())
+    })
+    .await;
+    click(&client, "#quit").await;
+    until("the Quit confirmation", SEEN, || async {
+        attr_of(&client, "#confirm", "open").await
+    })
+    .await;
+    let _ = client
+        .execute(
+            "setTimeout(() => document.querySelector('#confirm-ok').click(), 200); return true",
+            vec![],
+        )
+        .await;
+    let ended = eventually(CONVERGE, || async {
+        let answer = reqwest::get(format!("{dashboard}healthz")).await;
+        answer.is_err().then_some(())
+    })
+    .await;
+    assert!(ended.is_some(), "after Quit the app's API still answers");
+    assert_eq!(
+        world.running_ids().await,
+        before,
+        "Quit leaves the services' containers running"
+    );
 
     let _ = client.close().await;
     drop(driver);

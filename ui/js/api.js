@@ -41,6 +41,8 @@ export class ApiClient {
 
   host() { return this.request("GET", "/api/v1/host"); }
   services() { return this.request("GET", "/api/v1/services"); }
+  stats() { return this.request("GET", "/api/v1/stats"); }
+  details(name) { return this.request("GET", `/api/v1/services/${encodeURIComponent(name)}/details`); }
   act(name, action) { return this.request("POST", `/api/v1/services/${encodeURIComponent(name)}/${action}`); }
   pause() { return this.request("POST", "/api/v1/pause"); }
   resume() { return this.request("POST", "/api/v1/resume"); }

@@ -3,7 +3,9 @@
 // After that everything comes from the service API, live from `/api/v1/events`.
 
 import { ApiClient, Unauthorized } from "./api.js";
-import { renderHost, renderOverall } from "./host.js";
+import { copyText } from "./clipboard.js";
+import { DetailPane } from "./details.js";
+import { diagnostics, renderHost, renderOverall } from "./host.js";
 import { LogPane } from "./logs.js";
 import { ServiceList } from "./services.js";
 import { SettingsPage } from "./settings.js";
@@ -12,7 +14,7 @@ const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "ashtray.token";
 const tauri = window.__TAURI__;
 
-const state = { api: null, events: null, host: null, list: null, logs: null, settings: null };
+const state = { api: null, events: null, host: null, list: null, logs: null, details: null, settings: null };
 
 function show(view) {
   document.body.dataset.view = view;
@@ -39,6 +41,7 @@ function render(host) {
   state.list.render(services);
   // A service the server no longer assigns has no log to follow.
   if (state.logs.service && !services.some((s) => s.name === state.logs.service)) state.logs.close();
+  if (state.details.service && !services.some((s) => s.name === state.details.service)) state.details.close();
 }
 
 /** The error of a service whose container never ran: what its empty log pane says. */
@@ -65,13 +68,33 @@ function confirmWith(title, text, ok) {
 async function connect(baseUrl, token) {
   state.events?.close();
   state.logs?.close();
+  state.details?.close();
   const api = new ApiClient(baseUrl, token);
   const host = await api.host();
   state.api = api;
   state.logs.api = api;
+  state.details.api = api;
   render(host);
   follow(api);
+  pollStats();
   return host;
+}
+
+// CPU and memory: the engine streams them per container; the page reads the latest
+// every 2 s while the list is shown (one cheap request for all services).
+async function pollStats() {
+  clearTimeout(pollStats.timer);
+  const api = state.api;
+  if (api && document.body.dataset.view === "services" && !document.hidden) {
+    try {
+      const stats = await api.stats();
+      if (api === state.api) {
+        state.list.setStats(stats.services);
+        state.details.setStats(stats.services);
+      }
+    } catch { /* the event stream says when the API is away */ }
+  }
+  pollStats.timer = setTimeout(pollStats, 2000);
 }
 
 function follow(api) {
@@ -111,6 +134,19 @@ async function act(name, action) {
 async function startWindow() {
   const invoke = tauri.core.invoke;
   $("nav-settings").hidden = false;
+  $("quit").hidden = false;
+  $("quit").addEventListener("click", async () => {
+    if (await confirmWith("Quit ashtray?",
+      "The window and the tray icon close. The services' containers keep running, but nothing watches or restarts them until ashtray starts again.",
+      "Quit")) await invoke("quit");
+  });
+  // Ctrl+W (Cmd+W) closes the window as its close button does: ashtray stays in the tray.
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "w") {
+      event.preventDefault();
+      invoke("close_window").catch((error) => toast(String(error)));
+    }
+  });
   state.settings = new SettingsPage(invoke, { onSaved: () => connectWindow(true) });
   await tauri.event.listen("host-changed", () => connectWindow(false));
   await tauri.event.listen("show-settings", () => openSettings());
@@ -191,10 +227,18 @@ function signOut(message) {
 // ---- Both --------------------------------------------------------------------------
 
 function wire() {
-  state.logs = new LogPane($("logs"), null);
+  state.logs = new LogPane($("logs"), null, { toast });
+  state.details = new DetailPane($("details"), { toast });
   state.list = new ServiceList($("services-body"), $("services-empty"), $("services-count"), {
     onAction: act,
     onSelect: (name) => state.logs.open(name, neverRan(name)),
+    onDetails: (name) => state.details.open(name),
+    onChanged: (name) => state.details.changed(name),
+  });
+  $("copy-diagnostics").addEventListener("click", async () => {
+    if (!state.host) return;
+    const copied = await copyText(diagnostics(state.host, { inWindow: !!tauri, page: navigator.userAgent }));
+    toast(copied ? "Copied the diagnostics (no key or token in them)" : "The clipboard refused the copy");
   });
   $("nav-services").addEventListener("click", () => {
     if (state.api) show("services");
@@ -202,10 +246,15 @@ function wire() {
   $("nav-settings").addEventListener("click", () => openSettings());
   $("pause-all").addEventListener("click", async () => {
     try {
-      if (state.host?.paused) await state.api.resume();
-      else if (await confirmWith("Pause all services?",
+      if (state.host?.paused) {
+        await state.api.resume();
+        toast("Resumed all services");
+      } else if (await confirmWith("Pause all services?",
         "Every service on this host stops until you choose Resume all.",
-        "Pause all")) await state.api.pause();
+        "Pause all")) {
+        await state.api.pause();
+        toast("Paused all services");
+      }
     } catch (error) { toast(error.message); }
   });
   $("banner-settings").addEventListener("click", () => openSettings());

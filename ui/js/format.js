@@ -138,3 +138,9 @@ export function h(tag, attrs = {}, ...children) {
   }
   return el;
 }
+
+/** A service's CPU and memory in a few characters: "3.1 % · 12 MiB". */
+export function usage(stats) {
+  if (!stats) return "";
+  return `${percent(stats.cpu_percent) || "0 %"} · ${bytes(stats.mem_bytes)}`;
+}

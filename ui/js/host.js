@@ -31,6 +31,11 @@ export function renderHost(host, { inWindow = false } = {}) {
   $("host-heartbeat").textContent = ago(host.server.last_heartbeat_ms);
   $("host-heartbeat").dataset.at = host.server.last_heartbeat_ms || "";
 
+  // Where a browser reaches this host: 47120, or the free port taken when it was not free.
+  $("host-dashboard").textContent = host.dashboard_url || "";
+  $("settings-dashboard-url").textContent = host.dashboard_url || "";
+  $("settings-dashboard").hidden = !host.dashboard_url;
+
   const problems = $("host-problems");
   problems.replaceChildren(...(host.problems || []).map((p) => Object.assign(document.createElement("li"), { textContent: p })));
 
@@ -71,6 +76,27 @@ export function bannerText(host, inWindow, now = Date.now()) {
   if (host.engine.state === "down") return `The container engine is down: ${host.engine.reason || "no answer"}`;
   if (host.local_services?.error) return `${host.local_services.error}: its last good services keep running until it is fixed`;
   return "";
+}
+
+/** What a bug report needs, as text: versions, the host's state, each service's state and
+ * last error. Built from the host view alone, which holds no key or token, and never
+ * from the API client (which holds the token). */
+export function diagnostics(host, { inWindow = false, page = "" } = {}) {
+  const services = (host.services || []).map((s) => ({
+    name: s.name, state: s.state, desired: s.desired, source: s.source, image: s.image,
+    addon: [s.addon_name, s.addon_version].filter(Boolean).join(" ") || null,
+    container_id: s.container_id, restarts: s.restarts, last_restart_reason: s.last_restart_reason,
+    last_exit_code: s.last_exit_code, last_exit_oom_killed: !!s.last_exit_oom_killed,
+    last_error: s.last_error, next_restart_at_ms: s.next_restart_at_ms,
+  }));
+  const report = {
+    ashtray: { version: host.version, commit: host.commit, ui: inWindow ? "window" : "browser dashboard", page },
+    at: new Date().toISOString(),
+    host: host.hostname, server_url: host.server_url, server: host.server, engine: host.engine,
+    health: host.health, paused: host.paused, overall: host.overall, problems: host.problems,
+    local_services: host.local_services, unclaimed: (host.unclaimed || []).length, services,
+  };
+  return `ashtray diagnostics\n${JSON.stringify(report, null, 2)}\n`;
 }
 
 function badge(el, text, tone, state) {

@@ -1,5 +1,6 @@
 // The log pane of one service: the recent lines, then live lines as they come (SSE), with
-// pause, search as you type, copy, and a marker where lines were dropped.
+// pause, search as you type, copy, download, timestamps and wrap toggles, stderr marked,
+// and a marker where lines were dropped.
 //
 // It keeps at most MAX_LINES lines in memory and in the page, so a chatty service cannot
 // grow the window without bound; while paused, new lines wait in the same bounded buffer.
@@ -7,6 +8,7 @@
 // one: a service printing thousands of lines a second would otherwise keep the page busy
 // laying out and redrawing the pane for every line, and the window would stop answering.
 
+import { copyText, saveText } from "./clipboard.js";
 import { clock, h } from "./format.js";
 
 // As many as ashtray keeps of a service (5 000), so more than it sends a slow reader
@@ -17,9 +19,10 @@ const BACKLOG = 500;
 const DRAWS_PER_SECOND = 10;
 
 export class LogPane {
-  constructor(root, api) {
+  constructor(root, api, { toast = () => {} } = {}) {
     this.root = root;
     this.api = api;
+    this.toast = toast;
     this.el = {
       title: root.querySelector("#log-service"),
       lines: root.querySelector("#log-lines"),
@@ -27,6 +30,9 @@ export class LogPane {
       matches: root.querySelector("#log-matches"),
       pause: root.querySelector("#log-pause"),
       copy: root.querySelector("#log-copy"),
+      download: root.querySelector("#log-download"),
+      times: root.querySelector("#log-times"),
+      wrap: root.querySelector("#log-wrap"),
       close: root.querySelector("#log-close"),
       status: root.querySelector("#log-status"),
     };
@@ -41,6 +47,10 @@ export class LogPane {
     this.el.search.addEventListener("keydown", (e) => { if (e.key === "Escape") { this.el.search.value = ""; this.redraw(); } });
     this.el.pause.addEventListener("click", () => this.setPaused(!this.paused));
     this.el.copy.addEventListener("click", () => this.copy());
+    this.el.download.addEventListener("click", () => this.download());
+    // Shown or not, wrapped or not: a matter of the page's style, no line is drawn again.
+    this.el.times.addEventListener("click", () => this.toggle("times", this.el.times));
+    this.el.wrap.addEventListener("click", () => this.toggle("wrap", this.el.wrap));
     this.el.close.addEventListener("click", () => this.close());
   }
 
@@ -141,7 +151,8 @@ export class LogPane {
     }
     const text = entry.text ?? "";
     if (query && !text.toLowerCase().includes(query)) return null;
-    const line = h("div", { class: "log-line", "data-seq": String(entry.seq), "data-stderr": String(!!entry.stderr) },
+    const line = h("div", { class: "log-line", "data-seq": String(entry.seq), "data-stderr": String(!!entry.stderr),
+      title: entry.stderr ? "stderr" : null },
       h("span", { class: "ts" }, clock(entry.at_ms)));
     if (query) {
       const lower = text.toLowerCase();
@@ -190,31 +201,41 @@ export class LogPane {
   setStatus(text) { this.el.status.textContent = text; }
 
   /** The lines shown (after the search; not those held back by Pause), as plain text with
-   * their time, as the pane shows them. */
-  shownText() {
+   * their time when the pane shows it. */
+  shownLines() {
     const query = this.query();
+    const times = this.root.dataset.times !== "off";
     return this.entries
       .filter((e) => e.kind === "line" && e.drawn && (!query || e.text.toLowerCase().includes(query)))
-      .map((e) => `${clock(e.at_ms)} ${e.text}`)
-      .join("\n");
+      .map((e) => (times ? `${clock(e.at_ms)} ${e.text}` : e.text));
   }
 
+  shownText() { return this.shownLines().join("\n"); }
+
   async copy() {
-    const text = this.shownText();
-    let copied = false;
-    try {
-      await navigator.clipboard.writeText(text);
-      copied = true;
-    } catch {
-      // Some webviews refuse the async clipboard: the old way still works there.
-      const area = h("textarea", { style: "position:fixed;opacity:0" });
-      area.value = text;
-      document.body.append(area);
-      area.select();
-      copied = document.execCommand("copy");
-      area.remove();
-    }
+    const lines = this.shownLines();
+    const copied = await copyText(lines.join("\n"));
     this.el.copy.textContent = copied ? "Copied" : "Copy failed";
     setTimeout(() => { this.el.copy.textContent = "Copy"; }, 1500);
+    this.toast(copied ? `Copied ${lines.length} line${lines.length === 1 ? "" : "s"} of ${this.service}`
+      : "The clipboard refused the copy: select the lines and copy them by hand");
+  }
+
+  /** The whole buffer as a file, held-back lines and stderr included: full ISO times, a
+   * stream tag per line, a note where lines were dropped. */
+  download() {
+    const text = this.entries.map((e) => (e.kind === "dropped"
+      ? `# ${e.count} line${e.count === 1 ? "" : "s"} dropped here`
+      : `${new Date(e.at_ms).toISOString()} ${e.stderr ? "stderr" : "stdout"} ${e.text}`)).join("\n");
+    const lines = this.entries.filter((e) => e.kind === "line").length;
+    const name = `${this.service}-${new Date().toISOString().replace(/[:.]/g, "-")}.log`;
+    saveText(name, text ? `${text}\n` : "");
+    this.toast(`Saved ${lines} line${lines === 1 ? "" : "s"} of ${this.service} as ${name}`);
+  }
+
+  toggle(what, button) {
+    const on = this.root.dataset[what] === "off";
+    this.root.dataset[what] = on ? "on" : "off";
+    button.setAttribute("aria-pressed", String(on));
   }
 }

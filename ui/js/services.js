@@ -1,7 +1,7 @@
 // The service list: one row per service of the latest HostState, updated in place so that
 // keyboard focus and selection survive every live update.
 
-import { bytes, duration, exitWords, h, serviceStateOf, sourceBadge } from "./format.js";
+import { bytes, duration, exitWords, h, serviceStateOf, sourceBadge, usage } from "./format.js";
 
 export class ServiceList {
   /**
@@ -16,6 +16,7 @@ export class ServiceList {
     this.rows = new Map();
     this.services = [];
     this.selected = null;
+    this.stats = {}; // the latest readings by service, from GET /api/v1/stats
     // Uptime moves with the clock, not with events: redraw only that column.
     setInterval(() => this.tickUptime(), 1000);
   }
@@ -68,6 +69,7 @@ export class ServiceList {
       s.reported, s.actions, s.source, s.unreachable_since_ms, s.health, s.pull]);
     if (row.dataset.shown === shown) return;
     row.dataset.shown = shown;
+    this.hooks.onChanged?.(s.name);
     const [stateText, tone] = serviceStateOf(s);
     row.dataset.state = s.state;
     row.dataset.desired = s.desired;
@@ -92,7 +94,8 @@ export class ServiceList {
         stoppedHere ? h("div", { class: "svc-addon" }, "stopped on this host") : null,
         s.pull ? pullProgress(s.pull) : null,
         s.next_restart_at_ms != null ? h("div", { class: "svc-addon", "data-role": "retry" }, this.retry(s)) : null),
-      h("td", { "data-role": "uptime", class: "mono" }, this.uptime(s)),
+      h("td", { class: "mono" }, h("div", { "data-role": "uptime" }, this.uptime(s)),
+        h("div", { class: "svc-addon", "data-role": "usage", title: "CPU (of one core) and memory in use" }, usage(this.stats[s.name]))),
       h("td", { class: "num", "data-role": "restarts" }, String(s.restarts ?? 0)),
       h("td", { "data-role": "exit", class: "mono" }, s.last_exit_code == null ? "–" : exitWords(s.last_exit_code, s.last_exit_oom_killed)),
       h("td", { "data-role": "reported" }, reported(s.reported)),
@@ -101,12 +104,23 @@ export class ServiceList {
         button(s, "stop", "Stop", !allowed.stop, this.hooks),
         button(s, "restart", "Restart", !allowed.restart, this.hooks),
         h("button", { type: "button", class: "small ghost", "data-action": "logs", title: `Show the log of ${s.name}`,
-          onclick: () => this.select(s.name) }, "Logs"))),
+          onclick: () => this.select(s.name) }, "Logs"),
+        h("button", { type: "button", class: "small ghost", "data-action": "details", title: `Show the details of ${s.name}`,
+          onclick: (event) => { event.stopPropagation(); this.hooks.onDetails?.(s.name); } }, "Details"))),
     ];
     // Keep the focused button focused across redraws.
     const focused = row.contains(document.activeElement) ? document.activeElement.dataset.action : null;
     row.replaceChildren(...cells);
     if (focused) row.querySelector(`[data-action="${focused}"]`)?.focus();
+  }
+
+  /** New readings: only the usage lines change, no row is drawn again. */
+  setStats(services) {
+    this.stats = services || {};
+    for (const [name, row] of this.rows) {
+      const cell = row.querySelector('[data-role="usage"]');
+      if (cell) cell.textContent = usage(this.stats[name]);
+    }
   }
 
   uptime(s) {

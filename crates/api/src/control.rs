@@ -6,14 +6,16 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 
 use ashtray_engine::Handle;
 
+use crate::details::ServiceDetailsView;
 use crate::error::{ApiError, ErrorBody};
 use crate::streams;
 use crate::views::{
-    now_ms, Accepted, HostView, LogLineView, LogsQuery, LogsView, PauseView, ServiceInfo, MAX_TAIL,
+    now_ms, Accepted, DashboardUrl, HostView, LogLineView, LogsQuery, LogsView, PauseView,
+    ServiceInfo, MAX_TAIL,
 };
 
 /// Lines `logs` gives when `tail` is not said.
@@ -21,8 +23,11 @@ const DEFAULT_TAIL: usize = 100;
 
 #[utoipa::path(get, path = "/api/v1/host", tag = "control", security(("bearer" = [])),
     responses((status = 200, body = HostView), (status = 401, description = "No or a wrong token")))]
-pub async fn host(State(handle): State<Handle>) -> Json<HostView> {
-    Json(HostView::of(handle.state()))
+pub async fn host(
+    State(handle): State<Handle>,
+    dashboard: Option<Extension<DashboardUrl>>,
+) -> Json<HostView> {
+    Json(HostView::at(handle.state(), dashboard.as_deref()))
 }
 
 #[utoipa::path(get, path = "/api/v1/services", tag = "control", security(("bearer" = [])),
@@ -64,6 +69,23 @@ pub async fn service(
     let state = handle.state();
     let view = state.service(&name).ok_or_else(|| unknown(&name))?;
     Ok(Json(ServiceInfo::of(view, now_ms())))
+}
+
+#[utoipa::path(get, path = "/api/v1/services/{name}/details", tag = "control", security(("bearer" = [])),
+    description = "What a detail view shows: the service as listed, the image id of its container, its spec as the server sent it (values of secret-looking env keys hidden) and its recent history (started, exited and why, recreated and why).",
+    params(("name" = String, Path, description = "The service's name")),
+    responses((status = 200, body = ServiceDetailsView), (status = 404, body = ErrorBody), (status = 401, description = "No or a wrong token")))]
+pub async fn details(
+    State(handle): State<Handle>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceDetailsView>, ApiError> {
+    let details = handle.details(&name).await?;
+    let state = handle.state();
+    let view = state.service(&name).ok_or_else(|| unknown(&name))?;
+    Ok(Json(ServiceDetailsView::of(
+        ServiceInfo::of(view, now_ms()),
+        &details,
+    )))
 }
 
 fn accepted(service: String, action: &str) -> (StatusCode, Json<Accepted>) {
@@ -174,6 +196,9 @@ pub async fn logs(
 #[utoipa::path(get, path = "/api/v1/events", tag = "control", security(("bearer" = [])),
     description = "Server-Sent Events: first `state` (data: the whole HostState), then every change as an event named after its type (`service_state`, `service_restarted`, `service_status`, `service_removed`, `server_connection`, `engine_connection`, `paused`; id: its seq; data: the EventEnvelope) followed by `state` with the new snapshot; `missed` (data: Missed) if this reader fell behind.",
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, description = "No or a wrong token")))]
-pub async fn events(State(handle): State<Handle>) -> Response {
-    streams::events(&handle).into_response()
+pub async fn events(
+    State(handle): State<Handle>,
+    dashboard: Option<Extension<DashboardUrl>>,
+) -> Response {
+    streams::events(&handle, dashboard.map(|Extension(url)| url)).into_response()
 }

@@ -163,6 +163,9 @@ pub struct ServiceViewSchema {
     /// Why ashtray last replaced its container, in words.
     pub last_restart_reason: Option<String>,
     pub last_exit_code: Option<i64>,
+    /// The engine's inspect said the kernel killed its last exited container for memory
+    /// (`State.OOMKilled`): an exit code 137 alone may be anyone's SIGKILL.
+    pub last_exit_oom_killed: bool,
     pub last_error: Option<String>,
     /// Last output lines before its last exit.
     pub last_output: Vec<String>,

@@ -8,12 +8,14 @@
 pub mod auth;
 pub mod config_dir;
 pub mod control;
+pub mod details;
 pub mod error;
 pub mod host_schema;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod service_api;
+pub mod stats;
 pub mod streams;
 pub mod ui;
 pub mod views;
@@ -23,7 +25,7 @@ use std::sync::Arc;
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use tower_http::cors::CorsLayer;
 
 use ashtray_engine::{Handle, Secret};
@@ -49,15 +51,23 @@ async fn services_openapi() -> Json<serde_json::Value> {
 /// The control listener's routes: `/api/v1/...` (token), `/metrics` (token), `/healthz`,
 /// `/api/v1/openapi.json` (this listener's document) and the UI at `/`.
 pub fn control_router(handle: Handle, token: Secret) -> Router {
+    control_router_at(handle, token, None)
+}
+
+/// [`control_router`] for a listener bound at `url` (e.g. `http://127.0.0.1:47120`): the
+/// host view then says where the dashboard is, since the port may be a free one.
+pub fn control_router_at(handle: Handle, token: Secret, url: Option<&str>) -> Router {
     let token = auth::ControlToken(Arc::new(token));
     let protected = Router::new()
         .route("/api/v1/host", get(control::host))
         .route("/api/v1/services", get(control::services))
         .route("/api/v1/services/{name}", get(control::service))
+        .route("/api/v1/services/{name}/details", get(control::details))
         .route("/api/v1/services/{name}/stop", post(control::stop))
         .route("/api/v1/services/{name}/start", post(control::start))
         .route("/api/v1/services/{name}/restart", post(control::restart))
         .route("/api/v1/services/{name}/logs", get(control::logs))
+        .route("/api/v1/stats", get(stats::stats))
         .route("/api/v1/pause", post(control::pause))
         .route("/api/v1/resume", post(control::resume))
         .route("/api/v1/events", get(control::events))
@@ -68,12 +78,19 @@ pub fn control_router(handle: Handle, token: Secret) -> Router {
         .allow_origin(TAURI_ORIGINS.map(HeaderValue::from_static))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(control_openapi))
         .merge(protected)
         .fallback(ui::serve)
-        .layer(cors)
+        .layer(cors);
+    match url {
+        Some(url) => {
+            let url = format!("{}/", url.trim_end_matches('/'));
+            router.layer(Extension(views::DashboardUrl(url.into())))
+        }
+        None => router,
+    }
 }
 
 /// The services' listener: `/api/v1/self*` (a service's own token), `/healthz` and
@@ -152,6 +169,7 @@ mod tests {
         for uri in [
             "/api/v1/host",
             "/api/v1/services",
+            "/api/v1/stats",
             "/api/v1/events",
             "/metrics",
         ] {

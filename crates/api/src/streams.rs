@@ -16,7 +16,7 @@ use ashtray_engine::host_state::{EventEnvelope, HostEvent, HostState};
 use ashtray_engine::logs::Followed;
 use ashtray_engine::Handle;
 
-use crate::views::{HostView, LogLineView, Missed};
+use crate::views::{DashboardUrl, HostView, LogLineView, Missed};
 
 fn json_event(name: &str, data: &impl Serialize) -> Event {
     let data = serde_json::to_string(data).expect("API views always serialise");
@@ -24,8 +24,8 @@ fn json_event(name: &str, data: &impl Serialize) -> Event {
 }
 
 /// The same view `GET /api/v1/host` answers with.
-fn state_event(state: &Arc<HostState>) -> Event {
-    json_event("state", &HostView::of(state.clone()))
+fn state_event(state: &Arc<HostState>, dashboard: Option<&DashboardUrl>) -> Event {
+    json_event("state", &HostView::at(state.clone(), dashboard))
 }
 
 /// Every name [`event_name`] gives, for the OpenAPI document.
@@ -57,14 +57,17 @@ fn envelope_event(envelope: &EventEnvelope) -> Event {
 }
 
 /// `state`, then each event and a fresh `state` after every change.
-pub fn events(handle: &Handle) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub fn events(
+    handle: &Handle,
+    dashboard: Option<DashboardUrl>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // Subscribe before reading the snapshot: a change in between then shows twice (in
     // the snapshot and as an event), never not at all.
     let mut events = handle.events();
     let mut watch = handle.watch();
     let first = watch.borrow_and_update().clone();
     let stream = async_stream::stream! {
-        yield Ok(state_event(&first));
+        yield Ok(state_event(&first, dashboard.as_ref()));
         loop {
             tokio::select! {
                 // The engine sends a change's events before its snapshot: taking events
@@ -75,7 +78,7 @@ pub fn events(handle: &Handle) -> Sse<impl Stream<Item = Result<Event, Infallibl
                     Err(RecvError::Lagged(missed)) => {
                         yield Ok(json_event("missed", &Missed { missed }));
                         let now = watch.borrow_and_update().clone();
-                        yield Ok(state_event(&now));
+                        yield Ok(state_event(&now, dashboard.as_ref()));
                     }
                     Err(RecvError::Closed) => break,
                 },
@@ -84,7 +87,7 @@ pub fn events(handle: &Handle) -> Sse<impl Stream<Item = Result<Event, Infallibl
                         break;
                     }
                     let now = watch.borrow_and_update().clone();
-                    yield Ok(state_event(&now));
+                    yield Ok(state_event(&now, dashboard.as_ref()));
                 }
             }
         }

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use ashtray_engine::host_state::{HostState, ReportedState, ServiceView};
 use ashtray_engine::logs::LogLine;
-use ashtray_engine::spec::ServiceSpec;
+use ashtray_engine::spec::{PortMapping, ServiceSpec};
 
 use crate::host_schema::{HostStateSchema, ReportedStateSchema, ServiceViewSchema};
 
@@ -32,17 +32,32 @@ pub struct HostView {
     pub version: &'static str,
     /// The git commit it was built from (`unknown` when built without git).
     pub commit: &'static str,
+    /// Where this host's control API and its browser dashboard answer, e.g.
+    /// `http://127.0.0.1:47120/`: a free port when 47120 was taken. Null when the API was
+    /// started without telling it.
+    pub dashboard_url: Option<String>,
 }
 
 impl HostView {
     pub fn of(state: Arc<HostState>) -> HostView {
+        HostView::at(state, None)
+    }
+
+    /// The view of a host whose dashboard answers at `dashboard`.
+    pub fn at(state: Arc<HostState>, dashboard: Option<&DashboardUrl>) -> HostView {
         HostView {
             state,
             version: ashtray_engine::build_info::VERSION,
             commit: ashtray_engine::build_info::COMMIT,
+            dashboard_url: dashboard.map(|d| d.0.to_string()),
         }
     }
 }
+
+/// The control listener's own address as a URL, for [`HostView::dashboard_url`]: known
+/// only once it is bound (the port may be a free one), so handed to the router.
+#[derive(Debug, Clone)]
+pub struct DashboardUrl(pub Arc<str>);
 
 /// One service, with its uptime.
 #[derive(Debug, Serialize, ToSchema)]
@@ -156,15 +171,26 @@ pub struct PortView {
     pub protocol: String,
 }
 
-/// A service's spec as the service itself may see it: no API key, no token.
+impl From<&PortMapping> for PortView {
+    fn from(p: &PortMapping) -> Self {
+        PortView {
+            host_ip: p.host_ip.clone(),
+            host_port: p.host_port,
+            container_port: p.container_port,
+            protocol: p.protocol.clone(),
+        }
+    }
+}
+
+/// What every reader of a spec sees alike: where it comes from, its image, mounts, ports
+/// and limits. Each view adds the env as its reader may see it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SelfSpec {
+pub struct SpecCommon {
     pub addon_name: String,
     pub addon_version: String,
     pub service: String,
     pub image: String,
-    /// The spec's own environment (its configuration), secrets left out.
-    pub env: BTreeMap<String, String>,
+    /// Mounts, as the server wrote them (`/host/path:/in/container[:ro]`).
     pub volumes: Vec<String>,
     pub ports: Vec<PortView>,
     /// As the server wrote it, e.g. `512m`.
@@ -172,13 +198,34 @@ pub struct SelfSpec {
     pub user: Option<String>,
 }
 
-impl SelfSpec {
-    pub fn of(spec: &ServiceSpec) -> SelfSpec {
-        SelfSpec {
+impl SpecCommon {
+    pub fn of(spec: &ServiceSpec) -> SpecCommon {
+        SpecCommon {
             addon_name: spec.addon_name.clone(),
             addon_version: spec.addon_version.clone(),
             service: spec.service.clone(),
             image: spec.image.clone(),
+            volumes: spec.volumes.clone(),
+            ports: spec.ports.iter().map(PortView::from).collect(),
+            mem_limit: spec.mem_limit.as_ref().map(|m| m.text.clone()),
+            user: spec.user.clone(),
+        }
+    }
+}
+
+/// A service's spec as the service itself may see it: no API key, no token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelfSpec {
+    #[serde(flatten)]
+    pub common: SpecCommon,
+    /// The spec's own environment (its configuration), secrets left out.
+    pub env: BTreeMap<String, String>,
+}
+
+impl SelfSpec {
+    pub fn of(spec: &ServiceSpec) -> SelfSpec {
+        SelfSpec {
+            common: SpecCommon::of(spec),
             env: spec
                 .env
                 .iter()
@@ -189,19 +236,6 @@ impl SelfSpec {
                 })
                 .cloned()
                 .collect(),
-            volumes: spec.volumes.clone(),
-            ports: spec
-                .ports
-                .iter()
-                .map(|p| PortView {
-                    host_ip: p.host_ip.clone(),
-                    host_port: p.host_port,
-                    container_port: p.container_port,
-                    protocol: p.protocol.clone(),
-                })
-                .collect(),
-            mem_limit: spec.mem_limit.as_ref().map(|m| m.text.clone()),
-            user: spec.user.clone(),
         }
     }
 }

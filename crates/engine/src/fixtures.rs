@@ -26,6 +26,7 @@ pub fn service(name: &str, state: ServiceState) -> ServiceView {
         restarts: 0,
         last_restart_reason: None,
         last_exit_code: None,
+        last_exit_oom_killed: false,
         last_error: None,
         last_output: vec![],
         next_restart_at_ms: None,

@@ -122,6 +122,10 @@ pub struct ServiceView {
     /// restart was asked for", "it had exited"), as the engine decided it.
     pub last_restart_reason: Option<String>,
     pub last_exit_code: Option<i64>,
+    /// The engine's inspect said the kernel killed its last exited container for memory
+    /// (`State.OOMKilled`): an exit code 137 alone may be anyone's SIGKILL.
+    #[serde(default)]
+    pub last_exit_oom_killed: bool,
     pub last_error: Option<String>,
     /// Last output lines before its last exit.
     pub last_output: Vec<String>,

@@ -9,6 +9,7 @@ pub mod container;
 pub mod fixtures;
 pub mod foreground;
 pub mod health;
+pub mod history;
 pub mod host_loop;
 pub mod host_state;
 pub mod limits;
@@ -21,10 +22,13 @@ pub mod runtime;
 pub mod secret;
 pub mod slug;
 pub mod spec;
+pub mod stats;
 pub mod tokens;
 
 #[cfg(test)]
 mod testing;
 
-pub use host_loop::{spawn, spawn_with, CommandError, Connections, EngineConfig, Handle, Metrics};
+pub use host_loop::{
+    spawn, spawn_with, CommandError, Connections, EngineConfig, Handle, Metrics, ServiceDetails,
+};
 pub use secret::Secret;

@@ -265,3 +265,21 @@ pub async fn open_log(app: AppHandle) -> Result<()> {
         .open_path(target.display().to_string(), None::<&str>)
         .map_err(|e| CommandError::new(format!("cannot open {}: {e}", target.display())))
 }
+
+/// Quit from the window, after the page asked the user: the tray host stops (services
+/// keep running), then this window.
+#[tauri::command]
+pub async fn quit(app: AppHandle, state: State<'_, Arc<WindowState>>) -> Result<()> {
+    tracing::info!("quit from the window");
+    ask_host(&state, Request::Quit, Duration::from_secs(5)).await?;
+    app.exit(0);
+    Ok(())
+}
+
+/// Ctrl+W: closes the window as its close button does (ashtray stays in the tray).
+#[tauri::command]
+pub fn close_window(window: tauri::WebviewWindow) -> Result<()> {
+    window
+        .close()
+        .map_err(|e| CommandError::new(format!("cannot close the window: {e}")))
+}

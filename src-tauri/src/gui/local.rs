@@ -34,6 +34,8 @@ pub enum Request {
     Status,
     /// Start the host again from the saved settings (Settings was saved).
     Reload,
+    /// Quit the app, as the tray's Quit does (the window asked the user first).
+    Quit,
 }
 
 /// The tray host's answer.

@@ -147,7 +147,11 @@ pub fn menu(state: Option<&HostState>) -> Vec<Entry> {
     }
     entries.push(Entry::Separator);
     entries.push(item("Settings…", true, Action::Settings));
-    entries.push(item("Quit ashtray", true, Action::Quit));
+    entries.push(item(
+        "Quit ashtray (services keep running)",
+        true,
+        Action::Quit,
+    ));
     entries
 }
 

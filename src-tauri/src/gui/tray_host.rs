@@ -174,6 +174,11 @@ async fn serve(
     loop {
         tokio::select! {
             Some((request, reply)) = incoming.recv() => {
+                if request == Request::Quit {
+                    tracing::info!("quit from the window");
+                    let _ = reply.send(Answer::default());
+                    break;
+                }
                 let (session, windows, mut settled) = (session.clone(), windows.clone(), settled.clone());
                 tokio::spawn(async move {
                     let answer = handle(request, &session, &windows, &mut settled).await;
@@ -231,6 +236,8 @@ async fn handle(
                 started: session.connection().is_some(),
             }
         }
+        // Taken by the loop itself, which ends.
+        Request::Quit => Answer::default(),
         Request::Reload => {
             tracing::info!("settings saved; starting the service host");
             let started = session.start().await;

@@ -82,6 +82,8 @@ pub fn run(
             commands::save_settings,
             commands::test_connection,
             commands::open_log,
+            commands::quit,
+            commands::close_window,
         ])
         .setup(move |app| {
             show(app.handle());

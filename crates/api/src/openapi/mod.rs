@@ -17,12 +17,14 @@ use crate::{control, host_schema, service_api, views};
 #[openapi(
     info(title = "ashtray control API", description = "ashtray's control API, on its control listener (127.0.0.1:47120 by default): for the UI, the CLI and scripts, with the bearer token `ashtray token` prints. The services' own API is on the other listener, with its own document there."),
     paths(
-        control::host, control::services, control::service, control::stop, control::start, control::restart,
-        control::pause, control::resume, control::logs, control::events,
+        control::host, control::services, control::service, control::details, control::stop, control::start, control::restart,
+        control::pause, control::resume, control::logs, control::events, crate::stats::stats,
     ),
     components(schemas(
         views::HostView, views::ServiceInfo, views::Accepted, views::PauseView, views::LogLineView, views::LogsView,
-        views::Missed, crate::error::ErrorBody,
+        views::Missed, crate::error::ErrorBody, crate::details::ServiceDetailsView, crate::details::SpecView,
+        crate::details::EnvEntry, crate::details::HistoryEntryView, views::PortView, views::SpecCommon,
+        crate::stats::StatsView, crate::stats::ServiceStatsView, crate::stats::StatsPointView,
         host_schema::HostStateSchema, host_schema::EventEnvelopeSchema, host_schema::HostEventSchema,
     )),
     modifiers(&ControlToken),
@@ -34,7 +36,7 @@ struct ControlDoc;
     info(title = "ashtray services' API", description = "The services' own API, on the services' listener (ASHTRAY_API_URL inside a service container): a service reads its own spec and reports its status, with its ASHTRAY_SERVICE_TOKEN."),
     paths(service_api::get_self, service_api::post_status),
     components(schemas(
-        views::SelfView, views::SelfSpec, views::PortView, views::ServiceInfo, views::StatusReport, crate::error::ErrorBody,
+        views::SelfView, views::SelfSpec, views::SpecCommon, views::PortView, views::ServiceInfo, views::StatusReport, crate::error::ErrorBody,
     )),
     modifiers(&ServiceToken),
 )]
@@ -104,10 +106,12 @@ mod tests {
                 "/api/v1/resume",
                 "/api/v1/services",
                 "/api/v1/services/{name}",
+                "/api/v1/services/{name}/details",
                 "/api/v1/services/{name}/logs",
                 "/api/v1/services/{name}/restart",
                 "/api/v1/services/{name}/start",
                 "/api/v1/services/{name}/stop",
+                "/api/v1/stats",
             ]
         );
         let services = services_document();

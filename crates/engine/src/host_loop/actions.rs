@@ -7,6 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{short, HostLoop};
+use crate::history::HistoryKind;
+use crate::host_state::now_ms;
 use crate::reconcile::executor::{execute, ActionSettings, Adoption, Outcome};
 use crate::reconcile::plan::{Action, RemoveReason};
 use crate::runtime::ContainerEvent;
@@ -111,11 +113,19 @@ impl HostLoop {
             } => {
                 record.last_error = None;
                 if let Some(why) = replaced {
+                    record.history.push(
+                        now_ms(),
+                        HistoryKind::Restarted,
+                        format!("recreated: {why}"),
+                    );
                     record.restarts += 1;
                     record.last_restart_reason = Some(why);
                     self.metrics.restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(service = %service, container = %short(&container_id), "restarted: {why}");
                 } else {
+                    record
+                        .history
+                        .push(now_ms(), HistoryKind::Started, "started");
                     tracing::info!(service = %service, container = %short(&container_id), "started");
                 }
                 book.started_by_us.insert(container_id);
@@ -124,10 +134,25 @@ impl HostLoop {
                 let delay = record.backoff.record_failure(now, None);
                 tracing::error!(service = %service, "could not start: {error}; next try in {} s", delay.as_secs());
                 record.last_error = Some(error.to_string());
+                record.history.push(
+                    now_ms(),
+                    HistoryKind::StartFailed,
+                    format!("could not start: {error}"),
+                );
             }
-            Outcome::Removed { .. } => tracing::info!(service = %service, "stopped"),
+            Outcome::Removed { .. } => {
+                record
+                    .history
+                    .push(now_ms(), HistoryKind::Stopped, "stopped and removed");
+                tracing::info!(service = %service, "stopped")
+            }
             Outcome::RemoveFailed { error, .. } => {
                 tracing::error!(service = %service, "could not stop: {error}");
+                record.history.push(
+                    now_ms(),
+                    HistoryKind::StopFailed,
+                    format!("could not stop: {error}"),
+                );
                 record.last_error = Some(error.to_string());
             }
             Outcome::ExitRecorded {
@@ -146,6 +171,10 @@ impl HostLoop {
                             if record.backoff.crash_looping() { " (crash loop)" } else { "" }
                         );
                         record.last_exit_code = Some(exit.exit_code);
+                        record.last_exit_oom_killed = exit.oom_killed;
+                        record
+                            .history
+                            .push(now_ms(), HistoryKind::Exited, message.clone());
                         record.last_output = exit.last_lines;
                         record.last_error = Some(message);
                     }
@@ -204,6 +233,13 @@ impl HostLoop {
         let record = self.book.record(&service);
         let delay = record.backoff.record_failure(Instant::now(), None);
         record.last_exit_code = Some(exit_code);
+        // An event says nothing of memory; the container is gone before an inspect.
+        record.last_exit_oom_killed = false;
+        record.history.push(
+            now_ms(),
+            HistoryKind::Exited,
+            format!("exited with code {exit_code}"),
+        );
         record.last_output = self
             .logs
             .tail(&service, crate::runtime::CRASH_TAIL_LINES)

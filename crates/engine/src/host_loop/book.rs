@@ -20,11 +20,14 @@ pub(super) struct ServiceRecord {
     pub(super) backoff: CrashBackoff,
     pub(super) restarts: u32,
     pub(super) last_exit_code: Option<i64>,
+    pub(super) last_exit_oom_killed: bool,
     pub(super) last_error: Option<String>,
     /// Why ashtray last replaced its container.
     pub(super) last_restart_reason: Option<RestartReason>,
     pub(super) last_output: Vec<String>,
     pub(super) reported: Option<ReportedStatus>,
+    /// What happened to it, for a detail view (`Handle::details`).
+    pub(super) history: crate::history::History,
 }
 
 /// The actions under way for one service.

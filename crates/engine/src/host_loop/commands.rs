@@ -1,8 +1,9 @@
 //! What the engine does with a command from the Handle: stop, start or restart a
 //! service on this host, pause everything, or take a service's own status report.
 
-use super::handle::{Command, CommandError};
+use super::handle::{Command, CommandError, ServiceDetails};
 use super::{now_ms, HostLoop};
+use crate::runtime::ContainerStatus;
 use crate::spec::Desired;
 
 impl HostLoop {
@@ -77,6 +78,10 @@ impl HostLoop {
                 let _ = reply.send(spec);
                 return;
             }
+            Command::Details(name, reply) => {
+                let _ = reply.send(self.details(&name));
+                return;
+            }
             Command::ReportStatus(name, mut status, reply) => {
                 status.at_ms = now_ms();
                 self.book.record(&name).reported = Some(status);
@@ -86,5 +91,33 @@ impl HostLoop {
         // Answered once the snapshot shows what the command did: whoever asked reads
         // its own change in the next `GET /host` (see `HostLoop::run`).
         self.answer_after_publish.push((reply, result));
+    }
+}
+
+impl HostLoop {
+    fn details(&self, name: &str) -> ServiceDetails {
+        let spec = match self.desired.as_ref().and_then(|set| set.get(name)) {
+            Some(Desired::Run(spec)) => Some(spec.as_ref().clone()),
+            _ => None,
+        };
+        let containers = || {
+            self.container_engine
+                .observed
+                .iter()
+                .filter(|c| c.service_name == name)
+        };
+        let keeper = containers()
+            .find(|c| c.status == ContainerStatus::Running)
+            .or_else(|| containers().max_by_key(|c| c.created));
+        ServiceDetails {
+            spec,
+            image_id: keeper.and_then(|c| c.image_id.clone()),
+            history: self
+                .book
+                .records
+                .get(name)
+                .map(|r| r.history.entries())
+                .unwrap_or_default(),
+        }
     }
 }

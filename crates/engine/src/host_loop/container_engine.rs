@@ -38,6 +38,8 @@ pub(super) struct ContainerEngineLink {
     /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
     pub(super) unclaimed: Vec<ObservedContainer>,
     pub(super) followers: HashMap<String, tokio::task::JoinHandle<()>>,
+    /// One stats stream per running container, by container id (see `crate::stats`).
+    pub(super) stats_followers: HashMap<String, tokio::task::JoinHandle<()>>,
     /// How far each listed container's output has been read, kept past its follower's
     /// end: a follower attaching again reads on from there, never the same lines twice.
     read_marks: HashMap<String, Arc<Mutex<Option<ReadMark>>>>,
@@ -58,6 +60,7 @@ impl ContainerEngineLink {
             observed: Vec::new(),
             unclaimed: Vec::new(),
             followers: HashMap::new(),
+            stats_followers: HashMap::new(),
             read_marks: HashMap::new(),
             kept: None,
             listed_at: None,
@@ -242,6 +245,7 @@ impl HostLoop {
         self.book
             .observed(&self.container_engine.observed, Instant::now());
         self.follow_outputs(runtime);
+        self.follow_stats(runtime);
     }
 
     /// Sorts the engine's service containers into this host's own and the unclaimed
@@ -310,5 +314,41 @@ impl HostLoop {
             });
             link.followers.insert(container.id.clone(), task);
         }
+    }
+
+    /// One stats stream per running container, opened when it is first seen running and
+    /// dropped once it no longer runs: the engine pushes readings, nothing is asked per
+    /// tick. The readings of services gone from the list are forgotten.
+    pub(super) fn follow_stats(&mut self, runtime: &dyn ContainerRuntime) {
+        let link = &mut self.container_engine;
+        let running: HashMap<&str, &str> = link
+            .observed
+            .iter()
+            .filter(|c| c.status == ContainerStatus::Running)
+            .map(|c| (c.id.as_str(), c.service_name.as_str()))
+            .collect();
+        link.stats_followers.retain(|id, task| {
+            let keep = running.contains_key(id.as_str()) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (id, service) in &running {
+            if link.stats_followers.contains_key(*id) {
+                continue;
+            }
+            let mut readings = runtime.follow_stats(id);
+            let stats = self.stats.clone();
+            let service = service.to_string();
+            let task = tokio::spawn(async move {
+                while let Some(sample) = readings.next().await {
+                    stats.push(&service, sample);
+                }
+            });
+            link.stats_followers.insert(id.to_string(), task);
+        }
+        let services: HashSet<&str> = running.values().copied().collect();
+        self.stats.retain(|service| services.contains(service));
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::history::HistoryEntry;
 use crate::host_state::{EventEnvelope, HostState, ReportedStatus};
 use crate::local_stops::LocalStopsError;
 use crate::logs::LogHub;
@@ -34,6 +35,21 @@ pub(super) enum Command {
     ReportStatus(String, ReportedStatus, Reply),
     /// The validated spec of a service the server (or another source) wants here.
     Spec(String, oneshot::Sender<Option<ServiceSpec>>),
+    /// What a detail view shows beyond the snapshot.
+    Details(String, oneshot::Sender<ServiceDetails>),
+}
+
+/// What a service's detail view shows beyond the snapshot, asked of the loop on request:
+/// its spec (whose env may hold what only the service should see: a reader hides it),
+/// the image its container runs, and its recent history.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceDetails {
+    pub spec: Option<ServiceSpec>,
+    /// The id of the image of its container (the running one, else the newest), when the
+    /// engine says.
+    pub image_id: Option<String>,
+    /// Oldest first, at most [`crate::history::HISTORY_LEN`].
+    pub history: Vec<HistoryEntry>,
 }
 
 /// Counters for `/metrics`. Written by the engine, read by anyone.
@@ -56,6 +72,7 @@ pub struct Handle {
     pub(super) state: watch::Receiver<Arc<HostState>>,
     pub(super) events: broadcast::Sender<EventEnvelope>,
     pub(super) logs: LogHub,
+    pub(super) stats: crate::stats::StatsHub,
     pub(super) metrics: Arc<Metrics>,
     pub(super) token_key: Option<Secret>,
 }
@@ -78,6 +95,11 @@ impl Handle {
 
     pub fn logs(&self) -> &LogHub {
         &self.logs
+    }
+
+    /// Each running service's CPU and memory readings (from the engine's stats streams).
+    pub fn stats(&self) -> &crate::stats::StatsHub {
+        &self.stats
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -136,6 +158,12 @@ impl Handle {
     /// service alone should see, and most snapshots have no reader for it.
     pub async fn spec(&self, name: &str) -> Result<Option<ServiceSpec>, CommandError> {
         self.ask(|reply| Command::Spec(name.to_string(), reply))
+            .await
+    }
+
+    /// The spec, image id and history of `name` (empty for a service never seen).
+    pub async fn details(&self, name: &str) -> Result<ServiceDetails, CommandError> {
+        self.ask(|reply| Command::Details(name.to_string(), reply))
             .await
     }
 

@@ -64,7 +64,7 @@ mod tests;
 pub mod tick_cost;
 
 use handle::Command;
-pub use handle::{CommandError, Handle, Metrics};
+pub use handle::{CommandError, Handle, Metrics, ServiceDetails};
 
 /// Everything the engine needs to run.
 #[derive(Debug, Clone)]
@@ -188,6 +188,8 @@ struct HostLoop {
     events_tx: broadcast::Sender<EventEnvelope>,
     event_seq: u64,
     logs: LogHub,
+    /// Each running service's CPU and memory, written by its stats stream.
+    stats: crate::stats::StatsHub,
     metrics: Arc<Metrics>,
     /// Turns instants into the Unix ms the host state shows.
     clock: snapshot::WallClock,
@@ -258,6 +260,7 @@ fn build(
     let (local_tx, local_rx) = mpsc::unbounded_channel();
     let (events_tx, _) = broadcast::channel(1024);
     let logs = LogHub::new(config.log_limits);
+    let stats = crate::stats::StatsHub::default();
     let metrics = Arc::new(Metrics::default());
     let host = HostSettings {
         server_url: config.server_url.clone(),
@@ -310,6 +313,7 @@ fn build(
         events_tx: events_tx.clone(),
         event_seq: 0,
         logs: logs.clone(),
+        stats: stats.clone(),
         metrics: metrics.clone(),
         clock: snapshot::WallClock::now(),
         answer_after_publish: Vec::new(),
@@ -327,6 +331,7 @@ fn build(
         state: host_loop.state_tx.subscribe(),
         events: events_tx,
         logs,
+        stats,
         metrics,
         token_key: config.service_api.as_ref().map(|api| api.token_key.clone()),
     };
@@ -580,6 +585,9 @@ impl HostLoop {
 
     async fn shut_down(mut self) {
         for (_, task) in self.container_engine.followers.drain() {
+            task.abort();
+        }
+        for (_, task) in self.container_engine.stats_followers.drain() {
             task.abort();
         }
         if !self.config.stop_services_on_exit {

@@ -171,6 +171,7 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
                 .and_then(|r| r.last_restart_reason)
                 .map(|reason| reason.to_string()),
             last_exit_code: record.and_then(|r| r.last_exit_code),
+            last_exit_oom_killed: record.is_some_and(|r| r.last_exit_oom_killed),
             last_error,
             last_output: record.map(|r| r.last_output.clone()).unwrap_or_default(),
             next_restart_at_ms: waiting.map(|at| p.clock.unix_ms(at)),
@@ -338,6 +339,7 @@ mod tests {
                 spec_hash: Some("hash".into()),
                 host: Some("h".into()),
                 image: "img:1".into(),
+                image_id: None,
                 status,
                 created: 1,
                 health: None,

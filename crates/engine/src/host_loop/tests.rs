@@ -629,6 +629,40 @@ async fn a_services_spec_is_asked_of_the_loop_and_only_while_it_is_wanted() {
     assert_eq!(host.handle.spec("nobody").await.unwrap(), None);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_services_history_says_it_started_exited_and_was_recreated_and_why() {
+    use crate::history::HistoryKind;
+    let host = Host::start(MemoryRuntime::new(), vec![entry("a", "img:1")], SLOW_POLL).await;
+    host.running().await;
+    host.engine.kill("a", 3);
+    host.until_service("restarted", |a| {
+        a.restarts == 1 && a.state == ServiceState::Running
+    })
+    .await;
+    let details = host.handle.details("a").await.unwrap();
+    let kinds: Vec<_> = details.history.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            HistoryKind::Started,
+            HistoryKind::Exited,
+            HistoryKind::Restarted
+        ],
+        "{:?}",
+        details.history
+    );
+    assert_eq!(details.history[1].text, "exited with code 3");
+    assert_eq!(details.history[2].text, "recreated: it had exited");
+    assert_eq!(details.spec.expect("a is wanted").image, "img:1");
+    assert!(host
+        .handle
+        .details("nobody")
+        .await
+        .unwrap()
+        .history
+        .is_empty());
+}
+
 fn unreachable() -> AyonError {
     AyonError::Unreachable {
         url: "http://s".into(),

@@ -297,6 +297,7 @@ mod tests {
             spec_hash: None,
             host: None,
             image: "img".into(),
+            image_id: None,
             status: ContainerStatus::Running,
             created: 1,
             health: None,

@@ -339,6 +339,7 @@ mod tests {
             spec_hash: hash.map(String::from),
             host: Some("h".into()),
             image: "img".into(),
+            image_id: None,
             status,
             created: 1,
             health: None,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+use super::stats::StatsSample;
 #[cfg(doc)]
 use super::EVENTS_REPLAY;
 use super::{
@@ -68,6 +69,12 @@ pub trait ContainerRuntime: Send + Sync {
 
     /// A container's output from `from` on.
     fn follow_output(&self, id: &str, from: OutputFrom) -> BoxStream<'static, OutputLine>;
+
+    /// A running container's resource use as the engine streams it. None by default (the
+    /// in-memory engine has no processes to measure).
+    fn follow_stats(&self, _id: &str) -> BoxStream<'static, StatsSample> {
+        Box::pin(futures::stream::empty())
+    }
 }
 
 /// How the loop reaches a container engine, tried again while the engine is down.
@@ -137,5 +144,9 @@ impl ContainerRuntime for Runtime {
 
     fn follow_output(&self, id: &str, from: OutputFrom) -> BoxStream<'static, OutputLine> {
         Box::pin(Runtime::follow_output(self, id, from))
+    }
+
+    fn follow_stats(&self, id: &str) -> BoxStream<'static, StatsSample> {
+        Box::pin(Runtime::follow_stats(self, id))
     }
 }

@@ -401,6 +401,7 @@ impl ContainerRuntime for MemoryRuntime {
                     spec_hash: c.labels.get(LABEL_SPEC_HASH).cloned(),
                     host: c.labels.get(LABEL_HOST).cloned(),
                     image: c.image.clone(),
+                    image_id: None,
                     status: match c.status {
                         ContainerStatus::Exited if world.list_lags_deaths => {
                             ContainerStatus::Running

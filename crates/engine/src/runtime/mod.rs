@@ -15,6 +15,7 @@ mod output_mark;
 mod own_container;
 mod pull;
 pub mod registry_auth;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -579,6 +580,27 @@ impl Runtime {
     /// Follows a container's output from `from`, line by line, until the container stops
     /// or the engine goes away. Each line carries the engine's stamp, so that a follower
     /// attaching again reads on after the last line read ([`OutputFrom::After`]).
+    /// A running container's resource use, one reading about each second, until it stops
+    /// (or the stream fails: a reader opens another when it sees the container again).
+    pub fn follow_stats(
+        &self,
+        id: &str,
+    ) -> impl Stream<Item = stats::StatsSample> + Send + 'static {
+        self.count();
+        self.docker
+            .stats(
+                id,
+                Some(bollard::query_parameters::StatsOptions {
+                    stream: true,
+                    one_shot: false,
+                }),
+            )
+            .take_while(|reading| futures::future::ready(reading.is_ok()))
+            .filter_map(|reading| {
+                futures::future::ready(reading.ok().as_ref().and_then(stats::sample_of))
+            })
+    }
+
     pub fn follow_output(
         &self,
         id: &str,

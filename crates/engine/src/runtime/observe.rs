@@ -23,6 +23,8 @@ pub struct ObservedContainer {
     /// `io.ashtray.host`; `None` for a container `ash` started.
     pub host: Option<String>,
     pub image: String,
+    /// The id of the image it was created from (`sha256:…`), when the engine says.
+    pub image_id: Option<String>,
     pub status: ContainerStatus,
     /// Unix seconds.
     pub created: i64,
@@ -77,6 +79,7 @@ impl ObservedContainer {
             spec_hash: labels.get(LABEL_SPEC_HASH).cloned(),
             host: labels.get(LABEL_HOST).cloned(),
             image: summary.image.unwrap_or_default(),
+            image_id: summary.image_id.filter(|id| !id.is_empty()),
             status,
             created: summary.created.unwrap_or_default(),
         })

@@ -122,6 +122,9 @@ impl ObservedSet {
             spec_hash: event.spec_hash.clone(),
             host: event.host.clone(),
             image: event.image.clone().unwrap_or_default(),
+            // Events name the image, not its id: the details view shows none for a
+            // container someone else made until the next list (ours are listed anyway).
+            image_id: None,
             status,
             created: event.time,
             health: None,
