@@ -33,19 +33,10 @@ async fn main() -> anyhow::Result<()> {
     let engine = Engine::connect().await;
     let version = engine.docker.version().await?;
     println!(
-        "machine: {} cores, Docker {} (API {}), {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        "machine: {}, Docker {} (API {})",
+        ashtray_tests::bench::machine(),
         version.version.unwrap_or_default(),
         version.api_version.unwrap_or_default(),
-        String::from_utf8_lossy(
-            &std::process::Command::new("date")
-                .args(["-u", "+%F %H:%M UTC"])
-                .output()?
-                .stdout
-        )
-        .trim(),
     );
 
     // Baseline first, then ashtray, then the baseline again: the mean of the two

@@ -65,22 +65,10 @@ async fn run(count: usize) -> anyhow::Result<()> {
     let world = World::alone("react").await;
     let version = world.engine.docker.version().await?;
     println!(
-        "== {count} services; {} cores, load {}, Docker {} (API {}), {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/loadavg")?
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
+        "== {count} services; {}, Docker {} (API {})",
+        ashtray_tests::bench::machine(),
         version.version.unwrap_or_default(),
         version.api_version.unwrap_or_default(),
-        String::from_utf8_lossy(
-            &std::process::Command::new("date")
-                .args(["-u", "+%F %H:%M UTC"])
-                .output()?
-                .stdout
-        )
-        .trim(),
     );
     let names: Vec<String> = (0..count)
         .map(|i| world.declare(&format!("s{i:03}"), "ticker", serde_json::Value::Null))

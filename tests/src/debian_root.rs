@@ -77,7 +77,10 @@ impl CleanRoot {
     /// `apt install ./package.deb`, as the README says, but without the packages it
     /// only recommends (the container engine): what the package itself needs is what
     /// is checked.
-    pub fn install(&self, package: &Path) {
+    /// Installs `package` with apt as an admin would; the names of the packages it
+    /// brought (the package itself and what it pulled).
+    pub fn install(&self, package: &Path) -> Vec<String> {
+        let before = self.packages();
         let name = package.file_name().expect("a package file name");
         let inside = Path::new("/tmp").join(name);
         std::fs::copy(package, self.path().join(inside.strip_prefix("/").unwrap()))
@@ -90,6 +93,10 @@ impl CleanRoot {
             "--no-install-recommends",
             inside.to_str().unwrap(),
         ]);
+        self.packages()
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect()
     }
 }
 

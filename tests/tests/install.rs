@@ -38,13 +38,7 @@ fn the_daemon_package_installs_on_a_clean_debian_without_gtk_and_its_unit_verifi
         "systemd",
     ]);
     root.chroot(&["groupadd", "--system", "docker"]);
-    let before = root.packages();
-    root.install(&package);
-    let pulled: Vec<String> = root
-        .packages()
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
+    let pulled = root.install(&package);
 
     // The binary runs there and names its build.
     let version = text(&root.chroot(&["ashtray", "--version"]));
@@ -119,13 +113,7 @@ fn the_daemon_package_installs_on_a_clean_debian_without_gtk_and_its_unit_verifi
 fn the_desktop_package_pulls_its_libraries_on_a_clean_debian_and_runs_there() {
     let package = package_from_env("ASHTRAY_DESKTOP_DEB", "scripts/package-desktop.sh");
     let root = CleanRoot::minimal();
-    let before = root.packages();
-    root.install(&package);
-    let pulled: Vec<String> = root
-        .packages()
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
+    let pulled = root.install(&package);
     // What the tray app needs came with it, declared by the package.
     for library in ["ashtray", "libwebkit2gtk-4.1-0", "libgtk-3-0"] {
         assert!(
