@@ -278,12 +278,12 @@ fn read_port(path: &std::path::Path) -> Option<u16> {
 }
 
 /// The address containers reach the host on, on the default network (the engine crate
-/// decides how: `Runtime::network_gateway`). Why not, when it cannot be told.
+/// decides how: `Runtime::services_host_address`). Why not, when it cannot be told.
 async fn gateway(endpoint: &Endpoint) -> anyhow::Result<IpAddr> {
     let network = if endpoint.podman { "podman" } else { "bridge" };
     let ask = async {
         let runtime = Runtime::connect(endpoint).await?;
-        runtime.network_gateway(network).await
+        runtime.services_host_address(network).await
     };
     match tokio::time::timeout(GATEWAY_WAIT, ask).await {
         Ok(found) => Ok(found?),

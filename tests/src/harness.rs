@@ -308,15 +308,24 @@ impl Engine {
             "label".to_string(),
             vec!["io.ayon.service.service_name".to_string()],
         )]);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await
-            .expect("listing containers");
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        // Podman names a container it is still cleaning up after a kill `stopped`, a
+        // state bollard's list does not know: that answer does not parse, and the next
+        // one, a moment later, says `exited`. Asked again then, for up to 5 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let list = loop {
+            match self.docker.list_containers(Some(options.clone())).await {
+                Ok(list) => break list,
+                Err(bollard::errors::Error::JsonDataError { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("listing containers: {error}"),
+            }
+        };
         let mut seen: Vec<SeenContainer> = list
             .into_iter()
             .filter_map(|c| {

@@ -1,7 +1,8 @@
 //! Rootless Podman, how most studios run it: ashtray as an unprivileged user with
 //! `AYON_USE_PODMAN=1` and no socket given finds the user's own Podman at
 //! `$XDG_RUNTIME_DIR/podman/podman.sock`, runs the services there, restarts one that is
-//! killed and stops one the server no longer wants.
+//! killed and stops one the server no longer wants; a service reaches its own API from
+//! the user's network namespace.
 
 use ashtray_tests::harness::eventually;
 use ashtray_tests::rootless::RootlessPodman;
@@ -48,6 +49,13 @@ async fn as_a_user_ashtray_finds_its_rootless_podman_and_runs_restarts_and_stops
         }
     };
     let both = running(vec![slug(&a), slug(&b)]).await;
+    // A service reaches its own API (ASHTRAY_API_URL) from the user's network namespace.
+    // By busybox's nc: its wget segfaults in a rootless container on this machine.
+    let own_api = ashtray_tests::rootless::podman_cli()
+        .args(["exec", &slug(&a), "sh", "-c"])
+        .arg(r#"u=${ASHTRAY_API_URL#http://}; printf 'GET /api/v1/self HTTP/1.0\r\nAuthorization: Bearer %s\r\n\r\n' "$ASHTRAY_SERVICE_TOKEN" | nc -w 5 "${u%:*}" "${u##*:}""#)
+        .output()
+        .expect("podman exec as the user");
     let socket = format!("{}/podman/podman.sock", podman.runtime_dir.display());
     let found_socket = daemon.output().contains(&socket);
     let in_docker = world.engine.containers(&world.prefix).await;
@@ -87,6 +95,15 @@ async fn as_a_user_ashtray_finds_its_rootless_podman_and_runs_restarts_and_stops
     assert!(
         both,
         "a and b never ran in the user's Podman; log: {output}"
+    );
+    let me = String::from_utf8_lossy(&own_api.stdout);
+    assert!(
+        me.lines()
+            .next()
+            .is_some_and(|status| status.contains(" 200 "))
+            && me.contains(&a),
+        "a cannot reach its own API: {me}{}\n{output}",
+        String::from_utf8_lossy(&own_api.stderr)
     );
     assert!(
         found_socket,

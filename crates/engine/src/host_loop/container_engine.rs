@@ -171,6 +171,15 @@ impl HostLoop {
         self.desired = self.desired.take().map(|set| set.for_host(&self.host));
     }
 
+    /// Whether the containers are listed on every look instead of kept from the event
+    /// stream. Always with Podman: its event stream cannot be trusted to carry anything.
+    /// A rootless Podman 4.3 whose events go to a journal its user cannot read sent none
+    /// at all here (not for create, kill or rm), and the loop would have been blind to a
+    /// kill until the safety list minutes later (`tests/tests/rootless.rs` showed it).
+    pub(super) fn relists_every_tick(&self) -> bool {
+        self.config.relist_every_tick || self.config.endpoint.podman
+    }
+
     pub(super) fn container_engine_down(&mut self, error: &RuntimeError) {
         self.container_engine.down(error);
     }
@@ -190,7 +199,7 @@ impl HostLoop {
         let now = Instant::now();
         let list_due = self.container_engine.list_due(
             events.is_some(),
-            self.config.relist_every_tick,
+            self.relists_every_tick(),
             self.config.relist_interval,
             now,
         );

@@ -110,7 +110,8 @@ pub struct EngineConfig {
     /// (a safety net, as kube-runtime's reflector relists).
     pub relist_interval: Duration,
     /// List the containers on every look instead of keeping them from the event stream:
-    /// the mode before event-kept observation, kept as the benchmarks' baseline.
+    /// the mode before event-kept observation, kept as the benchmarks' baseline (and
+    /// always the mode with Podman, see `HostLoop::relists_every_tick`).
     pub relist_every_tick: bool,
 }
 
@@ -450,7 +451,7 @@ impl HostLoop {
                         if !event.replayed {
                             self.on_container_event(event);
                         }
-                        if changed || self.config.relist_every_tick {
+                        if changed || self.relists_every_tick() {
                             self.observe_soon(EVENT_DEBOUNCE);
                         }
                     }

@@ -98,6 +98,32 @@ impl Subnet {
     }
 }
 
+/// Where a rootless Podman's containers reach this machine. Their network lives in the
+/// user's own namespace (slirp4netns), not on a bridge of this machine, and Podman writes
+/// `host.containers.internal` as this machine's first global IPv4 address (loopback and
+/// link-local skipped, in the interfaces' order, as Podman's `GetLocalIP` picks it): the
+/// services' API listens there. `None` on a machine with no such address.
+pub fn rootless_host_address(interfaces: &[InterfaceAddress]) -> Option<IpAddr> {
+    interfaces
+        .iter()
+        .map(|i| i.address)
+        .find(|a| !a.is_loopback() && !a.is_link_local() && !a.is_unspecified())
+        .map(IpAddr::V4)
+}
+
+/// Whether this process runs as a user other than root: with Podman, that is rootless
+/// Podman (Podman's Docker-compatible `/info` does not say so itself).
+pub fn running_as_user() -> bool {
+    #[cfg(unix)]
+    {
+        !nix::unistd::geteuid().is_root()
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
 /// Every IPv4 address of this machine's interfaces (getifaddrs). Empty where it cannot be
 /// read: [`host_address`] then goes by the inspect alone.
 pub fn interface_addresses() -> Vec<InterfaceAddress> {
@@ -232,5 +258,27 @@ mod tests {
             addresses.iter().any(|a| a.address == Ipv4Addr::LOCALHOST),
             "{addresses:?}"
         );
+    }
+
+    #[test]
+    fn rootless_podman_is_reached_at_the_first_global_address_as_podman_writes_it() {
+        let interfaces = [
+            iface("lo", [127, 0, 0, 1]),
+            iface("eth0", [169, 254, 3, 4]),
+            iface("eth1", [192, 0, 2, 2]),
+            iface("docker0", [172, 17, 0, 1]),
+        ];
+        assert_eq!(
+            rootless_host_address(&interfaces),
+            Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)))
+        );
+        assert_eq!(rootless_host_address(&interfaces[..2]), None);
+    }
+
+    fn iface(name: &str, octets: [u8; 4]) -> InterfaceAddress {
+        InterfaceAddress {
+            interface: name.to_string(),
+            address: Ipv4Addr::from(octets),
+        }
     }
 }

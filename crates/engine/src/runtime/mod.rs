@@ -37,7 +37,10 @@ use crate::limits::Gpus;
 
 pub use archive::ArchiveError;
 pub use container_runtime::{Connect, ContainerRuntime};
-pub use gateway::{host_address, interface_addresses, InterfaceAddress, BRIDGE_NAME_OPTION};
+pub use gateway::{
+    host_address, interface_addresses, rootless_host_address, running_as_user, InterfaceAddress,
+    BRIDGE_NAME_OPTION,
+};
 pub use observe::{ContainerStatus, ObservedContainer};
 pub use observed_set::ObservedSet;
 pub use output_mark::{OutputFrom, ReadMark};
@@ -500,6 +503,25 @@ impl Runtime {
             }
         }
         None
+    }
+
+    /// Where this engine's containers reach this machine, so where the services' own API
+    /// must listen: for rootless Podman the address it names `host.containers.internal`
+    /// ([`rootless_host_address`]), else the gateway of `network`.
+    pub async fn services_host_address(
+        &self,
+        network: &str,
+    ) -> Result<std::net::IpAddr, RuntimeError> {
+        if self.endpoint.podman && running_as_user() {
+            return rootless_host_address(&interface_addresses()).ok_or_else(|| {
+                RuntimeError::NoHostAddress {
+                    kind: self.endpoint.kind(),
+                    cli: "podman",
+                    network: network.to_string(),
+                }
+            });
+        }
+        self.network_gateway(network).await
     }
 
     /// Where containers on `network` reach this machine, so where the services' own API
