@@ -101,8 +101,9 @@ impl Subnet {
 /// Where a rootless Podman's containers reach this machine. Their network lives in the
 /// user's own namespace (slirp4netns), not on a bridge of this machine, and Podman writes
 /// `host.containers.internal` as this machine's first global IPv4 address (loopback and
-/// link-local skipped, in the interfaces' order, as Podman's `GetLocalIP` picks it): the
-/// services' API listens there. `None` on a machine with no such address.
+/// link-local skipped, in the interfaces' order: 4.3 wrote eth0's 192.0.2.2 here, before
+/// docker0's and cni-podman0's): the services' API listens there. `None` on a machine
+/// with no such address.
 pub fn rootless_host_address(interfaces: &[InterfaceAddress]) -> Option<IpAddr> {
     interfaces
         .iter()
@@ -112,7 +113,8 @@ pub fn rootless_host_address(interfaces: &[InterfaceAddress]) -> Option<IpAddr> 
 }
 
 /// Whether this process runs as a user other than root: with Podman, that is rootless
-/// Podman (Podman's Docker-compatible `/info` does not say so itself).
+/// Podman (Podman's Docker-compatible `/info` does not say so itself). Root driving a
+/// user's rootless socket is not told apart: it is taken for rootful.
 pub fn running_as_user() -> bool {
     #[cfg(unix)]
     {
