@@ -50,12 +50,27 @@ async fn as_a_user_ashtray_finds_its_rootless_podman_and_runs_restarts_and_stops
     };
     let both = running(vec![slug(&a), slug(&b)]).await;
     // A service reaches its own API (ASHTRAY_API_URL) from the user's network namespace.
-    // By busybox's nc: its wget segfaults in a rootless container on this machine.
-    let own_api = ashtray_tests::rootless::podman_cli()
-        .args(["exec", &slug(&a), "sh", "-c"])
-        .arg(r#"u=${ASHTRAY_API_URL#http://}; printf 'GET /api/v1/self HTTP/1.0\r\nAuthorization: Bearer %s\r\n\r\n' "$ASHTRAY_SERVICE_TOKEN" | nc -w 5 "${u%:*}" "${u##*:}""#)
-        .output()
-        .expect("podman exec as the user");
+    // By busybox's nc: its wget segfaults in a rootless container on this machine. Asked
+    // until it answers: a fresh user's first containers wait a moment for slirp4netns.
+    let ask_own_api = || {
+        ashtray_tests::rootless::podman_cli()
+            .args(["exec", &slug(&a), "sh", "-c"])
+            .arg(r#"u=${ASHTRAY_API_URL#http://}; printf 'GET /api/v1/self HTTP/1.0\r\nAuthorization: Bearer %s\r\n\r\n' "$ASHTRAY_SERVICE_TOKEN" | nc -w 5 "${u%:*}" "${u##*:}""#)
+            .output()
+            .expect("podman exec as the user")
+    };
+    let answered = |out: &std::process::Output| {
+        let me = String::from_utf8_lossy(&out.stdout);
+        me.lines()
+            .next()
+            .is_some_and(|status| status.contains(" 200 "))
+            && me.contains(&a)
+    };
+    let mut own_api = ask_own_api();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !answered(&own_api) && std::time::Instant::now() < deadline {
+        own_api = ask_own_api();
+    }
     let socket = format!("{}/podman/podman.sock", podman.runtime_dir.display());
     let found_socket = daemon.output().contains(&socket);
     let in_docker = world.engine.containers(&world.prefix).await;
@@ -96,13 +111,10 @@ async fn as_a_user_ashtray_finds_its_rootless_podman_and_runs_restarts_and_stops
         both,
         "a and b never ran in the user's Podman; log: {output}"
     );
-    let me = String::from_utf8_lossy(&own_api.stdout);
     assert!(
-        me.lines()
-            .next()
-            .is_some_and(|status| status.contains(" 200 "))
-            && me.contains(&a),
-        "a cannot reach its own API: {me}{}\n{output}",
+        answered(&own_api),
+        "a cannot reach its own API: {}{}\n{output}",
+        String::from_utf8_lossy(&own_api.stdout),
         String::from_utf8_lossy(&own_api.stderr)
     );
     assert!(
