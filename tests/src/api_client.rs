@@ -19,25 +19,51 @@ pub fn free_port() -> u16 {
     // A port the kernel gave and took back at once may be given again (to another test's
     // ashtray, or a client connection) before ashtray binds it: 20 hosts started together
     // lost one to that. So: below the kernel's ephemeral range (32768 and up on Linux),
-    // in a slice of its own per test process (nextest runs each test as its own process),
-    // never handed out twice by one process, and checked free by a bind.
+    // in a slice held by this test process alone (nextest runs each test as its own
+    // process), never handed out twice by one process, and checked free by a bind.
     use std::sync::atomic::{AtomicU32, Ordering};
     const FIRST: u32 = 20_000;
-    const PER_PROCESS: u32 = 240;
-    const SLICES: u32 = 50;
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let slice = std::process::id() % SLICES;
+    let slice = port_slice();
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         assert!(
-            n < PER_PROCESS,
-            "a test asked for more than {PER_PROCESS} ports"
+            n < PORTS_PER_SLICE,
+            "a test asked for more than {PORTS_PER_SLICE} ports"
         );
-        let port = u16::try_from(FIRST + slice * PER_PROCESS + n).expect("a port number");
+        let port = u16::try_from(FIRST + slice * PORTS_PER_SLICE + n).expect("a port number");
         if TcpListener::bind(("0.0.0.0", port)).is_ok() {
             return port;
         }
     }
+}
+
+const PORTS_PER_SLICE: u32 = 240;
+const PORT_SLICES: u32 = 50;
+
+/// This process's slice of test ports: the first of the slice files no other live test
+/// process holds a lock on. The lock goes with the process, however it ends, so a slice
+/// is never shared by two processes at once (a slice chosen by pid was, once).
+fn port_slice() -> u32 {
+    static SLICE: std::sync::OnceLock<(u32, std::fs::File)> = std::sync::OnceLock::new();
+    SLICE
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join("ashtray-test-ports");
+            std::fs::create_dir_all(&dir).expect("a directory for the port slices' locks");
+            for slice in 0..PORT_SLICES {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(dir.join(format!("slice-{slice}")))
+                    .expect("a port slice's lock file");
+                if file.try_lock().is_ok() {
+                    return (slice, file);
+                }
+            }
+            panic!("all {PORT_SLICES} test port slices are held by other test processes")
+        })
+        .0
 }
 
 /// Where containers on Docker's `bridge` network reach this machine, found as ashtray
