@@ -7,7 +7,6 @@
 //! reason to skip, and `Missing` says which and how to install it.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,12 +114,11 @@ pub fn require_tools<const N: usize>(test: &str, names: [&str; N]) -> [PathBuf; 
     found.map(|found| found.expect("checked above"))
 }
 
+/// A port for a WebDriver server: from this test process's own slice, as every test port
+/// is ([`crate::api_client::free_port`]). A kernel-given port let go at once can be
+/// taken meanwhile by an ashtray of another test that asks the kernel for a free one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::api_client::free_port()
 }
 
 struct Killed(Child);
