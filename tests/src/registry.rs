@@ -95,18 +95,24 @@ impl Registry {
     /// A docker client configuration directory (`DOCKER_CONFIG`) holding this
     /// registry's credentials as `docker login` writes them, base64 `auth`.
     pub fn client_config(&self, dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        self.write_auth_file(&dir.join("config.json"));
+        dir.to_path_buf()
+    }
+
+    /// Writes this registry's credentials to `path` as `podman login` writes its
+    /// auth.json (the same `auths` format as the docker CLI's `config.json`).
+    pub fn write_auth_file(&self, path: &Path) {
         let (user, password) = self
             .credentials
             .clone()
             .expect("a registry with a password");
         let auth = STANDARD.encode(format!("{user}:{password}"));
-        std::fs::create_dir_all(dir).unwrap();
         std::fs::write(
-            dir.join("config.json"),
+            path,
             serde_json::json!({"auths": {&self.addr: {"auth": auth}}}).to_string(),
         )
         .unwrap();
-        dir.to_path_buf()
     }
 
     /// The docker client, logged in to this registry when it wants credentials (its

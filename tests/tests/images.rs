@@ -8,6 +8,7 @@ use std::process::Command;
 
 use ashtray_tests::api_client::{Api, ApiSetup};
 use ashtray_tests::harness::{ashtray_bin, eventually, unique, Ashtray};
+use ashtray_tests::podman_service::PodmanService;
 use ashtray_tests::registry::{build_image, image_id, remove_image, Registry, RemoveImages};
 use ashtray_tests::world::{World, CONVERGE};
 use futures::StreamExt;
@@ -68,6 +69,33 @@ impl Hosted {
         })
         .await;
         found.unwrap_or_else(|| panic!("{name} never {what}:\n{}", self.daemon.output()))
+    }
+
+    /// Waits until the service's pull failed; its error as the API shows it.
+    async fn pull_failure(&self, name: &str) -> (Value, String) {
+        let failed = self
+            .until(name, "failed its pull", |s| {
+                s["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("could not pull image"))
+            })
+            .await;
+        let error = failed["last_error"].as_str().unwrap().to_string();
+        (failed, error)
+    }
+
+    /// "Retry now", as the window's Start offers it: the backoff may have grown long on a
+    /// loaded machine.
+    async fn retry_now(&self, name: &str) {
+        let retry = self
+            .control
+            .post(&format!("/api/v1/services/{name}/start"))
+            .await;
+        assert!(
+            retry.status.is_success() || retry.status == StatusCode::CONFLICT,
+            "{}",
+            retry.text
+        );
     }
 
     /// The image id of the service's running container.
@@ -184,14 +212,7 @@ async fn a_registry_wanting_credentials_fails_the_service_with_its_words_until_t
     let name = hosted.world.declare_image("private", &image);
     let other = hosted.world.declare("other", "ticker", json!(null));
 
-    let failed = hosted
-        .until(&name, "failed its pull", |s| {
-            s["last_error"]
-                .as_str()
-                .is_some_and(|e| e.contains("could not pull image"))
-        })
-        .await;
-    let error = failed["last_error"].as_str().unwrap();
+    let (failed, error) = hosted.pull_failure(&name).await;
     assert!(error.contains(&image), "the error names the image: {error}");
     assert!(
         error.contains("no basic auth credentials") || error.contains("unauthorized"),
@@ -207,18 +228,10 @@ async fn a_registry_wanting_credentials_fails_the_service_with_its_words_until_t
         })
         .await;
 
-    // `docker login`, as the engine client's configuration, then "retry now" (the
-    // backoff may have grown long on a loaded machine): the next try takes it up.
+    // `docker login`, as the engine client's configuration, then "retry now": the next
+    // try takes it up.
     registry.client_config(hosted.docker_config.path());
-    let retry = hosted
-        .control
-        .post(&format!("/api/v1/services/{name}/start"))
-        .await;
-    assert!(
-        retry.status.is_success() || retry.status == StatusCode::CONFLICT,
-        "{}",
-        retry.text
-    );
+    hosted.retry_now(&name).await;
     assert_eq!(
         hosted.running_image(&name).await,
         id,
@@ -287,6 +300,60 @@ async fn policy_always_takes_up_a_tag_moved_on_the_registry_and_missing_does_not
         "missing pulled an image the engine had"
     );
     drop(missing);
+}
+
+/// Podman keeps `podman login`'s credentials in its own auth.json, not the docker CLI's
+/// file: a pull through Podman takes them from there. The Podman service is the test's
+/// own (see `PodmanService`): it has no credentials of its own, so the pull that works
+/// got them from ashtray.
+#[tokio::test]
+async fn a_pull_through_podman_takes_the_credentials_podman_login_keeps() {
+    let password = unique("s3cret");
+    let registry = Registry::with_password("pipeline", &password).await;
+    let (image, _) = registry.push_new(&unique("podpulled"), "1", 1024, "pulled by podman");
+    let podman = PodmanService::start(&[&registry.addr]).await;
+    let engine = podman.engine().await;
+    let auth_dir = tempfile::tempdir().unwrap();
+    // Where `podman login --authfile` (or REGISTRY_AUTH_FILE) puts them.
+    let auth_file = auth_dir.path().join("auth.json");
+    let hosted = Hosted::start(
+        World::new("podpull").await,
+        &[
+            ("AYON_USE_PODMAN", "1"),
+            ("CONTAINER_HOST", &podman.url()),
+            ("REGISTRY_AUTH_FILE", auth_file.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let name = hosted.world.declare_image("podpulled", &image);
+
+    let (_, error) = hosted.pull_failure(&name).await;
+    assert!(
+        error.contains("unauthorized") || error.contains("authentication required"),
+        "without credentials Podman is refused, in the registry's words: {error}"
+    );
+
+    registry.write_auth_file(&auth_file);
+    hosted.retry_now(&name).await;
+    let running = eventually(CONVERGE, || async {
+        let running = engine.running(&hosted.world.prefix).await;
+        (!running.is_empty()).then_some(running)
+    })
+    .await;
+    let output = hosted.daemon.output();
+    let podman_log = podman.log();
+    let prefix = hosted.world.prefix.clone();
+    // ashtray stops first, or it would start the service again.
+    drop(hosted);
+    engine.clean(&prefix).await;
+    let _ = Command::new("podman").args(["rmi", "-f", &image]).output();
+    let running =
+        running.unwrap_or_else(|| panic!("it never ran in Podman: {output}\n{podman_log}"));
+    assert_eq!(running[0].labels["io.ayon.service.service_name"], name);
+    assert!(
+        !output.contains(&password),
+        "the registry's password showed in the log"
+    );
 }
 
 #[tokio::test]

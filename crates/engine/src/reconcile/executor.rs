@@ -191,7 +191,7 @@ async fn ensure_image(
         return Ok(());
     }
     let auth = match how.registry_auth {
-        true => registry_auth::lookup(&config.image).await?,
+        true => registry_auth::lookup(&config.image, runtime.client_config()).await?,
         false => None,
     };
     runtime

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+use super::registry_auth::ClientConfig;
 use super::stats::StatsSample;
 #[cfg(doc)]
 use super::EVENTS_REPLAY;
@@ -36,6 +37,11 @@ pub trait ContainerRuntime: Send + Sync {
 
     /// Creates and starts the container; a leftover of the same name is replaced.
     async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError>;
+
+    /// Whose client configuration a pull's credentials come from: the engine's own CLI's.
+    fn client_config(&self) -> ClientConfig {
+        ClientConfig::Docker
+    }
 
     /// Whether the engine has `image` already.
     async fn has_image(&self, image: &str) -> Result<bool, RuntimeError>;
@@ -95,6 +101,10 @@ impl Connect for Endpoint {
 impl ContainerRuntime for Runtime {
     fn api_calls(&self) -> u64 {
         Runtime::api_calls(self)
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        Runtime::client_config(self)
     }
 
     async fn version(&self) -> Result<String, RuntimeError> {

@@ -46,7 +46,7 @@ pub use observed_set::ObservedSet;
 pub use output_mark::{OutputFrom, ReadMark};
 pub use own_container::{container_id_from_mountinfo, OwnContainer};
 pub use pull::{PullPolicy, PullProgress, PullTally, PROGRESS_EVERY};
-pub use registry_auth::{RegistryAuth, RegistryAuthError};
+pub use registry_auth::{ClientConfig, RegistryAuth, RegistryAuthError};
 
 /// Where the engine listens and which kind it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +300,15 @@ impl Runtime {
             .collect())
     }
 
+    /// Whose client configuration holds the pull credentials: Podman's auth files (then
+    /// the docker CLI's) for Podman, the docker CLI's for Docker.
+    pub fn client_config(&self) -> ClientConfig {
+        match self.endpoint.podman {
+            true => ClientConfig::Podman,
+            false => ClientConfig::Docker,
+        }
+    }
+
     /// Creates and starts the container. A leftover container with the same name (one
     /// that exited, or a stranger) is removed first: the name belongs to the service.
     pub async fn create_and_start(&self, config: &ContainerConfig) -> Result<String, RuntimeError> {
@@ -324,7 +333,7 @@ impl Runtime {
                     .map_err(self.api_error("creating container", &config.name))?
             }
             Err(error) if status_of(&error) == Some(404) => {
-                let auth = registry_auth::lookup(&config.image).await?;
+                let auth = registry_auth::lookup(&config.image, self.client_config()).await?;
                 self.pull_image(&config.image, auth.as_ref(), &|_| {})
                     .await?;
                 self.count();

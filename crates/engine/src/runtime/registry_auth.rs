@@ -1,9 +1,13 @@
-//! Registry credentials for a pull, as the engine's own client keeps them: the `auths` of
-//! `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`) and the credential helpers
-//! and store it names. Read through the `docker_credential` crate (maintained, small, the
-//! same lookup order as the docker CLI: per-registry helper, identity token, `auth`,
-//! username/password, `credsStore`) rather than by hand; it is asked at each pull, so a
-//! `docker login` applies without restarting ashtray.
+//! Registry credentials for a pull, as the engine's own client keeps them. With Docker:
+//! the `auths` of `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`) and the
+//! credential helpers and store it names. With Podman: its auth files first, in the order
+//! of containers-auth.json(5) (`REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/
+//! auth.json` as `podman login` writes it, then `~/.config/containers/auth.json`), then
+//! the docker CLI's file, as Podman itself falls back to it. Each file is read through the
+//! `docker_credential` crate (maintained, small, the same lookup order as the docker CLI:
+//! per-registry helper, identity token, `auth`, username/password, `credsStore`; an
+//! auth.json has the same format) rather than by hand; it is asked at each pull, so a
+//! `docker login` or `podman login` applies without restarting ashtray.
 //!
 //! The credentials never leave [`RegistryAuth`] but to the engine: its `Debug` shows the
 //! registry only, and a helper's failure is reported without its output.
@@ -86,90 +90,216 @@ impl RegistryAuth {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the credentials for registry {registry} from the container engine's client configuration ({config}): {why}. Fix it with `docker login {registry}`, or remove the registry's entry to pull without credentials")]
+#[error("cannot read the credentials for registry {registry} from the container engine's client configuration ({config}): {why}. Fix it with `{login} {registry}`, or remove the registry's entry to pull without credentials")]
 pub struct RegistryAuthError {
     registry: String,
     config: String,
     why: String,
+    login: &'static str,
+}
+
+/// Whose client configuration holds the pull credentials: the engine's own CLI's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientConfig {
+    Docker,
+    Podman,
+}
+
+impl ClientConfig {
+    fn login(self) -> &'static str {
+        match self {
+            ClientConfig::Docker => "docker login",
+            ClientConfig::Podman => "podman login",
+        }
+    }
+}
+
+/// What the lookup reads of the process's environment, as plain values so the order of
+/// the files is a pure function of them.
+#[derive(Clone, Debug, Default)]
+struct Environment {
+    docker_config: Option<PathBuf>,
+    home: Option<PathBuf>,
+    registry_auth_file: Option<PathBuf>,
+    xdg_runtime_dir: Option<PathBuf>,
+    xdg_config_home: Option<PathBuf>,
+    uid: u32,
+}
+
+impl Environment {
+    fn of_process() -> Environment {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Environment {
+            docker_config: var("DOCKER_CONFIG"),
+            home: var("HOME"),
+            registry_auth_file: var("REGISTRY_AUTH_FILE"),
+            xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
+            xdg_config_home: var("XDG_CONFIG_HOME"),
+            #[cfg(unix)]
+            uid: nix::unistd::geteuid().as_raw(),
+            #[cfg(not(unix))]
+            uid: 0,
+        }
+    }
+}
+
+/// The docker CLI's file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+fn docker_config_file(env: &Environment) -> Option<PathBuf> {
+    let dir = env
+        .docker_config
+        .clone()
+        .or_else(|| env.home.as_ref().map(|home| home.join(".docker")))?;
+    Some(dir.join("config.json"))
+}
+
+/// The files to read, in order, until one has credentials for the registry.
+fn credential_files(client: ClientConfig, env: &Environment) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if client == ClientConfig::Podman {
+        // The explicit override replaces the primary file, which `podman login` writes:
+        // under the runtime directory on Linux (root's without one: /run/containers/0).
+        let primary = env.registry_auth_file.clone().or_else(|| {
+            if cfg!(target_os = "linux") {
+                Some(match &env.xdg_runtime_dir {
+                    Some(dir) => dir.join("containers/auth.json"),
+                    None => PathBuf::from(format!("/run/containers/{}/auth.json", env.uid)),
+                })
+            } else {
+                env.home
+                    .as_ref()
+                    .map(|h| h.join(".config/containers/auth.json"))
+            }
+        });
+        files.extend(primary);
+        let config_home = env
+            .xdg_config_home
+            .clone()
+            .or_else(|| env.home.as_ref().map(|home| home.join(".config")));
+        files.extend(config_home.map(|dir| dir.join("containers/auth.json")));
+    }
+    files.extend(docker_config_file(env));
+    files.dedup();
+    files
+}
+
+/// The keys an image's credentials may be kept under, most specific first: an auth.json
+/// may hold a namespace (`registry.lan/team/tool`) as well as a registry; config.json
+/// keys are registries only, so there the longer keys simply match nothing.
+fn keys_for(image: &str) -> Vec<String> {
+    let registry = registry_of(image);
+    let mut keys = Vec::new();
+    if registry != "docker.io" {
+        let repository = image.split(['@']).next().unwrap_or(image);
+        let repository = match repository.rsplit_once(':') {
+            // A tag, not the registry's port.
+            Some((name, tag)) if !tag.contains('/') => name,
+            _ => repository,
+        };
+        let mut path: Vec<&str> = repository.split('/').collect();
+        while path.len() > 1 {
+            keys.push(path.join("/"));
+            path.pop();
+        }
+    }
+    // `podman login docker.io` keeps Docker Hub as `docker.io`; `docker login` as its URL.
+    keys.push(registry.to_string());
+    keys.push(config_key(registry).to_string());
+    keys.dedup();
+    keys
 }
 
 /// The credentials for `image`'s registry, or `None` when none are configured (an
-/// anonymous pull). Blocking: it reads a file and may run a credential helper.
-pub fn for_image(image: &str) -> Result<Option<RegistryAuth>, RegistryAuthError> {
+/// anonymous pull). Blocking: it reads files and may run a credential helper.
+pub fn for_image(
+    image: &str,
+    client: ClientConfig,
+) -> Result<Option<RegistryAuth>, RegistryAuthError> {
+    for_image_in(image, client, &Environment::of_process())
+}
+
+fn for_image_in(
+    image: &str,
+    client: ClientConfig,
+    env: &Environment,
+) -> Result<Option<RegistryAuth>, RegistryAuthError> {
     let registry = registry_of(image);
-    let Some(path) = config_path() else {
-        return Ok(None);
-    };
-    let file = match std::fs::File::open(&path) {
-        Ok(file) => file,
-        // No client configuration: no credentials, an anonymous pull.
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(RegistryAuthError {
-                registry: registry.to_string(),
-                config: path.display().to_string(),
-                why: error.to_string(),
-            })
-        }
-    };
-    let found = docker_credential::get_credential_from_reader(
-        std::io::BufReader::new(file),
-        config_key(registry),
-    );
-    let why = match found {
-        Ok(DockerCredential::UsernamePassword(username, password)) => {
-            return Ok(Some(RegistryAuth::password(registry, &username, &password)))
-        }
-        Ok(DockerCredential::IdentityToken(token)) => {
-            return Ok(Some(RegistryAuth {
-                registry: registry.to_string(),
-                credential: Credential::IdentityToken(token),
-            }))
-        }
-        Err(CredentialRetrievalError::NoCredentialConfigured)
-        | Err(CredentialRetrievalError::ConfigNotFound) => return Ok(None),
-        // A helper's output may hold a secret: only its name is said.
-        Err(CredentialRetrievalError::HelperFailure { helper, .. }) => {
-            format!("the credential helper {helper} failed")
-        }
-        Err(other) => other.to_string(),
-    };
-    Err(RegistryAuthError {
+    let failed = |path: &std::path::Path, why: String| RegistryAuthError {
         registry: registry.to_string(),
         config: path.display().to_string(),
         why,
-    })
+        login: client.login(),
+    };
+    for path in credential_files(client, env) {
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            // No such file: the next one, and none at all is an anonymous pull.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(failed(&path, error.to_string())),
+        };
+        // A namespace key is only taken where the file lists it among its `auths`: asked
+        // of a credential store, it would be a miss the store reports as a failure.
+        let listed: Vec<String> = serde_json::from_slice::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|config| {
+                config["auths"]
+                    .as_object()
+                    .map(|auths| auths.keys().cloned().collect())
+            })
+            .unwrap_or_default();
+        let keys = keys_for(image)
+            .into_iter()
+            .filter(|key| !key.contains('/') || listed.contains(key));
+        for key in keys {
+            let found = docker_credential::get_credential_from_reader(&text[..], &key);
+            let why = match found {
+                Ok(DockerCredential::UsernamePassword(username, password)) => {
+                    return Ok(Some(RegistryAuth::password(registry, &username, &password)))
+                }
+                Ok(DockerCredential::IdentityToken(token)) => {
+                    return Ok(Some(RegistryAuth {
+                        registry: registry.to_string(),
+                        credential: Credential::IdentityToken(token),
+                    }))
+                }
+                Err(CredentialRetrievalError::NoCredentialConfigured)
+                | Err(CredentialRetrievalError::ConfigNotFound) => continue,
+                // A helper's output may hold a secret: only its name is said.
+                Err(CredentialRetrievalError::HelperFailure { helper, .. }) => {
+                    format!("the credential helper {helper} failed")
+                }
+                Err(other) => other.to_string(),
+            };
+            return Err(failed(&path, why));
+        }
+    }
+    Ok(None)
 }
 
 /// [`for_image`] off the async threads (a credential helper is a process to wait for).
-pub async fn lookup(image: &str) -> Result<Option<RegistryAuth>, RegistryAuthError> {
+pub async fn lookup(
+    image: &str,
+    client: ClientConfig,
+) -> Result<Option<RegistryAuth>, RegistryAuthError> {
     let registry = registry_of(image).to_string();
     let image = image.to_string();
-    tokio::task::spawn_blocking(move || for_image(&image))
+    tokio::task::spawn_blocking(move || for_image(&image, client))
         .await
         .unwrap_or_else(|_| {
             Err(RegistryAuthError {
                 registry,
-                config: shown_config_path(),
+                config: credential_files(client, &Environment::of_process())
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 why: "the lookup stopped unexpectedly".to_string(),
+                login: client.login(),
             })
         })
-}
-
-/// Where the docker CLI keeps its configuration: `$DOCKER_CONFIG/config.json`, else
-/// `~/.docker/config.json`.
-fn config_path() -> Option<PathBuf> {
-    let dir = std::env::var_os("DOCKER_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker")))?;
-    Some(dir.join("config.json"))
-}
-
-fn shown_config_path() -> String {
-    config_path().map_or_else(
-        || "~/.docker/config.json".to_string(),
-        |p| p.display().to_string(),
-    )
 }
 
 #[cfg(test)]
@@ -191,6 +321,169 @@ mod tests {
         assert_eq!(registry_of("busybox"), "docker.io");
         assert_eq!(config_key("docker.io"), DOCKER_HUB_KEY);
         assert_eq!(config_key("127.0.0.1:5000"), "127.0.0.1:5000");
+    }
+
+    fn home(dir: &std::path::Path) -> Environment {
+        Environment {
+            home: Some(dir.join("home")),
+            xdg_runtime_dir: Some(dir.join("run")),
+            uid: 1000,
+            ..Environment::default()
+        }
+    }
+
+    fn write_auths(path: &std::path::Path, entries: &[(&str, &str, &str)]) {
+        let auths: serde_json::Map<String, serde_json::Value> = entries
+            .iter()
+            .map(|(key, user, password)| {
+                (
+                    key.to_string(),
+                    serde_json::json!({"auth": base64_of(&format!("{user}:{password}"))}),
+                )
+            })
+            .collect();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, serde_json::json!({ "auths": auths }).to_string()).unwrap();
+    }
+
+    /// Standard base64, as `docker login` and `podman login` write `auth`.
+    fn base64_of(text: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    fn user_of(found: Option<RegistryAuth>) -> Option<String> {
+        found.and_then(|auth| auth.to_bollard().username)
+    }
+
+    #[test]
+    fn podman_reads_its_auth_files_in_their_order_then_the_docker_clis() {
+        let env = home(std::path::Path::new("/t"));
+        assert_eq!(
+            credential_files(ClientConfig::Podman, &env),
+            [
+                PathBuf::from("/t/run/containers/auth.json"),
+                PathBuf::from("/t/home/.config/containers/auth.json"),
+                PathBuf::from("/t/home/.docker/config.json"),
+            ]
+        );
+        assert_eq!(
+            credential_files(ClientConfig::Docker, &env),
+            [PathBuf::from("/t/home/.docker/config.json")]
+        );
+        // REGISTRY_AUTH_FILE replaces the primary file; root without a runtime dir has
+        // /run/containers/0; DOCKER_CONFIG moves the docker CLI's file.
+        let overridden = Environment {
+            registry_auth_file: Some("/etc/studio/auth.json".into()),
+            docker_config: Some("/etc/docker-client".into()),
+            ..env.clone()
+        };
+        assert_eq!(
+            credential_files(ClientConfig::Podman, &overridden)[0],
+            PathBuf::from("/etc/studio/auth.json")
+        );
+        assert_eq!(
+            credential_files(ClientConfig::Podman, &overridden)[2],
+            PathBuf::from("/etc/docker-client/config.json")
+        );
+        if cfg!(target_os = "linux") {
+            let root = Environment {
+                xdg_runtime_dir: None,
+                uid: 0,
+                ..env
+            };
+            assert_eq!(
+                credential_files(ClientConfig::Podman, &root)[0],
+                PathBuf::from("/run/containers/0/auth.json")
+            );
+        }
+    }
+
+    #[test]
+    fn an_image_is_looked_up_by_its_namespaces_then_its_registry() {
+        assert_eq!(
+            keys_for("registry.lan:5000/team/tool:2"),
+            [
+                "registry.lan:5000/team/tool",
+                "registry.lan:5000/team",
+                "registry.lan:5000"
+            ]
+        );
+        assert_eq!(
+            keys_for("registry.lan:5000/tool"),
+            ["registry.lan:5000/tool", "registry.lan:5000"]
+        );
+        assert_eq!(
+            keys_for("ynput/ayon-ftrack:1.2"),
+            ["docker.io", DOCKER_HUB_KEY]
+        );
+    }
+
+    #[test]
+    fn podman_login_wins_over_docker_login_and_a_namespace_over_its_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = home(dir.path());
+        let image = "registry.lan/team/tool:1";
+        let user = |image: &str, client| user_of(for_image_in(image, client, &env).unwrap());
+        assert!(
+            for_image_in(image, ClientConfig::Podman, &env)
+                .unwrap()
+                .is_none(),
+            "no file: anonymous"
+        );
+
+        write_auths(
+            &dir.path().join("home/.docker/config.json"),
+            &[("registry.lan", "docker-user", "a")],
+        );
+        assert_eq!(
+            user(image, ClientConfig::Podman).as_deref(),
+            Some("docker-user")
+        );
+
+        write_auths(
+            &dir.path().join("run/containers/auth.json"),
+            &[("registry.lan", "podman-user", "b")],
+        );
+        assert_eq!(
+            user(image, ClientConfig::Podman).as_deref(),
+            Some("podman-user")
+        );
+        assert_eq!(
+            user(image, ClientConfig::Docker).as_deref(),
+            Some("docker-user"),
+            "Docker never reads Podman's files"
+        );
+
+        write_auths(
+            &dir.path().join("run/containers/auth.json"),
+            &[
+                ("registry.lan", "podman-user", "b"),
+                ("registry.lan/team", "team-user", "c"),
+            ],
+        );
+        assert_eq!(
+            user(image, ClientConfig::Podman).as_deref(),
+            Some("team-user")
+        );
+        assert_eq!(
+            user("registry.lan/other:1", ClientConfig::Podman).as_deref(),
+            Some("podman-user")
+        );
+    }
+
+    #[test]
+    fn a_broken_file_is_named_with_the_login_that_fixes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = home(dir.path());
+        let file = dir.path().join("run/containers/auth.json");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "{ not json").unwrap();
+        let error = for_image_in("registry.lan/tool:1", ClientConfig::Podman, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(&file.display().to_string()), "{error}");
+        assert!(error.contains("podman login registry.lan"), "{error}");
     }
 
     #[test]
