@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod fresh_dockerd;
 pub mod harness;
 pub mod images;
+pub mod podman_cases;
 pub mod podman_service;
 pub mod proc_stats;
 pub mod registry;

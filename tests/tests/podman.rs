@@ -36,3 +36,20 @@ async fn with_use_podman_services_run_as_podman_containers() {
         "services went to Docker: {in_docker:?}"
     );
 }
+
+/// The core cases of rootless Podman (`podman_cases`), against the machine's rootful
+/// Podman (`/run/podman/podman.sock`, found with no socket given).
+#[tokio::test]
+async fn rootful_podman_runs_restarts_stops_services_and_serves_their_api() {
+    let world = World::new("rootful").await;
+    let podman = Engine::podman().await;
+    let launch = world.launch().env("AYON_USE_PODMAN", "1");
+    ashtray_tests::podman_cases::run(
+        &world,
+        &podman,
+        launch,
+        || std::process::Command::new("podman"),
+        "/run/podman/podman.sock",
+    )
+    .await;
+}
