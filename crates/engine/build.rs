@@ -8,6 +8,11 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=ASHTRAY_COMMIT");
+    // Read when the script runs, not baked in with `env!` when it is compiled: two
+    // worktrees sharing a target directory share this script's binary, and a baked path
+    // would ask the other worktree's git (or a removed one's, and say `unknown`).
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let manifest_dir = Path::new(&manifest_dir);
     // Relative to this package, so cargo resolves the watched paths against wherever the
     // workspace is now: two clones sharing one target directory (CI's fresh clones do)
     // would otherwise each watch the other's `.git` and keep a stale commit.
@@ -19,9 +24,9 @@ fn main() {
     // started from. Only existing paths are named (cargo reruns for a missing one every
     // time); `--git-path` finds them in a worktree too, where `.git` is a file.
     for file in ["HEAD", "packed-refs", "refs/heads"] {
-        if let Some(path) = git(root, &["rev-parse", "--git-path", file]) {
+        if let Some(path) = git(manifest_dir, root, &["rev-parse", "--git-path", file]) {
             let path = root.join(path);
-            if Path::new(env!("CARGO_MANIFEST_DIR")).join(&path).exists() {
+            if manifest_dir.join(&path).exists() {
                 println!("cargo:rerun-if-changed={}", path.display());
             }
         }
@@ -29,15 +34,15 @@ fn main() {
     let commit = std::env::var("ASHTRAY_COMMIT")
         .ok()
         .filter(|c| !c.trim().is_empty())
-        .or_else(|| git(root, &["rev-parse", "--short=12", "HEAD"]))
+        .or_else(|| git(manifest_dir, root, &["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=ASHTRAY_COMMIT={}", commit.trim());
 }
 
-fn git(root: &Path, args: &[&str]) -> Option<String> {
+fn git(manifest_dir: &Path, root: &Path, args: &[&str]) -> Option<String> {
     let output = Command::new("git")
         .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(root))
+        .current_dir(manifest_dir.join(root))
         .output()
         .ok()?;
     if !output.status.success() {
