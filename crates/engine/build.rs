@@ -10,7 +10,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=ASHTRAY_COMMIT");
     // Read when the script runs, not baked in with `env!` when it is compiled: two
     // worktrees sharing a target directory share this script's binary, and a baked path
-    // would ask the other worktree's git (or a removed one's, and say `unknown`).
+    // would ask the other worktree's git (or a removed one's, and say `unknown`). They
+    // also share its last run: after a build in the other worktree, this one's commit is
+    // read again only once one of its watched files below changes (a commit, a checkout).
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let manifest_dir = Path::new(&manifest_dir);
     // Relative to this package, so cargo resolves the watched paths against wherever the
