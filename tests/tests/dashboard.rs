@@ -818,6 +818,24 @@ async fn the_log_tools_details_and_diagnostics_do_what_they_say() {
     .await;
     screenshot(client, "dashboard-details.png").await;
 
+    // The crash-looping row counts down to its next try, second by second, between the
+    // host's updates (the engine sends the moment; the page runs the clock).
+    let retry = format!("tr[data-service=\"{crasher}\"] [data-role=\"retry\"]");
+    let retry_in = || async {
+        let text = text_of(client, &retry).await?;
+        retry_seconds(&text)
+    };
+    let first = until(
+        "a countdown of 3 s or more to the crasher's next try",
+        CONVERGE,
+        || async { retry_in().await.filter(|s| *s >= 3) },
+    )
+    .await;
+    until("the countdown moving on", SEEN, || async {
+        retry_in().await.filter(|s| *s < first && *s > 0)
+    })
+    .await;
+
     // Copy diagnostics: the host and its errors for a bug report, no token. A copy is the
     // state of its moment: copied again until the crasher has exited once (its last exit
     // code stays through the restart that clears its error for a moment).
@@ -864,6 +882,25 @@ async fn the_log_tools_details_and_diagnostics_do_what_they_say() {
     .await;
 
     let _ = client.clone().close().await;
+}
+
+/// The seconds of a row's "retry in 1m 5s".
+fn retry_seconds(text: &str) -> Option<u64> {
+    let left = text.strip_prefix("retry in ")?;
+    left.split_whitespace().try_fold(0, |total, part| {
+        let (number, unit) = part.split_at(part.len().checked_sub(1)?);
+        let number: u64 = number.parse().ok()?;
+        Some(
+            total
+                + number
+                    * match unit {
+                        "s" => 1,
+                        "m" => 60,
+                        "h" => 3600,
+                        _ => return None,
+                    },
+        )
+    })
 }
 
 /// Each line is `H:MM:SS.mmm tick N`.
