@@ -13,6 +13,9 @@ fi
 # Outside the clone, so a fresh clone reuses earlier builds.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ashtray-target}"
 export CARGO_TERM_COLOR=never
+# A CI machine builds once: incremental caches only cost time and disk there (8.6 GB of
+# them in a run's target directory).
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
 # The tray app's build needs WebKitGTK; its tests need Xvfb, D-Bus, gnome-keyring and
 # WebDriver servers (before clippy, which builds the `gui` feature).
