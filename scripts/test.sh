@@ -41,8 +41,22 @@ echo "== tray app build (feature gui)"
 cargo build -p ashtray --locked
 mkdir -p "$CARGO_TARGET_DIR/gui"
 cp "$CARGO_TARGET_DIR/debug/ashtray" "$CARGO_TARGET_DIR/gui/ashtray"
-# tests/tests/gui.rs drives this one (it brings its own Xvfb, D-Bus and keyring).
 export ASHTRAY_GUI_BIN="$CARGO_TARGET_DIR/gui/ashtray"
+echo "== tray host build (feature tray: no GTK/WebKit)"
+cargo build -p ashtray --no-default-features --features tray --locked
+if ldd "$CARGO_TARGET_DIR/debug/ashtray" | grep -Ei 'gtk|webkit|gdk|soup'; then
+  echo "the tray host links GUI libraries (above): it must not" >&2
+  exit 1
+fi
+echo "tray host links no GTK/WebKit: ok"
+# The tray app as the desktop package installs it: the tray host as `ashtray`, the GUI
+# build beside it as `ashtray-window`. tests/tests/gui.rs and tray.rs drive this layout
+# (they bring their own Xvfb, D-Bus and keyring).
+rm -rf "$CARGO_TARGET_DIR/desktop"
+mkdir -p "$CARGO_TARGET_DIR/desktop"
+cp "$CARGO_TARGET_DIR/debug/ashtray" "$CARGO_TARGET_DIR/desktop/ashtray"
+cp "$ASHTRAY_GUI_BIN" "$CARGO_TARGET_DIR/desktop/ashtray-window"
+export ASHTRAY_TRAY_BIN="$CARGO_TARGET_DIR/desktop/ashtray"
 echo "== server package (cargo-deb)"
 step=$SECONDS
 # tests/tests/install.rs installs it into a clean Debian root.
@@ -58,8 +72,9 @@ export ASHTRAY_IMAGE_BIN="$CARGO_TARGET_DIR/headless-release/ashtray"
 echo "== desktop packages (Tauri bundler)"
 step=$SECONDS
 # tests/tests/install.rs installs the .deb into a clean Debian root.
-# The debug build made above, packaged as is: what is tested is the bundle (its files,
-# declared dependencies, entries), not the optimiser.
+# The debug builds made above (the GUI build as ashtray-window, the tray host as ashtray),
+# packaged as they are: what is tested is the bundle (its files, declared dependencies,
+# entries), not the optimiser.
 mapfile -t desktop_packages < <(ASHTRAY_PACKAGE_PROFILE=debug bash scripts/package-desktop.sh)
 export ASHTRAY_DESKTOP_DEB="${desktop_packages[0]}"
 if [ ${#desktop_packages[@]} -gt 1 ]; then

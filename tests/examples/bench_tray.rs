@@ -5,12 +5,15 @@
 //! `about:blank` (with and without compositing); the time from opening the window (a
 //! window process launched by tauri-driver, the host already running) to live state.
 //!
-//! Run (after `bash scripts/setup-gui-env.sh`, `cargo build -p ashtray` and the headless
-//! build copied as scripts/test.sh does):
-//!   ASHTRAY_GUI_BIN=$CARGO_TARGET_DIR/gui/ashtray ASHTRAY_BIN=$CARGO_TARGET_DIR/headless/ashtray \
+//! Run (after `bash scripts/setup-gui-env.sh` and the builds scripts/test.sh makes: the
+//! headless binary, the GUI build, and the tray host laid out with the GUI build beside it
+//! as `ashtray-window`):
+//!   ASHTRAY_TRAY_BIN=$CARGO_TARGET_DIR/desktop/ashtray ASHTRAY_BIN=$CARGO_TARGET_DIR/headless/ashtray \
+//!     ASHTRAY_BASELINE_GUI_BIN=$CARGO_TARGET_DIR/gui/ashtray \
 //!     cargo run -p ashtray-tests --example bench_tray
-//! `ASHTRAY_BASELINE_GUI_BIN`, if set, is an older tray app (one process with the window)
-//! measured the same way with the window hidden. It prints a Markdown table.
+//! Without `ASHTRAY_TRAY_BIN` the GUI build (`ASHTRAY_GUI_BIN`) is the tray host as well.
+//! `ASHTRAY_BASELINE_GUI_BIN`, if set, is another tray host (say the GUI build, which links
+//! GTK/WebKit) measured the same way with the window hidden. It prints a Markdown table.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -32,6 +35,14 @@ fn gui_bin() -> PathBuf {
     std::env::var_os("ASHTRAY_GUI_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/ashtray-target/debug/ashtray"))
+}
+
+/// The tray host that the user runs: the build without GTK/WebKit when given, with the
+/// window's build beside it as `ashtray-window`.
+fn tray_bin() -> PathBuf {
+    std::env::var_os("ASHTRAY_TRAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(gui_bin)
 }
 
 /// `pid` and every process below it.
@@ -92,7 +103,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 fn launch(desktop: &Desktop, env: &[(String, String)], hidden: bool) -> Child {
     launch_bin(
-        &gui_bin(),
+        &tray_bin(),
         desktop,
         env,
         if hidden { &["--hidden"] } else { &[] },
@@ -144,7 +155,7 @@ async fn launch_to_live(desktop: &Desktop, env: &[(String, String)]) -> (Duratio
     let driver = Driver::spawn(command, port);
     let started = Instant::now();
     let client = driver
-        .session(json!({"tauri:options": {"application": gui_bin(), "args": ["window"]}}))
+        .session(json!({"tauri:options": {"application": tray_bin(), "args": ["window"]}}))
         .await;
     let mut first_rows = None;
     loop {
@@ -179,6 +190,8 @@ async fn launch_to_live(desktop: &Desktop, env: &[(String, String)]) -> (Duratio
 
 #[tokio::main]
 async fn main() {
+    println!("{}", ashtray_tests::bench::machine());
+    println!("tray host: {}", tray_bin().display());
     let desktop = Desktop::start().unwrap_or_else(|missing| panic!("{missing}"));
     ashtray_tests::images::ensure_images().expect("test images");
     let world = World::alone("bench").await;
@@ -249,9 +262,9 @@ async fn main() {
     let baseline = std::env::var_os("ASHTRAY_BASELINE_GUI_BIN").map(|bin| {
         let old = launch_bin(std::path::Path::new(&bin), &desktop, &env, &["--hidden"]);
         std::thread::sleep(SETTLE);
-        let (_, pss, _) = memory(old.id());
+        let (rss, pss, _) = memory(old.id());
         stop(old);
-        pss
+        (rss, pss)
     });
 
     let minibrowser = |compositing: bool| {
@@ -275,13 +288,14 @@ async fn main() {
     let browser_composited = minibrowser(true);
 
     let mb = |v: Option<(f64, f64)>| {
-        v.map_or("not measured (set ASHTRAY_BIN)".to_string(), |(r, p)| {
+        v.map_or("not measured".to_string(), |(r, p)| {
             format!("RSS {r:.0} MB / PSS {p:.0} MB")
         })
     };
+    println!("end: {}", ashtray_tests::bench::machine());
     println!("| measure | ashtray | baseline, same run | goal |");
     println!("| --- | --- | --- | --- |");
-    println!("| always-on process, window closed, {SERVICES} services idle (RSS / PSS) | RSS {hidden_rss:.0} MB / PSS {hidden_pss:.0} MB ({}) | daemon: {}; the old one-process tray app, hidden: {} | PSS ≤ 20 MB |", processes.join(", "), mb(daemon), baseline.map_or("not measured".into(), |p| format!("PSS {p:.0} MB")));
+    println!("| always-on process, window closed, {SERVICES} services idle (RSS / PSS) | RSS {hidden_rss:.0} MB / PSS {hidden_pss:.0} MB ({}) | daemon: {}; the GUI build as tray host (ASHTRAY_BASELINE_GUI_BIN), hidden: {} | PSS ≤ 20 MB |", processes.join(", "), mb(daemon), mb(baseline));
     println!(
         "| CPU over {} s idle, window closed | {cpu:.2} % of one core | | < 0.2 % |",
         CPU_WINDOW.as_secs()

@@ -47,6 +47,53 @@ pub fn gui_bin() -> PathBuf {
     bin
 }
 
+/// The tray app as a user gets it: the tray host built without GTK/WebKit
+/// (`ASHTRAY_TRAY_BIN`, `ashtray`), with the GUI build beside it as `ashtray-window`, which
+/// it starts for each window. scripts/test.sh lays this out in `$CARGO_TARGET_DIR/desktop/`.
+pub fn tray_bin() -> PathBuf {
+    let path = std::env::var_os("ASHTRAY_TRAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "ASHTRAY_TRAY_BIN is not set: build the tray host (cargo build -p ashtray --no-default-features --features tray), \
+                 copy it as `ashtray` into a directory with the GUI build as `ashtray-window`, and name it there; or run scripts/test.sh"
+            )
+        });
+    let window = path.with_file_name("ashtray-window");
+    assert!(path.is_file(), "{} is missing", path.display());
+    assert!(
+        window.is_file(),
+        "{} is missing: the tray host opens its window with the GUI build beside it",
+        window.display()
+    );
+    path
+}
+
+/// The shared libraries of GTK, GDK, WebKit or libsoup that process `pid` has mapped.
+pub fn gui_libraries_mapped(pid: u32) -> Vec<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let mut found: Vec<String> = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .filter(|path| {
+            let name = path.rsplit('/').next().unwrap_or_default();
+            [
+                "libgtk",
+                "libgdk",
+                "libwebkit",
+                "libjavascriptcore",
+                "libsoup",
+            ]
+            .iter()
+            .any(|lib| name.starts_with(lib))
+        })
+        .map(str::to_string)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// The window processes (`ashtray window`) of the tray app whose config directory is
 /// `config_dir`, found in /proc by their command line and environment.
 pub fn window_pids(config_dir: &Path) -> Vec<u32> {

@@ -1,13 +1,15 @@
 //! The tray app's window, driven as an artist would through tauri-driver and WebKit's
 //! WebDriver, on a private Xvfb display with its own D-Bus session and unlocked
-//! gnome-keyring, against the fake AYON server and real dockerd.
+//! gnome-keyring, against the fake AYON server and real dockerd. The app is laid out as
+//! the desktop package installs it: `ashtray`, the tray host without GTK/WebKit, and the
+//! GUI build beside it as `ashtray-window`; `ashtray window` hands over to the latter.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ashtray_tests::desktop::{
-    attr_of, click, free_port, gui_bin, require_tools, text_of, type_into, until, window_pids,
+    attr_of, click, free_port, require_tools, text_of, tray_bin, type_into, until, window_pids,
     Desktop, Driver, Missing,
 };
 use ashtray_tests::harness::eventually;
@@ -112,10 +114,10 @@ fn highest_tick(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A WebDriver session on the window process, `ashtray window` (which starts the tray
-/// host when none runs).
+/// A WebDriver session on the window process, `ashtray window` (which execs
+/// `ashtray-window`, and that starts the tray host when none runs).
 fn window_capabilities() -> Value {
-    json!({"tauri:options": {"application": gui_bin(), "args": ["window"]}})
+    json!({"tauri:options": {"application": tray_bin(), "args": ["window"]}})
 }
 
 /// tauri-driver on free ports, in front of WebKit's WebDriver, launching the app with
@@ -218,12 +220,41 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     desktop.screenshot("gui-settings.png", WIDTH, HEIGHT);
     step("settings tested");
 
+    // Start at login, ticked as a user would.
+    let ticked = client
+        .execute(
+            "return document.querySelector('#set-start-at-login').checked",
+            vec![],
+        )
+        .await
+        .expect("reading Start at login");
+    if ticked != Value::Bool(true) {
+        click(&client, "#set-start-at-login").await;
+    }
+
     // Saving starts the engine in place: three running rows.
     click(&client, "#settings-save").await;
     until("the service list", CONVERGE, || async {
         (view(&client).await.as_deref() == Some("services")).then_some(())
     })
     .await;
+    // Start at login starts the tray host, not the GUI build beside it: the one that
+    // runs all day must be the one without GTK.
+    let entry = desktop
+        .home
+        .path()
+        .join(".config/autostart/ashtray.desktop");
+    let entry = std::fs::read_to_string(&entry)
+        .unwrap_or_else(|e| panic!("Start at login wrote no {}: {e}", entry.display()));
+    let exec = entry
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .unwrap_or_else(|| panic!("no Exec= in the autostart entry: {entry}"));
+    let host = tray_bin().display().to_string();
+    assert!(
+        exec.contains(&host) && exec.contains("--hidden") && !exec.contains("ashtray-window"),
+        "the autostart entry starts {exec:?}, not {host} --hidden"
+    );
     for name in &names {
         let css = format!("tr[data-service=\"{name}\"] [data-role=\"state\"]");
         until(&format!("{name} shown running"), CONVERGE, || async {
@@ -382,7 +413,7 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     // A second launch hands over to the first and exits; no second engine starts.
     let before = world.running_ids().await;
     step("keyring checked; second launch");
-    let mut second = Command::new(gui_bin());
+    let mut second = Command::new(tray_bin());
     second
         .current_dir(&dirs.workdir)
         .envs(env.iter().cloned())

@@ -2,8 +2,9 @@
 //! into a clean Debian root made by debootstrap (a machine that has never seen GTK or
 //! WebKit), its binary run there, and its systemd unit checked by `systemd-analyze`.
 //!
-//! The tray app's package likewise: apt pulls WebKitGTK, GTK and the indicator library it
-//! declares, and the binary runs there.
+//! The tray app's package likewise: apt pulls WebKitGTK and GTK, which it declares, and
+//! both its binaries run there: `ashtray`, the always-on tray host, linking no GTK/WebKit,
+//! and `ashtray-window` beside it, the GUI build that the host starts for each window.
 //!
 //! `scripts/test.sh` builds the packages first (`scripts/package-daemon.sh`,
 //! `scripts/package-desktop.sh`) and names them in `ASHTRAY_DAEMON_DEB` and
@@ -127,11 +128,37 @@ fn the_desktop_package_pulls_its_libraries_on_a_clean_debian_and_runs_there() {
         !pulled.iter().any(|p| p.contains("appindicator")),
         "the package still pulls an appindicator library: {pulled:?}"
     );
-    // Every library the binary links is there: it starts and names its build.
-    let version = text(&root.chroot(&["ashtray", "--version"]));
+    // Every library each binary links is there: both start and name their build.
+    for binary in ["ashtray", "ashtray-window"] {
+        let version = text(&root.chroot(&[binary, "--version"]));
+        assert!(
+            version.starts_with(&format!("ashtray {} (commit ", env!("CARGO_PKG_VERSION"))),
+            "{binary} --version: {version}"
+        );
+    }
+    // The one that runs all day links no GTK/WebKit (what a process costs, BENCHMARKS.md);
+    // the window does, and finds them all.
+    let host_links = text(&root.chroot(&["ldd", "/usr/bin/ashtray"]));
+    let gui_libraries = |links: &str| -> Vec<String> {
+        links
+            .lines()
+            .filter(|l| {
+                ["gtk", "webkit", "gdk", "soup"]
+                    .iter()
+                    .any(|g| l.contains(g))
+            })
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
     assert!(
-        version.starts_with(&format!("ashtray {} (commit ", env!("CARGO_PKG_VERSION"))),
-        "{version}"
+        gui_libraries(&host_links).is_empty(),
+        "the installed tray host links {:?}",
+        gui_libraries(&host_links)
+    );
+    let window_links = text(&root.chroot(&["ldd", "/usr/bin/ashtray-window"]));
+    assert!(
+        window_links.contains("libwebkit2gtk-4.1") && !window_links.contains("not found"),
+        "the installed window's libraries: {window_links}"
     );
     // A menu entry, icons, and the tray at login.
     let desktop =

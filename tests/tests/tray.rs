@@ -3,13 +3,17 @@
 //! icon); killing the window leaves the host running; a tray host (StatusNotifierWatcher)
 //! that starts later gets the item, and clicking it (`Activate` over D-Bus) opens the
 //! window again. The watcher is the test's own, a few lines of zbus.
+//!
+//! The app is laid out as the desktop package installs it: the tray host (`ashtray`,
+//! built without GTK/WebKit) and the GUI build beside it as `ashtray-window`, which the
+//! host starts for each window; the host never maps a GTK or WebKit library.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ashtray_tests::desktop::{gui_bin, require_tools, window_pids, Desktop};
+use ashtray_tests::desktop::{gui_libraries_mapped, require_tools, tray_bin, window_pids, Desktop};
 use ashtray_tests::harness::eventually;
 use zbus::object_server::SignalEmitter;
 
@@ -86,7 +90,7 @@ async fn without_a_tray_host_the_window_opens_and_a_later_tray_host_gets_a_worki
     let root = tempfile::tempdir().unwrap();
     let (config, logs) = (root.path().join("config"), root.path().join("logs"));
     let stderr = std::fs::File::create(root.path().join("host.stderr")).unwrap();
-    let mut command = Command::new(gui_bin());
+    let mut command = Command::new(tray_bin());
     command
         .envs(desktop.env())
         .env("ASHTRAY_CONFIG_DIR", &config)
@@ -111,6 +115,19 @@ async fn without_a_tray_host_the_window_opens_and_a_later_tray_host_gets_a_worki
     })
     .await
     .expect("the window opens on a desktop without a tray host");
+    // The window is the GUI build beside the host; the host itself links no GTK/WebKit.
+    let window_exe = std::fs::read_link(format!("/proc/{first}/exe")).unwrap();
+    assert_eq!(
+        window_exe.file_name().and_then(|n| n.to_str()),
+        Some("ashtray-window"),
+        "the window runs {}",
+        window_exe.display()
+    );
+    let mapped = gui_libraries_mapped(host.0.id());
+    assert!(
+        mapped.is_empty(),
+        "the always-on tray host maps GUI libraries: {mapped:?}"
+    );
     let log = || std::fs::read_to_string(root.path().join("host.stderr")).unwrap_or_default();
     let told = eventually(SEEN, || async {
         log().contains("no tray host on this desktop").then_some(())

@@ -10,7 +10,6 @@ use ashtray_engine::ayon::{AyonClient, AyonError};
 use ashtray_engine::Secret;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, State};
-use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_opener::OpenerExt as _;
 
 use super::api_key;
@@ -102,10 +101,7 @@ pub struct SettingsView {
 }
 
 #[tauri::command]
-pub async fn load_settings(
-    app: AppHandle,
-    state: State<'_, Arc<WindowState>>,
-) -> Result<SettingsView> {
+pub async fn load_settings(state: State<'_, Arc<WindowState>>) -> Result<SettingsView> {
     let host_error = match ask_host(&state, Request::Status, ASK_LIMIT).await {
         Ok(answer) => answer.host_error,
         Err(error) => Some(error.to_string()),
@@ -114,9 +110,8 @@ pub async fn load_settings(
     let prefs = Prefs::load(&session.config_dir).map_err(|e| CommandError::new(e.to_string()))?;
     let overrides = session.overrides();
     let keyring = api_key::status().await;
-    let start_at_login = app
-        .autolaunch()
-        .is_enabled()
+    let start_at_login = super::login::entry()
+        .and_then(|entry| Ok(entry.is_enabled()?))
         .unwrap_or(prefs.start_at_login);
     Ok(SettingsView {
         server_url: overrides.server_url.clone().or(prefs.server_url.clone()),
@@ -189,12 +184,14 @@ pub async fn save_settings(
     prefs
         .save(&session.config_dir)
         .map_err(|e| CommandError::new(e.to_string()))?;
-    let autostart = app.autolaunch();
-    let login = if prefs.start_at_login {
-        autostart.enable()
-    } else {
-        autostart.disable()
-    };
+    let login = super::login::entry().and_then(|entry| {
+        if prefs.start_at_login {
+            entry.enable()?;
+        } else {
+            entry.disable()?;
+        }
+        Ok(())
+    });
     if let Err(error) = login {
         tracing::warn!("cannot change start at login: {error}");
     }

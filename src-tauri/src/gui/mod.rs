@@ -13,6 +13,8 @@ mod commands;
 mod desktop_notify;
 mod hostlog;
 mod local;
+#[cfg(feature = "gui")]
+mod login;
 mod notify;
 // Parts of it serve only the window's Settings.
 #[cfg_attr(not(feature = "gui"), allow(dead_code))]

@@ -5,7 +5,7 @@
 //! process; the engine lives on in the tray host, which starts first if none runs.
 //!
 //! Plugins: single-instance (a second window launch focuses this one), log (a rotated
-//! file), autostart (start at login), window-state, opener (Settings opens the log).
+//! file), window-state, opener (Settings opens the log). Start at login is `login`'s.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -64,10 +64,6 @@ pub fn run(
             }
         }))
         .plugin(super::applog::plugin(log_dir, &logging))
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            Some(vec!["--hidden"]),
-        ))
         .plugin(
             tauri_plugin_window_state::Builder::default()
                 // Whether the window shows is the app's decision, not the last session's.
@@ -153,7 +149,7 @@ async fn ensure_host(config_dir: &Path, config_dir_arg: Option<&Path>) -> anyhow
 
 /// The tray host's binary: `ashtray` beside this one when this is `ashtray-window` (the
 /// GUI build installed next to a tray host built without GTK), else this one.
-fn host_binary() -> anyhow::Result<std::path::PathBuf> {
+pub(super) fn host_binary() -> anyhow::Result<std::path::PathBuf> {
     let exe = std::env::current_exe().context("cannot tell where the ashtray binary is")?;
     let sibling = exe.with_file_name("ashtray");
     if exe.file_name().is_some_and(|n| n == "ashtray-window") && sibling.exists() {
