@@ -180,9 +180,13 @@ impl ServiceBook {
         }
         for container in containers {
             if container.status == ContainerStatus::Running {
-                self.record(&container.service_name)
-                    .backoff
-                    .note_running(now);
+                // Looked up before it is made: a new key per service per look would be
+                // an allocation for each running service on every tick.
+                let record = match self.records.get_mut(&container.service_name) {
+                    Some(record) => record,
+                    None => self.record(&container.service_name),
+                };
+                record.backoff.note_running(now);
             }
         }
     }
