@@ -514,20 +514,15 @@ mod tests {
 
     #[test]
     fn the_same_services_in_the_same_order_are_each_compared_with_their_own_last_view() {
-        let old = host(
-            vec![
+        let a_and_b = |b: ServiceState, b_restarts| {
+            let services = vec![
                 view("a", ServiceState::Running, 0),
-                view("b", ServiceState::Running, 2),
-            ],
-            ServerState::Connected,
-        );
-        let new = host(
-            vec![
-                view("a", ServiceState::Running, 0),
-                view("b", ServiceState::Waiting, 3),
-            ],
-            ServerState::Connected,
-        );
+                view("b", b, b_restarts),
+            ];
+            host(services, ServerState::Connected)
+        };
+        let old = a_and_b(ServiceState::Running, 2);
+        let new = a_and_b(ServiceState::Waiting, 3);
         let events = changes(&old, &new);
         assert_eq!(events.len(), 2, "{events:?}");
         assert!(
