@@ -95,7 +95,7 @@ mod tests {
         seen["isRunning"] = json!(true);
         seen["lastSeen"] = json!("2026-12-01T10:00:00");
         seen["lastSeenDelta"] = json!(3.5);
-        assert_eq!(of(&[entry.clone()]), of(&[seen]));
+        assert_eq!(of(std::slice::from_ref(&entry)), of(&[seen]));
         let reordered = json!({"data": {"env": {"B": "2", "A": "1"}, "image": "img:1"}, "shouldRun": true, "name": "a"});
         assert_eq!(of(&[entry]), of(&[reordered]));
     }
@@ -104,7 +104,7 @@ mod tests {
     fn anything_a_service_is_made_of_is_news() {
         let base =
             json!({"name": "a", "shouldRun": true, "data": {"image": "img:1", "ports": [1, 2]}});
-        let same = of(&[base.clone()]);
+        let same = of(std::slice::from_ref(&base));
         let changed = |change: &dyn Fn(&mut Value)| {
             let mut entry = base.clone();
             change(&mut entry);
