@@ -365,10 +365,26 @@ pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
     if old.paused != new.paused {
         events.push(HostEvent::Paused { paused: new.paused });
     }
-    let before: BTreeMap<&str, &ServiceView> =
-        old.services.iter().map(|s| (s.name.as_str(), s)).collect();
-    for service in &new.services {
-        let previous = before.get(service.name.as_str());
+    // The snapshot lists the same services in the same order on most publishes: then
+    // each one's previous view is the one at its index, with no map of ten thousand
+    // names made on every publish to find it.
+    let same_names = old.services.len() == new.services.len()
+        && old
+            .services
+            .iter()
+            .zip(&new.services)
+            .all(|(o, n)| o.name == n.name);
+    let before: BTreeMap<&str, &ServiceView> = if same_names {
+        BTreeMap::new()
+    } else {
+        old.services.iter().map(|s| (s.name.as_str(), s)).collect()
+    };
+    for (index, service) in new.services.iter().enumerate() {
+        let previous = if same_names {
+            old.services.get(index)
+        } else {
+            before.get(service.name.as_str()).copied()
+        };
         if previous.map(|p| p.state) != Some(service.state) {
             events.push(HostEvent::ServiceState {
                 service: service.name.clone(),
@@ -394,6 +410,9 @@ pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
                 });
             }
         }
+    }
+    if same_names {
+        return events;
     }
     let names: std::collections::HashSet<&str> =
         new.services.iter().map(|s| s.name.as_str()).collect();
@@ -491,6 +510,36 @@ mod tests {
         );
         assert!(matches!(&events[4], HostEvent::ServiceRemoved { service } if service == "gone"));
         assert!(changes(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn the_same_services_in_the_same_order_are_each_compared_with_their_own_last_view() {
+        let a_and_b = |b: ServiceState, b_restarts| {
+            let services = vec![
+                view("a", ServiceState::Running, 0),
+                view("b", b, b_restarts),
+            ];
+            host(services, ServerState::Connected)
+        };
+        let old = a_and_b(ServiceState::Running, 2);
+        let new = a_and_b(ServiceState::Waiting, 3);
+        let events = changes(&old, &new);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(
+            matches!(&events[0], HostEvent::ServiceState { service, from: Some(ServiceState::Running), to: ServiceState::Waiting, .. } if service == "b")
+        );
+        assert!(
+            matches!(&events[1], HostEvent::ServiceRestarted { service, .. } if service == "b")
+        );
+        // The same names in another order are matched by name, not by place.
+        let swapped = host(
+            vec![
+                view("b", ServiceState::Running, 2),
+                view("a", ServiceState::Running, 0),
+            ],
+            ServerState::Connected,
+        );
+        assert!(changes(&old, &swapped).is_empty());
     }
 
     #[test]

@@ -158,21 +158,27 @@ impl ServiceBook {
 
     pub(super) fn observed(&mut self, containers: &[ObservedContainer], now: Instant) {
         self.settling.clear();
-        let present: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
-        self.died.retain(|id| present.contains(id.as_str()));
-        self.adoptions.retain(|id, _| present.contains(id.as_str()));
-        self.exits_recorded
-            .retain(|id| present.contains(id.as_str()));
+        // The sets of ids are made only when there is something to sort out: on a steady
+        // tick these are empty, and hashing ten thousand ids for nothing was most of it.
+        if !(self.died.is_empty() && self.adoptions.is_empty() && self.exits_recorded.is_empty()) {
+            let present: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
+            self.died.retain(|id| present.contains(id.as_str()));
+            self.adoptions.retain(|id, _| present.contains(id.as_str()));
+            self.exits_recorded
+                .retain(|id| present.contains(id.as_str()));
+        }
         let unhealthy = |c: &&ObservedContainer| {
             c.status == ContainerStatus::Running && c.health == Some(ContainerHealth::Unhealthy)
         };
-        let still: HashSet<&str> = containers
-            .iter()
-            .filter(unhealthy)
-            .map(|c| c.id.as_str())
-            .collect();
-        self.unhealthy_since
-            .retain(|id, _| still.contains(id.as_str()));
+        if !self.unhealthy_since.is_empty() {
+            let still: HashSet<&str> = containers
+                .iter()
+                .filter(unhealthy)
+                .map(|c| c.id.as_str())
+                .collect();
+            self.unhealthy_since
+                .retain(|id, _| still.contains(id.as_str()));
+        }
         for container in containers.iter().filter(unhealthy) {
             self.unhealthy_since
                 .entry(container.id.clone())
@@ -180,9 +186,13 @@ impl ServiceBook {
         }
         for container in containers {
             if container.status == ContainerStatus::Running {
-                self.record(&container.service_name)
-                    .backoff
-                    .note_running(now);
+                // Looked up before it is made: a new key per service per look would be
+                // an allocation for each running service on every tick.
+                let record = match self.records.get_mut(&container.service_name) {
+                    Some(record) => record,
+                    None => self.record(&container.service_name),
+                };
+                record.backoff.note_running(now);
             }
         }
     }

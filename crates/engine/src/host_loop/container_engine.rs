@@ -49,6 +49,12 @@ pub(super) struct ContainerEngineLink {
     kept: Option<ObservedSet>,
     /// When the engine was last listed.
     listed_at: Option<Instant>,
+    /// Whether `observed` and `unclaimed` may no longer be what the kept set, corrected
+    /// by the deaths announced and placed, makes of it: an event came (it may have
+    /// changed the set or the deaths), or the answer re-placed them in another order.
+    /// While it is `false` a look skips copying and placing the whole set again, which
+    /// at ten thousand services was most of a steady tick's look.
+    placed_stale: bool,
 }
 
 impl ContainerEngineLink {
@@ -64,12 +70,16 @@ impl ContainerEngineLink {
             read_marks: HashMap::new(),
             kept: None,
             listed_at: None,
+            placed_stale: true,
         }
     }
 
     /// A container event applied to the kept set; `true` when that changed it, or when
     /// it told of a new container too little to keep (the next look then lists).
     pub(super) fn apply(&mut self, event: &ContainerEvent) -> bool {
+        // Any event, even one that leaves the set as it is: it may announce a death
+        // (`ServiceBook::container_event`), which corrects what is placed.
+        self.placed_stale = true;
         let Some(kept) = self.kept.as_mut() else {
             return false;
         };
@@ -84,6 +94,13 @@ impl ContainerEngineLink {
     /// changed what events may not have reported yet): the next look lists.
     pub(super) fn forget_kept(&mut self) {
         self.kept = None;
+        self.placed_stale = true;
+    }
+
+    /// `observed` and `unclaimed` were placed from something else than the kept set
+    /// (the answer changed): the next look places the kept set again.
+    pub(super) fn placed_elsewhere(&mut self) {
+        self.placed_stale = true;
     }
 
     /// Whether the next look must list rather than read the kept set: on the first look
@@ -131,6 +148,7 @@ impl ContainerEngineLink {
         self.observed.clear();
         self.unclaimed.clear();
         self.kept = None;
+        self.placed_stale = true;
     }
 }
 
@@ -204,13 +222,18 @@ impl HostLoop {
             now,
         );
         if !list_due {
-            let containers = self
-                .container_engine
-                .kept
-                .as_ref()
-                .map(ObservedSet::to_list)
-                .unwrap_or_default();
-            self.take_observed(containers, runtime.as_ref());
+            if self.container_engine.placed_stale {
+                let containers = self
+                    .container_engine
+                    .kept
+                    .as_ref()
+                    .map(ObservedSet::to_list)
+                    .unwrap_or_default();
+                self.take_observed(containers, runtime.as_ref());
+            } else {
+                // Nothing came since the set was last placed: what is placed stands.
+                self.looked(runtime.as_ref(), false);
+            }
             return;
         }
         // Asked for before the list, so nothing between the two is missed.
@@ -251,10 +274,19 @@ impl HostLoop {
     ) {
         self.book.correct(&mut containers);
         self.place(containers);
+        self.container_engine.placed_stale = false;
+        self.looked(runtime, true);
+    }
+
+    /// A look is done: the book notes what runs (settling ends, backoffs are forgiven
+    /// over time), and the followers follow what runs now. `placed_changed` is `false`
+    /// when the containers are the ones of the last look: then only the followers that
+    /// ended are looked for, not every one against the whole list.
+    fn looked(&mut self, runtime: &dyn ContainerRuntime, placed_changed: bool) {
         self.book
             .observed(&self.container_engine.observed, Instant::now());
-        self.follow_outputs(runtime);
-        self.follow_stats(runtime);
+        self.follow_outputs(runtime, placed_changed);
+        self.follow_stats(runtime, placed_changed);
     }
 
     /// Sorts the engine's service containers into this host's own and the unclaimed
@@ -278,11 +310,14 @@ impl HostLoop {
     }
 
     /// One follower per running container feeds the LogHub (and the daemon's log).
-    pub(super) fn follow_outputs(&mut self, runtime: &dyn ContainerRuntime) {
+    pub(super) fn follow_outputs(&mut self, runtime: &dyn ContainerRuntime, placed_changed: bool) {
         let link = &mut self.container_engine;
         link.followers.retain(|_, task| !task.is_finished());
-        let listed: HashSet<&str> = link.observed.iter().map(|c| c.id.as_str()).collect();
-        link.read_marks.retain(|id, _| listed.contains(id.as_str()));
+        // Marks are made for listed containers only: with the same list, none is gone.
+        if placed_changed {
+            let listed: HashSet<&str> = link.observed.iter().map(|c| c.id.as_str()).collect();
+            link.read_marks.retain(|id, _| listed.contains(id.as_str()));
+        }
         for container in &link.observed {
             if container.status != ContainerStatus::Running
                 || link.followers.contains_key(&container.id)
@@ -328,36 +363,46 @@ impl HostLoop {
     /// One stats stream per running container, opened when it is first seen running and
     /// dropped once it no longer runs: the engine pushes readings, nothing is asked per
     /// tick. The readings of services gone from the list are forgotten.
-    pub(super) fn follow_stats(&mut self, runtime: &dyn ContainerRuntime) {
+    pub(super) fn follow_stats(&mut self, runtime: &dyn ContainerRuntime, placed_changed: bool) {
         let link = &mut self.container_engine;
-        let running: HashMap<&str, &str> = link
-            .observed
-            .iter()
-            .filter(|c| c.status == ContainerStatus::Running)
-            .map(|c| (c.id.as_str(), c.service_name.as_str()))
-            .collect();
-        link.stats_followers.retain(|id, task| {
-            let keep = running.contains_key(id.as_str()) && !task.is_finished();
-            if !keep {
-                task.abort();
-            }
-            keep
-        });
-        for (id, service) in &running {
-            if link.stats_followers.contains_key(*id) {
+        let running = || {
+            link.observed
+                .iter()
+                .filter(|c| c.status == ContainerStatus::Running)
+        };
+        if placed_changed {
+            let ids: HashSet<&str> = running().map(|c| c.id.as_str()).collect();
+            link.stats_followers.retain(|id, task| {
+                let keep = ids.contains(id.as_str()) && !task.is_finished();
+                if !keep {
+                    task.abort();
+                }
+                keep
+            });
+        } else {
+            // The same containers run as at the last look, whose streams were kept only
+            // for running ones: only the streams that ended go.
+            link.stats_followers.retain(|_, task| !task.is_finished());
+        }
+        for container in running() {
+            if link.stats_followers.contains_key(&container.id) {
                 continue;
             }
-            let mut readings = runtime.follow_stats(id);
+            let mut readings = runtime.follow_stats(&container.id);
             let stats = self.stats.clone();
-            let service = service.to_string();
+            let service = container.service_name.clone();
             let task = tokio::spawn(async move {
                 while let Some(sample) = readings.next().await {
                     stats.push(&service, sample);
                 }
             });
-            link.stats_followers.insert(id.to_string(), task);
+            link.stats_followers.insert(container.id.clone(), task);
         }
-        let services: HashSet<&str> = running.values().copied().collect();
-        self.stats.retain(|service| services.contains(service));
+        // Readings come from the streams of running services only: with the same
+        // containers running, none is of a service gone.
+        if placed_changed {
+            let services: HashSet<&str> = running().map(|c| c.service_name.as_str()).collect();
+            self.stats.retain(|service| services.contains(service));
+        }
     }
 }

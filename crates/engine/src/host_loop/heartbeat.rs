@@ -4,8 +4,10 @@
 //! mean for the containers (the plan does).
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use serde_json::Value;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -15,6 +17,7 @@ use crate::ayon::wire::{Health, HeartbeatRequest, HeartbeatResponse};
 use crate::ayon::{AyonError, ServerApi};
 use crate::health::HealthProbe;
 use crate::host_state::{EngineState, ServerConnection, ServerState, ServiceSource};
+use crate::reconcile::answer_fingerprint::AnswerFingerprint;
 use crate::reconcile::desired::DesiredSet;
 use crate::runtime::ContainerStatus;
 use crate::spec::Desired;
@@ -59,7 +62,7 @@ impl HostLoop {
     /// server connection's to keep.
     pub(super) fn on_heartbeat(&mut self, reply: HeartbeatReply) {
         match self.server.on_reply(reply, &self.metrics) {
-            Some(answer) => self.take_server_answer(&answer.services),
+            Some(answer) => self.take_server_answer(answer),
             None if self.server.connection.state == ServerState::Unreachable => {
                 self.server_unreachable()
             }
@@ -90,9 +93,32 @@ pub(super) fn log_spec_changes(before: Option<&DesiredSet>, answer: &DesiredSet)
     }
 }
 
+/// A heartbeat's answer as its task hands it to the loop: what it asks, as a
+/// fingerprint, and its entries unless they repeat the answer the loop holds.
+pub(super) struct Answer {
+    pub(super) fingerprint: AnswerFingerprint,
+    /// `None` when `fingerprint` is the one the loop said it holds
+    /// ([`ServerLink::hold`]): the task dropped the repeated JSON, off the loop.
+    pub(super) entries: Option<Vec<Value>>,
+}
+
+impl Answer {
+    /// The answer judged against the fingerprint of the one the loop holds. Done in the
+    /// heartbeat's task: the digest walks every entry, and dropping ten thousand
+    /// entries' JSON is itself a few milliseconds the loop need not spend.
+    pub(super) fn judge(response: HeartbeatResponse, held: Option<AnswerFingerprint>) -> Answer {
+        let fingerprint = AnswerFingerprint::of(&response.services);
+        let entries = (held != Some(fingerprint)).then_some(response.services);
+        Answer {
+            fingerprint,
+            entries,
+        }
+    }
+}
+
 /// What one heartbeat came to, and how long it took.
 pub(super) struct HeartbeatReply {
-    result: Result<HeartbeatResponse, AyonError>,
+    result: Result<Answer, AyonError>,
     latency: Duration,
     /// The service user's name, when this heartbeat was the first answered one of a
     /// connection and the server said who the key belongs to.
@@ -100,9 +126,10 @@ pub(super) struct HeartbeatReply {
 }
 
 impl HeartbeatReply {
-    /// An answer as the server gave it, at once (for measuring the loop alone).
+    /// An answer as the heartbeat's task hands it on, at once (for measuring the loop
+    /// alone).
     #[cfg(any(test, feature = "memory-runtime"))]
-    pub(super) fn answered(answer: HeartbeatResponse) -> HeartbeatReply {
+    pub(super) fn answered(answer: Answer) -> HeartbeatReply {
         HeartbeatReply {
             result: Ok(answer),
             latency: Duration::ZERO,
@@ -127,6 +154,11 @@ pub(super) struct ServerLink {
     /// The host health sent with the last heartbeat.
     pub(super) health: Health,
     replies: mpsc::UnboundedSender<HeartbeatReply>,
+    /// The fingerprint of the server's answer the loop holds (`None` while it holds
+    /// none, or the cached one, which a heard answer must always replace). Written by
+    /// the loop, read by each heartbeat's task to drop a repeated answer there; one
+    /// heartbeat at a time, so it cannot change while a task reads it.
+    held: Arc<Mutex<Option<AnswerFingerprint>>>,
 }
 
 impl ServerLink {
@@ -155,7 +187,26 @@ impl ServerLink {
             health_probe: HealthProbe::new(),
             health: Health::default(),
             replies,
+            held: Arc::default(),
         }
+    }
+
+    /// The loop now holds the server's answer of this fingerprint (`None`: none that a
+    /// heard answer may repeat).
+    pub(super) fn hold(&self, fingerprint: Option<AnswerFingerprint>) {
+        *self
+            .held
+            .lock()
+            .expect("the held fingerprint's lock is never poisoned") = fingerprint;
+    }
+
+    /// The fingerprint [`ServerLink::hold`] last set.
+    #[cfg(any(test, feature = "memory-runtime"))]
+    pub(super) fn held(&self) -> Option<AnswerFingerprint> {
+        *self
+            .held
+            .lock()
+            .expect("the held fingerprint's lock is never poisoned")
     }
 
     /// Whether there is a server at all: without one only local services run.
@@ -185,6 +236,7 @@ impl ServerLink {
         };
         let api = self.api.clone();
         let replies = self.replies.clone();
+        let held = self.held.clone();
         // The login happens before the loop starts (or not at all, in the tray until a key
         // is saved); the snapshot shows the user, so the loop asks once it is answered.
         let ask_user = !self.user_asked;
@@ -192,6 +244,12 @@ impl ServerLink {
             let started = Instant::now();
             let result = api.heartbeat(&request).await;
             let latency = started.elapsed();
+            let result = result.map(|response| {
+                let held = *held
+                    .lock()
+                    .expect("the held fingerprint's lock is never poisoned");
+                Answer::judge(response, held)
+            });
             let user = match &result {
                 Ok(_) if ask_user => match api.service_user().await {
                     Ok(user) => Some(user),
@@ -222,7 +280,7 @@ impl ServerLink {
             user,
         }: HeartbeatReply,
         metrics: &Metrics,
-    ) -> Option<HeartbeatResponse> {
+    ) -> Option<Answer> {
         self.waiting = false;
         let latency_ms = latency.as_millis() as u64;
         metrics
@@ -273,5 +331,33 @@ impl ServerLink {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::entry;
+
+    fn response(services: Vec<Value>) -> HeartbeatResponse {
+        HeartbeatResponse { services }
+    }
+
+    #[test]
+    fn the_task_drops_an_answer_that_repeats_the_one_held_and_hands_on_any_other() {
+        let first = Answer::judge(response(vec![entry("a", "img:1")]), None);
+        assert!(
+            first.entries.is_some(),
+            "nothing held: the whole answer goes on"
+        );
+        let held = Some(first.fingerprint);
+        let mut seen = entry("a", "img:1");
+        seen["isRunning"] = serde_json::json!(true);
+        let again = Answer::judge(response(vec![seen]), held);
+        assert_eq!(again.fingerprint, first.fingerprint);
+        assert!(again.entries.is_none(), "a repeat is dropped in the task");
+        let changed = Answer::judge(response(vec![entry("a", "img:2")]), held);
+        assert_ne!(changed.fingerprint, first.fingerprint);
+        assert_eq!(changed.entries.map(|e| e.len()), Some(1));
     }
 }

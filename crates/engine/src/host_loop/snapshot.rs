@@ -97,19 +97,20 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             .map(|c| c.service_name.as_str()),
     );
     names.extend(p.book.in_flight.keys().map(String::as_str));
-    // Grouped once: looking each service's containers up in the whole list would make
-    // the snapshot quadratic in the services.
-    let mut by_service: HashMap<&str, Vec<&ObservedContainer>> = HashMap::new();
-    for container in &p.container_engine.observed {
-        by_service
-            .entry(container.service_name.as_str())
-            .or_default()
-            .push(container);
-    }
+    // Sorted by service once (stable: each service's containers stay in the order
+    // listed) and walked beside the names, which come in the same order: looking each
+    // service's containers up in the whole list would make the snapshot quadratic, and
+    // a map of one list per service was an allocation per service on every publish.
+    let mut by_service: Vec<&ObservedContainer> = p.container_engine.observed.iter().collect();
+    by_service.sort_by(|a, b| a.service_name.cmp(&b.service_name));
+    let mut rest = by_service.as_slice();
     let mut services = Vec::with_capacity(names.len());
     for name in names {
         let item = desired.get(name).copied();
-        let containers = by_service.remove(name).unwrap_or_default();
+        // Every container's service is among the names, so none is passed over.
+        let count = rest.partition_point(|c| c.service_name == name);
+        let (containers, after) = rest.split_at(count);
+        rest = after;
         let keeper = containers
             .iter()
             .find(|c| c.status == ContainerStatus::Running)

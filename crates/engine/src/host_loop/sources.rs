@@ -4,8 +4,7 @@
 //! one the loop plans with. This component owns the parts; the loop only asks for the
 //! merged set when one of them changes.
 
-use serde_json::Value;
-
+use super::heartbeat::Answer;
 use super::local_source::LocalSource;
 use super::HostLoop;
 use crate::answer_cache::AnswerCache;
@@ -63,23 +62,32 @@ impl HostLoop {
     }
 
     /// The server's answer replaces the last one (and any cached one), and is kept.
-    pub(super) fn take_server_answer(&mut self, entries: &[Value]) {
-        // The same answer as the last changes nothing, on disk neither (see
-        // `DesiredSet::says_the_same_as`); one that replaces the cached one always does.
-        if !self.sources.server_cached
-            && self
-                .sources
-                .server
-                .as_ref()
-                .is_some_and(|set| set.says_the_same_as(entries))
-        {
+    pub(super) fn take_server_answer(&mut self, answer: Answer) {
+        // The same answer as the last changes nothing, on disk neither (heartbeat
+        // bookkeeping aside, see `AnswerFingerprint`); one that replaces the cached one
+        // always does. Judged by the fingerprints alone: no entry is looked at again.
+        let holds = self
+            .sources
+            .server
+            .as_ref()
+            .and_then(DesiredSet::fingerprint);
+        if !self.sources.server_cached && holds == Some(answer.fingerprint) {
             return;
         }
+        let Some(entries) = answer.entries else {
+            // The task judged against a fingerprint the loop no longer holds (it cannot,
+            // with one heartbeat at a time): the next heartbeat brings the entries.
+            tracing::debug!("a repeated answer came for one no longer held: read at the next");
+            self.server.hold(None);
+            return;
+        };
         self.sources.held = None;
         self.sources.server_cached = false;
-        self.sources.server = Some(DesiredSet::from_answer(entries, &self.host));
+        let set = DesiredSet::from_answer(&entries, &self.host);
+        self.server.hold(set.fingerprint());
+        self.sources.server = Some(set);
         if let Some(cache) = &mut self.sources.cache {
-            if let Err(error) = cache.store(&self.config.server_url, entries) {
+            if let Err(error) = cache.store(&self.config.server_url, &entries) {
                 tracing::warn!("{error}");
             }
         }
@@ -103,6 +111,7 @@ impl HostLoop {
         );
         self.sources.server = Some(set);
         self.sources.server_cached = true;
+        self.server.hold(None);
         self.refresh_desired();
     }
 
@@ -125,6 +134,7 @@ impl HostLoop {
             .chain(std::mem::take(&mut self.container_engine.unclaimed))
             .collect();
         self.place(containers);
+        self.container_engine.placed_elsewhere();
     }
 }
 

@@ -928,3 +928,83 @@ async fn a_death_announced_before_the_list_shows_it_is_acted_on_at_once() {
     let took = host.crash_and_time_restart(1).await;
     assert!(took < Duration::from_secs(1), "restarted after {took:?}");
 }
+
+/// The loop itself, not running: its answers handed in by the test.
+fn idle_loop(state_dir: &tempfile::TempDir) -> super::HostLoop {
+    let config = EngineConfig::new(
+        "http://s",
+        Secret::new("k"),
+        "h",
+        Endpoint::resolve(Some("memory://"), false),
+        state_dir.path().to_path_buf(),
+    );
+    let server = Arc::new(ScriptedServer {
+        reply: Mutex::new(Reply::Services(Vec::new())),
+        heartbeats: AtomicU64::new(0),
+        logins: AtomicU64::new(0),
+    });
+    let connections = Connections {
+        container_engine: Arc::new(MemoryRuntime::new()),
+        server,
+    };
+    super::build(config, connections).unwrap().0
+}
+
+/// `services` answered, judged as the heartbeat's task judges it, and taken in.
+fn answer(host_loop: &mut super::HostLoop, services: Vec<Value>) -> bool {
+    let judged =
+        super::heartbeat::Answer::judge(HeartbeatResponse { services }, host_loop.server.held());
+    let carried_entries = judged.entries.is_some();
+    host_loop.on_heartbeat(super::heartbeat::HeartbeatReply::answered(judged));
+    carried_entries
+}
+
+fn image_of(host_loop: &super::HostLoop, name: &str) -> Option<String> {
+    host_loop
+        .desired
+        .as_ref()?
+        .specs()
+        .find(|spec| spec.name == name)
+        .map(|spec| spec.image.clone())
+}
+
+#[tokio::test]
+async fn a_repeated_answer_is_not_read_again_and_a_changed_one_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host_loop = idle_loop(&dir);
+    let seen = |mut entry: Value, delta: f64| {
+        entry["lastSeenDelta"] = serde_json::json!(delta);
+        entry
+    };
+    assert!(answer(&mut host_loop, vec![seen(entry("a", "img:1"), 1.0)]));
+    assert_eq!(image_of(&host_loop, "a").as_deref(), Some("img:1"));
+    let cached = || std::fs::read(dir.path().join("server-answer-h.json")).unwrap();
+    let cache = cached();
+    let first = host_loop.desired.clone();
+
+    // The same services, only the server's bookkeeping moved: the task drops the
+    // entries and the loop keeps its set as it was (nothing validated, nothing written).
+    assert!(!answer(
+        &mut host_loop,
+        vec![seen(entry("a", "img:1"), 3.5)]
+    ));
+    assert_eq!(host_loop.desired, first);
+    assert_eq!(cached(), cache, "the cache was written again");
+
+    // A changed spec is carried whole and read.
+    assert!(answer(&mut host_loop, vec![entry("a", "img:2")]));
+    assert_eq!(image_of(&host_loop, "a").as_deref(), Some("img:2"));
+
+    // A reply judged against a fingerprint the loop does not hold (it cannot happen with
+    // one heartbeat at a time) changes nothing, and the next answer comes whole.
+    let stray = super::heartbeat::Answer {
+        fingerprint: crate::reconcile::answer_fingerprint::AnswerFingerprint::of(&[entry(
+            "a", "img:3",
+        )]),
+        entries: None,
+    };
+    host_loop.on_heartbeat(super::heartbeat::HeartbeatReply::answered(stray));
+    assert_eq!(image_of(&host_loop, "a").as_deref(), Some("img:2"));
+    assert!(answer(&mut host_loop, vec![entry("a", "img:3")]));
+    assert_eq!(image_of(&host_loop, "a").as_deref(), Some("img:3"));
+}

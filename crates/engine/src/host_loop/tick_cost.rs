@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::heartbeat::HeartbeatReply;
+use super::heartbeat::{Answer, HeartbeatReply};
 use super::{build, Connections, EngineConfig, EventStream, HostLoop, Inbox};
 use crate::ayon::wire::{HeartbeatRequest, HeartbeatResponse, ServiceOwners};
 use crate::ayon::{AyonError, ServerApi};
@@ -29,11 +29,12 @@ pub struct TickCost {
     pub services: usize,
     /// Listing the containers and taking the list in (`HostLoop::observe`).
     pub observe: Duration,
-    /// Reading the answer's JSON. Not the loop's time: the heartbeat's own task does it
-    /// (`AyonClient::heartbeat`), while the loop goes on.
+    /// Reading the answer's JSON and taking its fingerprint. Not the loop's time: the
+    /// heartbeat's own task does it (`AyonClient::heartbeat`, `Answer::judge`), while the
+    /// loop goes on.
     pub parse: Duration,
-    /// The answer taken in: compared with the last, validated into a desired set when it
-    /// says something new (`on_heartbeat`).
+    /// The answer taken in: its fingerprint compared with the last one's, validated into
+    /// a desired set when it says something new (`on_heartbeat`).
     pub answer: Duration,
     /// The plan and its dispatch (`HostLoop::reconcile`).
     pub plan: Duration,
@@ -144,7 +145,9 @@ async fn tick(
     let started = Instant::now();
     host_loop.observe(events).await;
     let observed = Instant::now();
+    // The heartbeat's task: the answer read, and judged against the one the loop holds.
     let response: HeartbeatResponse = serde_json::from_slice(answer).expect("the answer parses");
+    let response = Answer::judge(response, host_loop.server.held());
     let parsed = Instant::now();
     host_loop.on_heartbeat(HeartbeatReply::answered(response));
     let answered = Instant::now();

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::answer_fingerprint::AnswerFingerprint;
 use crate::container::{ContainerConfig, HostSettings};
 use crate::host_state::ServiceSource;
 use crate::slug::container_name;
@@ -20,24 +21,19 @@ pub struct DesiredSet {
     configs: BTreeMap<String, ContainerConfig>,
     /// Entries of the answer that are not service objects at all, said as text.
     problems: Vec<String>,
-    /// The entries this set was read from, when it was read from an answer: the next
-    /// answer is compared with them ([`DesiredSet::says_the_same_as`]).
-    answer: Option<Vec<Value>>,
+    /// What the answer this set was read from asks, when it was read from one: the next
+    /// answer is compared with it ([`DesiredSet::fingerprint`]).
+    answer: Option<AnswerFingerprint>,
     /// Who declares each service; [`ServiceSource::Server`] when not listed.
     sources: BTreeMap<String, ServiceSource>,
 }
-
-/// Fields of an answer's entry that change from one heartbeat to the next without
-/// changing what the service is: the server's record of the host's last heartbeats.
-/// `ServiceSpec::from_wire` reads none of them.
-const VOLATILE: [&str; 3] = ["isRunning", "lastSeen", "lastSeenDelta"];
 
 impl DesiredSet {
     /// A heartbeat answer's entries, read for a host with these settings.
     pub fn from_answer(entries: &[Value], host: &HostSettings) -> DesiredSet {
         let (items, malformed) = read_answer(entries);
         DesiredSet {
-            answer: Some(entries.to_vec()),
+            answer: Some(AnswerFingerprint::of(entries)),
             ..DesiredSet::new(
                 items,
                 malformed.iter().map(ToString::to_string).collect(),
@@ -51,13 +47,14 @@ impl DesiredSet {
     /// answer again would validate every spec and build every container config (with
     /// its hash) on every tick, for the same set.
     pub fn says_the_same_as(&self, entries: &[Value]) -> bool {
-        self.answer.as_ref().is_some_and(|answer| {
-            answer.len() == entries.len()
-                && answer
-                    .iter()
-                    .zip(entries)
-                    .all(|(was, is)| same_entry(was, is))
-        })
+        self.answer == Some(AnswerFingerprint::of(entries))
+    }
+
+    /// What the answer this set was read from asks; `None` for a set not read from an
+    /// answer alone (merged with the local file's, or made by hand). The loop compares
+    /// the next answer's fingerprint, taken off the loop, with it.
+    pub fn fingerprint(&self) -> Option<AnswerFingerprint> {
+        self.answer
     }
 
     pub fn new(mut items: Vec<Desired>, problems: Vec<String>, host: &HostSettings) -> DesiredSet {
@@ -191,20 +188,6 @@ impl DesiredSet {
 
     pub fn problems(&self) -> &[String] {
         &self.problems
-    }
-}
-
-fn same_entry(was: &Value, is: &Value) -> bool {
-    match (was, is) {
-        (Value::Object(was), Value::Object(is)) => {
-            let lasting = |(key, _): &(&String, &Value)| !VOLATILE.contains(&key.as_str());
-            was.iter().filter(lasting).count() == is.iter().filter(lasting).count()
-                && was
-                    .iter()
-                    .filter(lasting)
-                    .all(|(key, value)| is.get(key) == Some(value))
-        }
-        _ => was == is,
     }
 }
 

@@ -1,3 +1,4 @@
+pub mod answer_fingerprint;
 pub mod backoff;
 pub mod desired;
 pub mod executor;
