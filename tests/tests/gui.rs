@@ -319,7 +319,17 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     })
     .await;
 
-    // Stop on one: its container goes away and its row says stopped.
+    // Stop on one: its container goes away and its row says stopped. Once its CPU and
+    // memory show, so that the row has a reading to drop.
+    let usage = format!("tr[data-service=\"{}\"] [data-role=\"usage\"]", names[0]);
+    // Its engine's stats stream first, then the page's next poll: once, beside the
+    // dashboard's browser tests on 2 cores, that took over 30 s.
+    until(
+        "the first service's CPU and memory",
+        2 * CONVERGE,
+        || async { text_of(&client, &usage).await.filter(|u| u.contains('%')) },
+    )
+    .await;
     click(
         &client,
         &format!(
@@ -344,6 +354,17 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
         (text_of(&client, &row).await.as_deref() == Some("Stopped")).then_some(())
     })
     .await;
+    // No CPU and memory for it: its container's last reading outlives it by seconds.
+    // Watched over two of the page's stats polls (every 2 s), not just the redraw.
+    let watch_until = std::time::Instant::now() + Duration::from_millis(4500);
+    while std::time::Instant::now() < watch_until {
+        let shown = text_of(&client, &usage).await.unwrap_or_default();
+        assert!(
+            shown.is_empty(),
+            "the stopped service shows usage {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     step("stopped");
 
     // The log pane follows a ticker: new lines within seconds.

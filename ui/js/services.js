@@ -95,7 +95,7 @@ export class ServiceList {
         s.pull ? pullProgress(s.pull) : null,
         s.next_restart_at_ms != null ? h("div", { class: "svc-addon", "data-role": "retry" }, this.retry(s)) : null),
       h("td", { class: "mono" }, h("div", { "data-role": "uptime" }, this.uptime(s)),
-        h("div", { class: "svc-addon", "data-role": "usage", title: "CPU (of one core) and memory in use" }, usage(this.stats[s.name]))),
+        h("div", { class: "svc-addon", "data-role": "usage", title: "CPU (of one core) and memory in use" }, this.usageOf(s))),
       h("td", { class: "num", "data-role": "restarts" }, String(s.restarts ?? 0)),
       h("td", { "data-role": "exit", class: "mono" }, s.last_exit_code == null ? "–" : exitWords(s.last_exit_code, s.last_exit_oom_killed)),
       h("td", { "data-role": "reported" }, reported(s.reported)),
@@ -117,10 +117,16 @@ export class ServiceList {
   /** New readings: only the usage lines change, no row is drawn again. */
   setStats(services) {
     this.stats = services || {};
-    for (const [name, row] of this.rows) {
-      const cell = row.querySelector('[data-role="usage"]');
-      if (cell) cell.textContent = usage(this.stats[name]);
+    for (const s of this.services) {
+      const cell = this.rows.get(s.name)?.querySelector('[data-role="usage"]');
+      if (cell) cell.textContent = this.usageOf(s);
     }
+  }
+
+  // A container's last reading outlives it by a few seconds: a service that no longer
+  // runs shows none, not the CPU and memory of the container it had.
+  usageOf(s) {
+    return s.state === "running" ? usage(this.stats[s.name]) : "";
   }
 
   uptime(s) {

@@ -34,6 +34,14 @@ pub fn run(
     logging: crate::cli::LogArgs,
     settings: bool,
 ) -> anyhow::Result<()> {
+    // WebKitGTK's accelerated compositing costs its web process about 50 MB here
+    // (BENCHMARKS.md: MiniBrowser's 105 → 52 MB) and buys this page nothing: no WebGL, no
+    // 3D transforms, no video. Set before any thread starts (setting the environment is
+    // not thread-safe); a value the user set wins.
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
     let config_dir_arg = api.config_dir.clone();
     let api = crate::host::ApiOptions::from_args(&api)?;
     let log_dir = super::applog::dir()?;
