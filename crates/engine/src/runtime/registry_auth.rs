@@ -212,6 +212,19 @@ fn keys_for(image: &str) -> Vec<String> {
     keys
 }
 
+/// The keys of [`keys_for`] to ask a file, given the keys its `auths` lists: the
+/// registry's own key always (the docker CLI's lookup), any other (a namespace, Docker
+/// Hub's `docker.io`) only where the file lists it. Asked of a credential store, a key it
+/// does not keep is a miss the store reports as a failure, which would end the lookup
+/// before the registry's own key was asked.
+fn keys_to_ask(image: &str, listed: &[String]) -> Vec<String> {
+    let own = config_key(registry_of(image));
+    keys_for(image)
+        .into_iter()
+        .filter(|key| key == own || listed.contains(key))
+        .collect()
+}
+
 /// The credentials for `image`'s registry, or `None` when none are configured (an
 /// anonymous pull). Blocking: it reads files and may run a credential helper.
 pub fn for_image(
@@ -240,8 +253,6 @@ fn for_image_in(
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => return Err(failed(&path, error.to_string())),
         };
-        // A namespace key is only taken where the file lists it among its `auths`: asked
-        // of a credential store, it would be a miss the store reports as a failure.
         let listed: Vec<String> = serde_json::from_slice::<serde_json::Value>(&text)
             .ok()
             .and_then(|config| {
@@ -250,10 +261,7 @@ fn for_image_in(
                     .map(|auths| auths.keys().cloned().collect())
             })
             .unwrap_or_default();
-        let keys = keys_for(image)
-            .into_iter()
-            .filter(|key| !key.contains('/') || listed.contains(key));
-        for key in keys {
+        for key in keys_to_ask(image, &listed) {
             let found = docker_credential::get_credential_from_reader(&text[..], &key);
             let why = match found {
                 Ok(DockerCredential::UsernamePassword(username, password)) => {
@@ -416,6 +424,26 @@ mod tests {
         assert_eq!(
             keys_for("ynput/ayon-ftrack:1.2"),
             ["docker.io", DOCKER_HUB_KEY]
+        );
+    }
+
+    #[test]
+    fn only_the_registrys_own_key_is_asked_unless_the_file_lists_another() {
+        let listed = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        // A credential store keeps Docker Hub under its URL: "docker.io" is not asked of
+        // it first (its miss would be a failure).
+        assert_eq!(keys_to_ask("ynput/ayon-ftrack:1", &[]), [DOCKER_HUB_KEY]);
+        assert_eq!(
+            keys_to_ask("ynput/ayon-ftrack:1", &listed(&["docker.io"])),
+            ["docker.io", DOCKER_HUB_KEY]
+        );
+        assert_eq!(
+            keys_to_ask("registry.lan/team/tool:1", &listed(&["registry.lan/team"])),
+            ["registry.lan/team", "registry.lan"]
+        );
+        assert_eq!(
+            keys_to_ask("registry.lan/team/tool:1", &[]),
+            ["registry.lan"]
         );
     }
 
