@@ -129,7 +129,11 @@ impl Launch {
             .env("AYON_API_KEY", &self.api_key)
             .env("AYON_HOSTNAME", &self.hostname)
             .env("ASHTRAY_STATE_DIR", &self.state_dir)
-            .env("RUST_LOG", "info")
+            // `ASHTRAY_TEST_LOG=debug` for a closer look at a failing test's daemon.
+            .env(
+                "RUST_LOG",
+                std::env::var("ASHTRAY_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env_remove("AYON_NETWORK")
             .env_remove("AYON_NETWORK_MODE")
             .env_remove("AYON_USE_PODMAN")

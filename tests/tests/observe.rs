@@ -39,8 +39,9 @@ async fn steady_ticks_ask_the_engine_nothing_and_hand_made_changes_are_still_not
     let during = proxy.since(before);
     assert!(
         during.is_empty(),
-        "{STEADY_TICKS} steady ticks made {} engine requests: {during:#?}",
-        during.len()
+        "{STEADY_TICKS} steady ticks made {} engine requests: {during:#?}\n{}",
+        during.len(),
+        daemon.output()
     );
     assert!(before > 0, "the proxy saw none of ashtray's requests");
 
@@ -115,7 +116,11 @@ async fn steady_ticks_ask_the_engine_nothing_and_hand_made_changes_are_still_not
     let before = proxy.count();
     assert!(world.wait_heartbeats(STEADY_TICKS, 200).await);
     let during = proxy.since(before);
-    assert!(during.is_empty(), "after the changes: {during:#?}");
+    assert!(
+        during.is_empty(),
+        "after the changes: {during:#?}\n{}",
+        daemon.output()
+    );
 }
 
 /// The id of the world's one running container.

@@ -19,11 +19,16 @@ async fn main() {
     } else {
         counts
     };
+    // More passes for a profiler: `TICK_PASSES=200 perf record ...`.
+    let passes: usize = std::env::var("TICK_PASSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(21);
     let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1000.0);
-    println!("medians of 21 steady ticks; pass = observe + answer + plan + publish (parse is the heartbeat task's, off the loop)");
+    println!("medians of {passes} steady ticks; pass = observe + answer + plan + publish (parse is the heartbeat task's, off the loop)");
     println!("services  observe_ms  parse_ms  answer_ms  plan_ms  publish_ms  pass_ms");
     for services in counts {
-        let cost = tick_cost::measure(services, 21).await;
+        let cost = tick_cost::measure(services, passes).await;
         println!(
             "{:>8}  {:>10}  {:>8}  {:>9}  {:>7}  {:>10}  {:>7}",
             cost.services,

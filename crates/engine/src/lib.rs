@@ -21,6 +21,7 @@ pub mod reconcile;
 pub mod runtime;
 pub mod secret;
 pub mod slug;
+pub(crate) mod sorted_walk;
 pub mod spec;
 pub mod stats;
 pub mod tokens;

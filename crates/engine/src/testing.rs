@@ -41,3 +41,20 @@ pub(crate) fn config(name: &str, image: &str) -> ContainerConfig {
         other => panic!("not runnable: {other:?}"),
     }
 }
+
+/// A running container of `service` with no labels but the service's, as `ash` starts
+/// one: no spec hash, no host.
+pub(crate) fn running_container(id: &str, service: &str) -> crate::runtime::ObservedContainer {
+    crate::runtime::ObservedContainer {
+        id: id.into(),
+        name: crate::slug::container_name(service),
+        service_name: service.into(),
+        spec_hash: None,
+        host: None,
+        image: "img".into(),
+        image_id: None,
+        status: crate::runtime::ContainerStatus::Running,
+        created: 1,
+        health: None,
+    }
+}

@@ -28,6 +28,8 @@ pub(super) struct ServiceRecord {
     pub(super) reported: Option<ReportedStatus>,
     /// What happened to it, for a detail view (`Handle::details`).
     pub(super) history: crate::history::History,
+    /// The look (see [`ServiceBook::looks`]) that last saw its container running.
+    seen_running_in_look: u64,
 }
 
 /// The actions under way for one service.
@@ -58,6 +60,9 @@ pub(super) struct ServiceBook {
     pub(super) died: HashSet<String>,
     /// How far the pulls under way have come, by service.
     pub(super) pulls: HashMap<String, PullProgress>,
+    /// Looks at a changed set of containers so far: the services seen running in the
+    /// last of them are the ones running at a look of the same set.
+    looks: u64,
 }
 
 impl ServiceBook {
@@ -156,7 +161,16 @@ impl ServiceBook {
         }
     }
 
-    pub(super) fn observed(&mut self, containers: &[ObservedContainer], now: Instant) {
+    /// A look at the engine. `same_containers` says the containers are the ones of the
+    /// last look, unchanged: then the services running are the ones that ran then, and
+    /// their backoffs are noted in a walk of the records instead of a search by name per
+    /// running container (most of a steady look at ten thousand services).
+    pub(super) fn observed(
+        &mut self,
+        containers: &[ObservedContainer],
+        now: Instant,
+        same_containers: bool,
+    ) {
         self.settling.clear();
         // The sets of ids are made only when there is something to sort out: on a steady
         // tick these are empty, and hashing ten thousand ids for nothing was most of it.
@@ -184,6 +198,17 @@ impl ServiceBook {
                 .entry(container.id.clone())
                 .or_insert_with(|| (container.service_name.clone(), now));
         }
+        if same_containers && self.looks > 0 {
+            let last = self.looks;
+            for record in self.records.values_mut() {
+                if record.seen_running_in_look == last {
+                    record.backoff.note_running(now);
+                }
+            }
+            return;
+        }
+        self.looks += 1;
+        let look = self.looks;
         for container in containers {
             if container.status == ContainerStatus::Running {
                 // Looked up before it is made: a new key per service per look would be
@@ -193,6 +218,7 @@ impl ServiceBook {
                     None => self.record(&container.service_name),
                 };
                 record.backoff.note_running(now);
+                record.seen_running_in_look = look;
             }
         }
     }
@@ -232,6 +258,51 @@ impl ServiceBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::backoff::RAN_FINE_AFTER;
+
+    use crate::testing::running_container as running;
+
+    /// A look at the same containers notes the backoffs by walking the records: it must
+    /// forgive exactly the services a full look would, those running, and no other.
+    #[tokio::test(start_paused = true)]
+    async fn a_look_at_the_same_containers_forgives_the_running_services_as_a_full_look_does() {
+        let mut book = ServiceBook::default();
+        let now = Instant::now();
+        for service in ["up", "down"] {
+            book.record(service)
+                .backoff
+                .record_failure(now, Some(Duration::ZERO));
+        }
+        let containers = [running("c1", "up")];
+        book.observed(&containers, now, false);
+        tokio::time::advance(RAN_FINE_AFTER).await;
+        book.observed(&containers, Instant::now(), true);
+        assert_eq!(
+            book.records["up"].backoff.failures(),
+            0,
+            "ran fine: forgiven"
+        );
+        assert_eq!(
+            book.records["down"].backoff.failures(),
+            1,
+            "not running: not forgiven"
+        );
+        // Seen running with a failure behind it, then removed (stopped here: no failure
+        // recorded) before it ran fine: the looks at the same set after that must not
+        // count its time away as running.
+        book.record("down")
+            .backoff
+            .record_failure(Instant::now(), Some(Duration::ZERO));
+        book.observed(&[running("c2", "down")], Instant::now(), false);
+        book.observed(&[], Instant::now(), false);
+        tokio::time::advance(RAN_FINE_AFTER).await;
+        book.observed(&[], Instant::now(), true);
+        assert_eq!(
+            book.records["down"].backoff.failures(),
+            2,
+            "gone: not forgiven"
+        );
+    }
 
     #[test]
     fn a_service_is_busy_until_its_last_action_ends_and_the_engine_was_looked_at() {
@@ -250,7 +321,7 @@ mod tests {
         book.finish("a", true);
         assert!(!book.in_flight.contains_key("a"));
         assert!(book.busy().contains("a"), "settling until the next look");
-        book.observed(&[], Instant::now());
+        book.observed(&[], Instant::now(), false);
         assert!(book.busy().is_empty());
     }
 

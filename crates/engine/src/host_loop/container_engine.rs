@@ -283,8 +283,11 @@ impl HostLoop {
     /// when the containers are the ones of the last look: then only the followers that
     /// ended are looked for, not every one against the whole list.
     fn looked(&mut self, runtime: &dyn ContainerRuntime, placed_changed: bool) {
-        self.book
-            .observed(&self.container_engine.observed, Instant::now());
+        self.book.observed(
+            &self.container_engine.observed,
+            Instant::now(),
+            !placed_changed,
+        );
         self.follow_outputs(runtime, placed_changed);
         self.follow_stats(runtime, placed_changed);
     }
@@ -312,7 +315,13 @@ impl HostLoop {
     /// One follower per running container feeds the LogHub (and the daemon's log).
     pub(super) fn follow_outputs(&mut self, runtime: &dyn ContainerRuntime, placed_changed: bool) {
         let link = &mut self.container_engine;
+        let following = link.followers.len();
         link.followers.retain(|_, task| !task.is_finished());
+        // The same containers as at the last look, which gave each running one a
+        // follower, and none of them ended: every one is followed.
+        if !placed_changed && link.followers.len() == following {
+            return;
+        }
         // Marks are made for listed containers only: with the same list, none is gone.
         if placed_changed {
             let listed: HashSet<&str> = link.observed.iter().map(|c| c.id.as_str()).collect();
@@ -381,8 +390,13 @@ impl HostLoop {
             });
         } else {
             // The same containers run as at the last look, whose streams were kept only
-            // for running ones: only the streams that ended go.
+            // for running ones: only the streams that ended go, and with none ended,
+            // every running one has its stream.
+            let streams = link.stats_followers.len();
             link.stats_followers.retain(|_, task| !task.is_finished());
+            if link.stats_followers.len() == streams {
+                return;
+            }
         }
         for container in running() {
             if link.stats_followers.contains_key(&container.id) {

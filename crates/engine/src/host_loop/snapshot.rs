@@ -3,8 +3,6 @@
 //! user decided here. A pure function of the loop's components and `now`; it never
 //! changes them.
 
-use std::collections::HashMap;
-
 use tokio::time::Instant;
 
 use super::book::ServiceBook;
@@ -21,6 +19,7 @@ use crate::local_stops::LocalStops;
 use crate::reconcile::desired::DesiredSet;
 use crate::reconcile::ownership::{verdict, Me};
 use crate::runtime::{ContainerStatus, ObservedContainer};
+use crate::sorted_walk::SortedWalk;
 use crate::spec::Desired;
 
 /// What the snapshot is made of: the loop's components, borrowed.
@@ -83,40 +82,57 @@ impl HostLoop {
 
 /// The host as the loop's components say it is at `now`. Pure: it reads, never changes.
 pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
-    let desired: HashMap<&str, &Desired> = p
-        .desired
-        .iter()
-        .flat_map(|set| set.items())
-        .map(|d| (d.name(), d))
-        .collect();
-    let mut names: std::collections::BTreeSet<&str> = desired.keys().copied().collect();
-    names.extend(
-        p.container_engine
-            .observed
-            .iter()
-            .map(|c| c.service_name.as_str()),
-    );
-    names.extend(p.book.in_flight.keys().map(String::as_str));
-    // Sorted by service once (stable: each service's containers stay in the order
-    // listed) and walked beside the names, which come in the same order: looking each
-    // service's containers up in the whole list would make the snapshot quadratic, and
-    // a map of one list per service was an allocation per service on every publish.
+    // Every name the snapshot lists comes from three lists, each sorted by name and
+    // walked side by side: the answer's items (sorted by the set), this host's
+    // containers (sorted here, stable: each service's containers stay in the order
+    // listed) and the actions under way (few). A map of the answer and a set of all
+    // names, made on every publish, were a hash and a string search per service.
+    let items: &[Desired] = p.desired.map_or(&[], DesiredSet::items);
     let mut by_service: Vec<&ObservedContainer> = p.container_engine.observed.iter().collect();
     by_service.sort_by(|a, b| a.service_name.cmp(&b.service_name));
-    let mut rest = by_service.as_slice();
-    let mut services = Vec::with_capacity(names.len());
-    for name in names {
-        let item = desired.get(name).copied();
-        // Every container's service is among the names, so none is passed over.
-        let count = rest.partition_point(|c| c.service_name == name);
-        let (containers, after) = rest.split_at(count);
-        rest = after;
+    let mut in_flight: Vec<&str> = p.book.in_flight.keys().map(String::as_str).collect();
+    in_flight.sort_unstable();
+    let (mut items_rest, mut containers_rest, mut in_flight_rest) =
+        (items, by_service.as_slice(), in_flight.as_slice());
+    // The book's records are kept by name too: walked beside, not searched.
+    let mut records = SortedWalk::new(&p.book.records);
+    let no_configs = Default::default();
+    let mut configs = SortedWalk::new(p.desired.map_or(&no_configs, DesiredSet::configs));
+    let no_sources = Default::default();
+    let mut sources = SortedWalk::new(p.desired.map_or(&no_sources, DesiredSet::sources));
+    let mut services = Vec::with_capacity(items.len().max(by_service.len()));
+    loop {
+        let next = [
+            items_rest.first().map(Desired::name),
+            containers_rest.first().map(|c| c.service_name.as_str()),
+            in_flight_rest.first().copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(name) = next else {
+            break;
+        };
+        // Of two entries of one name the second is the refusal ("appears twice"): the
+        // one shown.
+        // Counted from the front, not searched: the run is one entry long, mostly.
+        let same = items_rest.iter().take_while(|d| d.name() == name).count();
+        let item = items_rest[..same].last();
+        items_rest = &items_rest[same..];
+        let count = containers_rest
+            .iter()
+            .take_while(|c| c.service_name == name)
+            .count();
+        let (containers, after) = containers_rest.split_at(count);
+        containers_rest = after;
+        in_flight_rest =
+            &in_flight_rest[in_flight_rest.iter().take_while(|f| **f == name).count()..];
+        let record = records.get(name);
         let keeper = containers
             .iter()
             .find(|c| c.status == ContainerStatus::Running)
             .or_else(|| containers.first())
             .copied();
-        let record = p.book.records.get(name);
         let stopped_locally = p.local_stops.paused_all || p.local_stops.stopped.contains(name);
         let desired_state = match item {
             Some(Desired::Run(_)) if stopped_locally => DesiredState::StoppedLocally,
@@ -130,10 +146,10 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             Some(Desired::Run(spec)) => Some(spec.as_ref()),
             _ => None,
         };
-        let source = p
-            .desired
-            .filter(|_| item.is_some())
-            .map_or(ServiceSource::Server, |set| set.source(name));
+        let source = match item {
+            Some(_) => sources.get(name).copied().unwrap_or_default(),
+            None => ServiceSource::Server,
+        };
         let unreachable_since_ms = (source == ServiceSource::Cache
             && p.server.connection.state != ServerState::Connected)
             .then_some(p.server.connection.since_ms);
@@ -163,7 +179,10 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             desired: desired_state,
             state,
             container_id: keeper.map(|k| k.id.clone()),
-            container_name: crate::slug::container_name(name),
+            // The container config made it already: no slug made again per publish.
+            container_name: configs
+                .get(name)
+                .map_or_else(|| crate::slug::container_name(name), |c| c.name.clone()),
             started_at_ms: keeper
                 .filter(|k| k.status == ContainerStatus::Running)
                 .map(|k| (k.created.max(0) as u64) * 1000),

@@ -178,6 +178,17 @@ impl DesiredSet {
         self.configs.get(name)
     }
 
+    /// Every runnable service's container, by name: for a walk beside [`Self::items`]
+    /// (the plan's), where [`Self::config`] would search once per service.
+    pub fn configs(&self) -> &BTreeMap<String, ContainerConfig> {
+        &self.configs
+    }
+
+    /// Who declares each service listed ([`Self::source`] for the rest), by name.
+    pub fn sources(&self) -> &BTreeMap<String, ServiceSource> {
+        &self.sources
+    }
+
     /// The runnable services' specs.
     pub fn specs(&self) -> impl Iterator<Item = &ServiceSpec> {
         self.items.iter().filter_map(|d| match d {

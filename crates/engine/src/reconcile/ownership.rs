@@ -287,21 +287,9 @@ pub fn wants_catalog<'a>(
 mod tests {
     use super::*;
     use crate::ayon::wire::ServiceOwner;
-    use crate::runtime::ContainerStatus;
 
     fn ash_container(id: &str, service: &str) -> ObservedContainer {
-        ObservedContainer {
-            id: id.into(),
-            name: crate::slug::container_name(service),
-            service_name: service.into(),
-            spec_hash: None,
-            host: None,
-            image: "img".into(),
-            image_id: None,
-            status: ContainerStatus::Running,
-            created: 1,
-            health: None,
-        }
+        crate::testing::running_container(id, service)
     }
 
     fn owner(name: &str, host: &str, should_run: bool) -> ServiceOwner {

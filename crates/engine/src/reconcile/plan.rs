@@ -4,7 +4,7 @@
 //! Every decision lives here (start, stop, recreate, restart after backoff, adopt, leave
 //! alone) so it can be tested without an engine. Nothing here does I/O or reads a clock.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use super::desired::DesiredSet;
@@ -13,6 +13,7 @@ use super::ownership::{verdict, Catalog, Me, Verdict};
 use crate::container::ContainerConfig;
 use crate::host_state::ServiceSource;
 use crate::runtime::{ContainerStatus, ObservedContainer};
+use crate::sorted_walk::SortedWalk;
 use crate::spec::Desired;
 
 /// What the plan looks at.
@@ -139,41 +140,72 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     let Some(desired) = input.desired else {
         return Vec::new();
     };
-    let mut by_service: BTreeMap<&str, Vec<&ObservedContainer>> = BTreeMap::new();
-    for container in input.observed {
-        by_service
-            .entry(&container.service_name)
-            .or_default()
-            .push(container);
-    }
+    // Sorted by service (stable: each service's containers stay in the order listed)
+    // and walked beside the answer's items, which are sorted by name too: one sort and
+    // one walk, where a map of one list per service was an allocation and a string
+    // search per service on every pass. A service's containers are a slice of it.
+    let mut observed: Vec<&ObservedContainer> = input.observed.iter().collect();
+    observed.sort_by(|a, b| a.service_name.cmp(&b.service_name));
+    let group_end = |observed: &[&ObservedContainer], start: usize| {
+        let name = &observed[start].service_name;
+        start + observed[start..].partition_point(|c| c.service_name == *name)
+    };
     let mut actions = Vec::new();
-    let declared: HashSet<&str> = desired.names().collect();
-
+    // The containers of services the answer does not name, in name order.
+    let mut undeclared = Vec::new();
+    let mut next = 0;
+    // The answer's containers and sources are kept by name as well: walked beside.
+    let mut configs = SortedWalk::new(desired.configs());
+    let mut sources = SortedWalk::new(desired.sources());
     for item in desired.items() {
-        let Desired::Run(spec) = item else {
+        let service = item.name();
+        while next < observed.len() && observed[next].service_name.as_str() < service {
+            let end = group_end(&observed, next);
+            undeclared.push(next..end);
+            next = end;
+        }
+        // A second entry of one name (refused as such) finds its containers taken.
+        let mut group = next..next;
+        if next < observed.len() && observed[next].service_name == service {
+            group.end = group_end(&observed, next);
+            next = group.end;
+        }
+        let Desired::Run(_) = item else {
             // Invalid or imageless: never started, and what runs for it is left alone.
             continue;
         };
-        let service = spec.name.as_str();
         if input.in_flight.contains(service) {
             continue;
         }
-        let Some(config) = desired.config(service) else {
+        let Some(config) = configs.get(service) else {
             continue;
         };
-        let containers = by_service.remove(service).unwrap_or_default();
         // The local file's services, and a cached answer run while the server is away,
         // are not held back by the server's silence.
-        let fresh = input.answer_fresh || desired.source(service) != ServiceSource::Server;
-        plan_service(input, fresh, service, config, containers, &mut actions);
+        let source = sources.get(service).copied().unwrap_or_default();
+        let fresh = input.answer_fresh || source != ServiceSource::Server;
+        plan_service(
+            input,
+            fresh,
+            service,
+            config,
+            &mut observed[group],
+            &mut actions,
+        );
+    }
+    while next < observed.len() {
+        let end = group_end(&observed, next);
+        undeclared.push(next..end);
+        next = end;
     }
 
     if input.answer_fresh {
-        for (service, containers) in by_service {
-            if declared.contains(service) || input.in_flight.contains(service) {
+        for group in undeclared {
+            let service = observed[group.start].service_name.as_str();
+            if input.in_flight.contains(service) {
                 continue;
             }
-            for container in containers {
+            for container in &observed[group] {
                 actions.push(Action::Remove {
                     service: service.to_string(),
                     container_id: container.id.clone(),
@@ -223,7 +255,7 @@ fn plan_service(
     fresh: bool,
     service: &str,
     config: &ContainerConfig,
-    mut containers: Vec<&ObservedContainer>,
+    containers: &mut [&ObservedContainer],
     actions: &mut Vec<Action>,
 ) {
     let remove = |container: &ObservedContainer, reason| Action::Remove {
