@@ -146,9 +146,14 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     // search per service on every pass. A service's containers are a slice of it.
     let mut observed: Vec<&ObservedContainer> = input.observed.iter().collect();
     observed.sort_by(|a, b| a.service_name.cmp(&b.service_name));
+    // Counted from the front, not searched: a service has one container, mostly.
     let group_end = |observed: &[&ObservedContainer], start: usize| {
         let name = &observed[start].service_name;
-        start + observed[start..].partition_point(|c| c.service_name == *name)
+        start
+            + observed[start..]
+                .iter()
+                .take_while(|c| c.service_name == *name)
+                .count()
     };
     let mut actions = Vec::new();
     // The containers of services the answer does not name, in name order.
