@@ -41,7 +41,7 @@ if [ "${AYON_USE_PODMAN:-0}" = 0 ] && [ -z "${DOCKER_HOST:-}${CONTAINER_HOST:-}"
     if command -v systemctl >/dev/null 2>&1 && systemctl list-unit-files docker.service >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
       $SUDO systemctl start docker
     else
-      $SUDO sh -c 'nohup dockerd >/var/log/ashtray-dockerd.log 2>&1 &'
+      $SUDO sh -c 'cd / && nohup dockerd >/var/log/ashtray-dockerd.log 2>&1 &'
       for _ in $(seq 1 60); do $SUDO /usr/bin/docker info >/dev/null 2>&1 && break; sleep 0.5; done
     fi
   fi

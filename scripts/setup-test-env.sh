@@ -30,7 +30,7 @@ fi
 DOCKER=/usr/bin/docker
 if ! $SUDO $DOCKER info >/dev/null 2>&1; then
   echo "setup: starting dockerd"
-  $SUDO sh -c 'nohup dockerd >/tmp/ashtray-dockerd.log 2>&1 &'
+  $SUDO sh -c 'cd / && nohup dockerd >/tmp/ashtray-dockerd.log 2>&1 &'
   for _ in $(seq 1 60); do
     if $SUDO $DOCKER info >/dev/null 2>&1; then break; fi
     sleep 0.5
@@ -52,7 +52,9 @@ fi
 if [ ! -S /run/podman/podman.sock ] || ! curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1; then
   echo "setup: starting podman system service"
   $SUDO mkdir -p /run/podman
-  $SUDO sh -c 'nohup podman system service --time=0 unix:///run/podman/podman.sock >/tmp/ashtray-podman.log 2>&1 &'
+  # From /: a service started in the clone keeps it as its working directory, and once
+  # the clone is removed conmon fails every start ("write child: broken pipe").
+  $SUDO sh -c 'cd / && nohup podman system service --time=0 unix:///run/podman/podman.sock >/tmp/ashtray-podman.log 2>&1 &'
   for _ in $(seq 1 40); do
     curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1 && break
     sleep 0.5
