@@ -61,7 +61,7 @@ pub fn host(server: ServerState, services: Vec<ServiceView>) -> HostState {
         health: HostHealth::default(),
         paused: false,
         overall: Overall::Ok,
-        services,
+        services: services.into(),
         problems: vec![],
         unclaimed: vec![],
         local_services: None,

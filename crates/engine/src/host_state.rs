@@ -7,6 +7,7 @@
 //! described there too.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,8 +32,10 @@ pub struct HostState {
     pub paused: bool,
     /// One word for the tray icon: `ok`, `degraded`, `unreachable`, `engine_down`, `paused`, `starting`.
     pub overall: Overall,
-    /// Services the server wants here or that run here, by name.
-    pub services: Vec<ServiceView>,
+    /// Services the server wants here or that run here, by name. Shared between
+    /// snapshots while none of them changed: most publishes only move the heartbeat's
+    /// time, and copying ten thousand views for it was most of a publish.
+    pub services: Arc<[ServiceView]>,
     /// Entries of the server's answer that were not services at all.
     pub problems: Vec<String>,
     /// Containers with ash's labels that this host did not start and its server's answer
@@ -365,6 +368,10 @@ pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
     if old.paused != new.paused {
         events.push(HostEvent::Paused { paused: new.paused });
     }
+    // The same views, shared: nothing changed in any service.
+    if Arc::ptr_eq(&old.services, &new.services) {
+        return events;
+    }
     // The snapshot lists the same services in the same order on most publishes: then
     // each one's previous view is the one at its index, with no map of ten thousand
     // names made on every publish to find it.
@@ -372,7 +379,7 @@ pub fn changes(old: &HostState, new: &HostState) -> Vec<HostEvent> {
         && old
             .services
             .iter()
-            .zip(&new.services)
+            .zip(new.services.iter())
             .all(|(o, n)| o.name == n.name);
     let before: BTreeMap<&str, &ServiceView> = if same_names {
         BTreeMap::new()

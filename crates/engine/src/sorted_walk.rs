@@ -1,5 +1,5 @@
 //! Looking names up in a map sorted by name when the names are asked in ascending order,
-//! as the plan and the snapshot ask for every service of the answer on every pass: a
+//! as the snapshot asks the book's records for every service on every pass: a
 //! walk beside the map, one string comparison or two per name, where a search from the
 //! root costs about log₂ n comparisons each (14 at ten thousand services).
 

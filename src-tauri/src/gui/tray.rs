@@ -128,7 +128,7 @@ pub fn menu(state: Option<&HostState>) -> Vec<Entry> {
         if !state.services.is_empty() {
             entries.push(Entry::Separator);
         }
-        for service in &state.services {
+        for service in state.services.iter() {
             // The engine decides what is allowed, for the page and the CLI alike.
             let allowed = service.actions;
             let act = |action: &'static str| Action::Service {

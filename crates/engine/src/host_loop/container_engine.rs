@@ -33,7 +33,7 @@ pub(super) struct ContainerEngineLink {
     connector: Arc<dyn Connect>,
     pub(super) runtime: Option<Arc<dyn ContainerRuntime>>,
     pub(super) connection: EngineConnection,
-    /// This host's service containers.
+    /// This host's service containers, sorted by service (see `HostLoop::place`).
     pub(super) observed: Vec<ObservedContainer>,
     /// Label-less containers this host's answer does not name (see `reconcile::ownership`).
     pub(super) unclaimed: Vec<ObservedContainer>,
@@ -295,6 +295,11 @@ impl HostLoop {
     /// Sorts the engine's service containers into this host's own and the unclaimed
     /// ones ([`crate::reconcile::ownership::claim`]); another ashtray host's are dropped.
     /// Done again whenever the answer changes: it decides which label-less ones are ours.
+    ///
+    /// This host's own are kept sorted by service (stable: each service's containers
+    /// stay in the order listed), so that the snapshot walks them beside the answer as
+    /// they are and the plan's sort finds them in order: one sort per change, not two per
+    /// pass.
     pub(super) fn place(&mut self, containers: Vec<ObservedContainer>) {
         let answer: Option<HashSet<&str>> = self
             .desired
@@ -308,6 +313,7 @@ impl HostLoop {
                 Claim::Theirs => {}
             }
         }
+        ours.sort_by(|a, b| a.service_name.cmp(&b.service_name));
         self.container_engine.observed = ours;
         self.container_engine.unclaimed = unclaimed;
     }

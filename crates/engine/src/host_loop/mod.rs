@@ -56,6 +56,7 @@ mod container_engine;
 mod handle;
 mod heartbeat;
 mod local_source;
+mod service_draft;
 mod snapshot;
 mod sources;
 #[cfg(test)]
@@ -368,7 +369,7 @@ fn placeholder_state(config: &EngineConfig) -> HostState {
         health: HostHealth::default(),
         paused: false,
         overall: crate::host_state::Overall::Starting,
-        services: Vec::new(),
+        services: Arc::from([]),
         problems: Vec::new(),
         unclaimed: Vec::new(),
         local_services: None,
@@ -568,11 +569,10 @@ impl HostLoop {
     }
 
     fn publish(&mut self) {
-        let new = self.snapshot();
         let old = self.state_tx.borrow().clone();
-        if *old == new {
+        let Some(new) = self.snapshot_if_changed(&old) else {
             return;
-        }
+        };
         for event in changes(&old, &new) {
             self.event_seq += 1;
             let _ = self.events_tx.send(EventEnvelope {

@@ -3,12 +3,16 @@
 //! user decided here. A pure function of the loop's components and `now`; it never
 //! changes them.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use super::book::ServiceBook;
 use super::catalog::ServerCatalog;
 use super::container_engine::ContainerEngineLink;
 use super::heartbeat::ServerLink;
+use super::service_draft::ServiceDraft;
 use super::sources::DesiredSources;
 use super::HostLoop;
 use crate::host_state::{
@@ -65,7 +69,16 @@ impl WallClock {
 
 impl HostLoop {
     pub(super) fn snapshot(&self) -> HostState {
-        let parts = SnapshotParts {
+        snapshot(&self.snapshot_parts(), Instant::now())
+    }
+
+    /// The snapshot, unless it is `last` again ([`snapshot_if_changed`]).
+    pub(super) fn snapshot_if_changed(&self, last: &HostState) -> Option<HostState> {
+        snapshot_if_changed(&self.snapshot_parts(), Instant::now(), last)
+    }
+
+    fn snapshot_parts(&self) -> SnapshotParts<'_> {
+        SnapshotParts {
             me: self.me(),
             desired: self.desired.as_ref(),
             container_engine: &self.container_engine,
@@ -75,151 +88,75 @@ impl HostLoop {
             catalog: &self.catalog,
             clock: self.clock,
             sources: &self.sources,
-        };
-        snapshot(&parts, Instant::now())
+        }
     }
 }
 
 /// The host as the loop's components say it is at `now`. Pure: it reads, never changes.
 pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
-    // Every name the snapshot lists comes from three lists, each sorted by name and
-    // walked side by side: the answer's items (sorted by the set), this host's
-    // containers (sorted here, stable: each service's containers stay in the order
-    // listed) and the actions under way (few). A map of the answer and a set of all
-    // names, made on every publish, were a hash and a string search per service.
-    let items: &[Desired] = p.desired.map_or(&[], DesiredSet::items);
-    let mut by_service: Vec<&ObservedContainer> = p.container_engine.observed.iter().collect();
-    by_service.sort_by(|a, b| a.service_name.cmp(&b.service_name));
-    let mut in_flight: Vec<&str> = p.book.in_flight.keys().map(String::as_str).collect();
-    in_flight.sort_unstable();
-    let (mut items_rest, mut containers_rest, mut in_flight_rest) =
-        (items, by_service.as_slice(), in_flight.as_slice());
-    // The book's records are kept by name too: walked beside, not searched.
-    let mut records = SortedWalk::new(&p.book.records);
-    let no_configs = Default::default();
-    let mut configs = SortedWalk::new(p.desired.map_or(&no_configs, DesiredSet::configs));
-    let no_sources = Default::default();
-    let mut sources = SortedWalk::new(p.desired.map_or(&no_sources, DesiredSet::sources));
-    let mut services = Vec::with_capacity(items.len().max(by_service.len()));
-    loop {
-        let next = [
-            items_rest.first().map(Desired::name),
-            containers_rest.first().map(|c| c.service_name.as_str()),
-            in_flight_rest.first().copied(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(name) = next else {
-            break;
-        };
-        // Of two entries of one name the second is the refusal ("appears twice"): the
-        // one shown.
-        // Counted from the front, not searched: the run is one entry long, mostly.
-        let same = items_rest.iter().take_while(|d| d.name() == name).count();
-        let item = items_rest[..same].last();
-        items_rest = &items_rest[same..];
-        let count = containers_rest
-            .iter()
-            .take_while(|c| c.service_name == name)
-            .count();
-        let (containers, after) = containers_rest.split_at(count);
-        containers_rest = after;
-        in_flight_rest =
-            &in_flight_rest[in_flight_rest.iter().take_while(|f| **f == name).count()..];
-        let record = records.get(name);
-        let keeper = containers
-            .iter()
-            .find(|c| c.status == ContainerStatus::Running)
-            .or_else(|| containers.first())
-            .copied();
-        let stopped_locally = p.local_stops.paused_all || p.local_stops.stopped.contains(name);
-        let desired_state = match item {
-            Some(Desired::Run(_)) if stopped_locally => DesiredState::StoppedLocally,
-            Some(Desired::Run(_)) => DesiredState::Run,
-            Some(Desired::Invalid(_)) => DesiredState::Invalid,
-            Some(Desired::NoImage { .. }) => DesiredState::NoImage,
-            None if p.desired.is_none() => DesiredState::Run,
-            None => DesiredState::NotWanted,
-        };
-        let spec = match item {
-            Some(Desired::Run(spec)) => Some(spec.as_ref()),
-            _ => None,
-        };
-        let source = match item {
-            Some(_) => sources.get(name).copied().unwrap_or_default(),
-            None => ServiceSource::Server,
-        };
-        let unreachable_since_ms = (source == ServiceSource::Cache
-            && p.server.connection.state != ServerState::Connected)
-            .then_some(p.server.connection.since_ms);
-        let waiting = record.and_then(|r| r.backoff.waiting_until(now));
-        let crash_looping = record.is_some_and(|r| r.backoff.crash_looping());
-        let state = service_state(&ServiceFacts {
-            in_flight: p.book.in_flight.get(name).map(|f| f.starting),
-            desired: desired_state,
-            stopped_locally,
-            container: keeper.map(|k| k.status),
-            crash_looping,
-            waiting: waiting.is_some(),
-            failed_before: record.is_some_and(|r| r.last_error.is_some()),
-        });
-        let last_error = match item {
-            Some(Desired::Invalid(error)) => Some(error.to_string()),
-            _ => record.and_then(|r| r.last_error.clone()),
-        };
-        services.push(ServiceView {
-            name: name.to_string(),
-            addon_name: spec.map(|s| s.addon_name.clone()),
-            addon_version: spec.map(|s| s.addon_version.clone()),
-            service: spec.map(|s| s.service.clone()),
-            image: spec
-                .map(|s| s.image.clone())
-                .or_else(|| keeper.map(|k| k.image.clone())),
-            desired: desired_state,
-            state,
-            container_id: keeper.map(|k| k.id.clone()),
-            // The container config made it already: no slug made again per publish.
-            container_name: configs
-                .get(name)
-                .map_or_else(|| crate::slug::container_name(name), |c| c.name.clone()),
-            started_at_ms: keeper
-                .filter(|k| k.status == ContainerStatus::Running)
-                .map(|k| (k.created.max(0) as u64) * 1000),
-            restarts: record.map_or(0, |r| r.restarts),
-            last_restart_reason: record
-                .and_then(|r| r.last_restart_reason)
-                .map(|reason| reason.to_string()),
-            last_exit_code: record.and_then(|r| r.last_exit_code),
-            last_exit_oom_killed: record.is_some_and(|r| r.last_exit_oom_killed),
-            last_error,
-            last_output: record.map(|r| r.last_output.clone()).unwrap_or_default(),
-            next_restart_at_ms: waiting.map(|at| p.clock.unix_ms(at)),
-            reported: record.and_then(|r| r.reported.clone()),
-            actions: ServiceActions::allowed(
-                desired_state,
-                state,
-                p.local_stops.stopped.contains(name),
-                p.local_stops.paused_all,
-            ),
-            source,
-            unreachable_since_ms,
-            health: keeper
-                .filter(|k| k.status == ContainerStatus::Running)
-                .and_then(|k| k.health),
-            pull: p.book.pulls.get(name).cloned(),
-        });
+    host_state(p, drafts(p, now).map(|draft| draft.view()).collect())
+}
+
+/// The snapshot at `now`, unless it would equal `last`: then `None`, and nothing was
+/// built. Most passes change nothing, or only the time of the last heartbeat: then the
+/// services' views are `last`'s, shared. Building every view to compare it was most of
+/// a steady pass's cost at thousands of services.
+pub(super) fn snapshot_if_changed(
+    p: &SnapshotParts<'_>,
+    now: Instant,
+    last: &HostState,
+) -> Option<HostState> {
+    let HostState {
+        hostname,
+        server_url,
+        server,
+        engine,
+        health: last_health,
+        paused,
+        overall,
+        services,
+        problems: last_problems,
+        unclaimed: last_unclaimed,
+        local_services,
+    } = last;
+    let mut drafts = drafts(p, now);
+    let same_services = services
+        .iter()
+        .all(|view| drafts.next().is_some_and(|draft| draft.shows(view)))
+        && drafts.next().is_none();
+    if !same_services {
+        return Some(snapshot(p, now));
     }
+    // The services are `last`'s: so is `overall` when what else it is made of is.
+    let same = hostname == p.me.hostname
+        && server_url == p.me.server_url
+        && *server == p.server.connection
+        && *engine == p.container_engine.connection
+        && *last_health == health(p)
+        && *paused == p.local_stops.paused_all
+        && *overall
+            == HostState::overall_of(
+                p.server.connection.state,
+                p.container_engine.connection.state,
+                p.local_stops.paused_all,
+                services,
+            )
+        && last_problems.as_slice() == problems(p)
+        // Few, and none on most hosts: built to be compared.
+        && *last_unclaimed == unclaimed(p)
+        && *local_services == p.sources.local.as_ref().map(|local| local.view());
+    (!same).then(|| host_state(p, services.clone()))
+}
+
+/// The host with these services.
+fn host_state(p: &SnapshotParts<'_>, services: Arc<[ServiceView]>) -> HostState {
     let paused = p.local_stops.paused_all;
     HostState {
         hostname: p.me.hostname.to_string(),
         server_url: p.me.server_url.to_string(),
         server: p.server.connection.clone(),
         engine: p.container_engine.connection.clone(),
-        health: HostHealth {
-            cpu: p.server.health.cpu,
-            mem: p.server.health.mem,
-        },
+        health: health(p),
         paused,
         overall: HostState::overall_of(
             p.server.connection.state,
@@ -228,34 +165,163 @@ pub(super) fn snapshot(p: &SnapshotParts<'_>, now: Instant) -> HostState {
             &services,
         ),
         services,
-        problems: p
-            .desired
-            .as_ref()
-            .map_or_else(Vec::new, |set| set.problems().to_vec()),
-        unclaimed: p
-            .container_engine
-            .unclaimed
-            .iter()
-            .map(|container| {
-                let verdict = verdict(
-                    container,
-                    p.me,
-                    p.desired.is_some(),
-                    p.catalog.list(),
-                    p.catalog.failure(),
-                );
-                UnclaimedView {
-                    service: container.service_name.clone(),
-                    container_id: container.id.clone(),
-                    container_name: container.name.clone(),
-                    owner_host: verdict.owner_host().map(String::from),
-                    removing: verdict.removes(),
-                    reason: verdict.to_string(),
-                }
-            })
-            .collect(),
+        problems: problems(p).to_vec(),
+        unclaimed: unclaimed(p),
         local_services: p.sources.local.as_ref().map(|local| local.view()),
     }
+}
+
+fn health(p: &SnapshotParts<'_>) -> HostHealth {
+    HostHealth {
+        cpu: p.server.health.cpu,
+        mem: p.server.health.mem,
+    }
+}
+
+fn problems<'a>(p: &SnapshotParts<'a>) -> &'a [String] {
+    p.desired.map_or(&[], DesiredSet::problems)
+}
+
+fn unclaimed(p: &SnapshotParts<'_>) -> Vec<UnclaimedView> {
+    p.container_engine
+        .unclaimed
+        .iter()
+        .map(|container| {
+            let verdict = verdict(
+                container,
+                p.me,
+                p.desired.is_some(),
+                p.catalog.list(),
+                p.catalog.failure(),
+            );
+            UnclaimedView {
+                service: container.service_name.clone(),
+                container_id: container.id.clone(),
+                container_name: container.name.clone(),
+                owner_host: verdict.owner_host().map(String::from),
+                removing: verdict.removes(),
+                reason: verdict.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Every service the snapshot lists at `now`, in name order, borrowed.
+///
+/// The names come from three lists, each sorted by name and walked side by side: the
+/// answer's items (sorted by the set), this host's containers (kept sorted by service
+/// where they are placed) and the actions under way (few, sorted here). A map of the
+/// answer and a set of all names, made on every publish, were a hash and a string
+/// search per service.
+fn drafts<'a>(p: &'a SnapshotParts<'a>, now: Instant) -> impl Iterator<Item = ServiceDraft<'a>> {
+    let items: &[Desired] = p.desired.map_or(&[], DesiredSet::items);
+    let configs = p.desired.map_or(&[][..], DesiredSet::configs);
+    let sources = p.desired.map_or(&[][..], DesiredSet::sources);
+    let mut next_item = 0;
+    let mut containers_rest: &[ObservedContainer] = &p.container_engine.observed;
+    debug_assert!(
+        containers_rest.is_sorted_by(|a, b| a.service_name <= b.service_name),
+        "this host's containers are kept sorted by service"
+    );
+    let mut in_flight: Vec<&str> = p.book.in_flight.keys().map(String::as_str).collect();
+    in_flight.sort_unstable();
+    let mut in_flight_next = 0;
+    // The book's records are kept by name too: walked beside, not searched. The
+    // answer's containers and sources are beside its items.
+    let mut records = SortedWalk::new(&p.book.records);
+    std::iter::from_fn(move || {
+        let name = [
+            items.get(next_item).map(Desired::name),
+            containers_rest.first().map(|c| c.service_name.as_str()),
+            in_flight.get(in_flight_next).copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        // Of two entries of one name the second is the refusal ("appears twice"): the
+        // one shown.
+        // Counted from the front, not searched: the run is one entry long, mostly.
+        let same = items[next_item..]
+            .iter()
+            .take_while(|d| d.name() == name)
+            .count();
+        let entries = next_item..next_item + same;
+        next_item = entries.end;
+        let item = items[entries.clone()].last();
+        // A name's container is its runnable entry's, its source its first entry's.
+        let config = configs[entries.clone()].iter().flatten().next();
+        let count = containers_rest
+            .iter()
+            .take_while(|c| c.service_name == name)
+            .count();
+        let (containers, after) = containers_rest.split_at(count);
+        containers_rest = after;
+        if in_flight.get(in_flight_next) == Some(&name) {
+            in_flight_next += 1;
+        }
+        let record = records.get(name);
+        let keeper = containers
+            .iter()
+            .find(|c| c.status == ContainerStatus::Running)
+            .or_else(|| containers.first());
+        let stopped_here = p.local_stops.stopped.contains(name);
+        let stopped_locally = p.local_stops.paused_all || stopped_here;
+        let desired = match item {
+            Some(Desired::Run(_)) if stopped_locally => DesiredState::StoppedLocally,
+            Some(Desired::Run(_)) => DesiredState::Run,
+            Some(Desired::Invalid(_)) => DesiredState::Invalid,
+            Some(Desired::NoImage { .. }) => DesiredState::NoImage,
+            None if p.desired.is_none() => DesiredState::Run,
+            None => DesiredState::NotWanted,
+        };
+        let source = sources
+            .get(entries.start)
+            .filter(|_| item.is_some())
+            .copied()
+            .unwrap_or_default();
+        let waiting = record.and_then(|r| r.backoff.waiting_until(now));
+        let state = service_state(&ServiceFacts {
+            in_flight: p.book.in_flight.get(name).map(|f| f.starting),
+            desired,
+            stopped_locally,
+            container: keeper.map(|k| k.status),
+            crash_looping: record.is_some_and(|r| r.backoff.crash_looping()),
+            waiting: waiting.is_some(),
+            failed_before: record.is_some_and(|r| r.last_error.is_some()),
+        });
+        Some(ServiceDraft {
+            name,
+            spec: match item {
+                Some(Desired::Run(spec)) => Some(spec.as_ref()),
+                _ => None,
+            },
+            keeper,
+            record,
+            refused: match item {
+                Some(Desired::Invalid(error)) => Some(error),
+                _ => None,
+            },
+            desired,
+            state,
+            // The container config made it already: no slug made again per publish.
+            container_name: config.map_or_else(
+                || Cow::Owned(crate::slug::container_name(name)),
+                |c| Cow::Borrowed(c.name.as_str()),
+            ),
+            next_restart_at_ms: waiting.map(|at| p.clock.unix_ms(at)),
+            actions: ServiceActions::allowed(
+                desired,
+                state,
+                stopped_here,
+                p.local_stops.paused_all,
+            ),
+            source,
+            unreachable_since_ms: (source == ServiceSource::Cache
+                && p.server.connection.state != ServerState::Connected)
+                .then_some(p.server.connection.since_ms),
+            pull: p.book.pulls.get(name),
+        })
+    })
 }
 
 /// What the snapshot knows of one service, to say what state it is in.
@@ -325,6 +391,7 @@ mod tests {
         server: ServerLink,
         catalog: ServerCatalog,
         clock: WallClock,
+        sources: DesiredSources,
     }
 
     impl Components {
@@ -348,11 +415,13 @@ mod tests {
                 server: ServerLink::new(Arc::new(client), "http://s", mpsc::unbounded_channel().0),
                 catalog: ServerCatalog::new(mpsc::unbounded_channel().0),
                 clock: WallClock::now(),
+                sources: DesiredSources::default(),
             }
         }
 
         fn runs(&mut self, service: &str, status: ContainerStatus) {
-            self.container_engine.observed.push(ObservedContainer {
+            let observed = &mut self.container_engine.observed;
+            observed.push(ObservedContainer {
                 id: format!("id-{service}"),
                 name: crate::slug::container_name(service),
                 service_name: service.into(),
@@ -364,36 +433,116 @@ mod tests {
                 created: 1,
                 health: None,
             });
+            // As `HostLoop::place` keeps them.
+            observed.sort_by(|a, b| a.service_name.cmp(&b.service_name));
+        }
+
+        fn parts(&self) -> SnapshotParts<'_> {
+            SnapshotParts {
+                me: Me {
+                    hostname: "h",
+                    server_url: "http://s",
+                },
+                desired: self.desired.as_ref(),
+                container_engine: &self.container_engine,
+                book: &self.book,
+                local_stops: &self.local_stops,
+                server: &self.server,
+                catalog: &self.catalog,
+                clock: self.clock,
+                sources: &self.sources,
+            }
         }
 
         fn snapshot(&self, now: Instant) -> HostState {
-            let Components {
-                desired,
-                container_engine,
-                book,
-                local_stops,
-                server,
-                catalog,
-                clock,
-            } = self;
-            let me = Me {
-                hostname: "h",
-                server_url: "http://s",
-            };
-            let desired = desired.as_ref();
-            let parts = SnapshotParts {
-                me,
-                desired,
-                container_engine,
-                book,
-                local_stops,
-                server,
-                catalog,
-                clock: *clock,
-                sources: &DesiredSources::default(),
-            };
-            snapshot(&parts, now)
+            snapshot(&self.parts(), now)
         }
+
+        fn snapshot_if_changed(&self, now: Instant, last: &HostState) -> Option<HostState> {
+            snapshot_if_changed(&self.parts(), now, last)
+        }
+    }
+
+    /// A publish builds a snapshot exactly when it would differ from the last one, and
+    /// then the one `snapshot` builds: checked between every two of these hosts, each a
+    /// small change from the first.
+    #[tokio::test(start_paused = true)]
+    async fn a_snapshot_is_built_exactly_when_it_differs_from_the_last() {
+        let now = Instant::now();
+        let a = || Some(vec![entry("a", "img:1"), entry("b", "img:1")]);
+        type Setup = fn(&mut Components, Instant);
+        #[rustfmt::skip]
+        let worlds: Vec<(&str, Option<Vec<serde_json::Value>>, Setup)> = vec![
+            ("no answer yet", None, |c, _| c.runs("a", C::Running)),
+            ("nothing runs", a(), |_, _| {}),
+            ("a runs", a(), |c, _| c.runs("a", C::Running)),
+            ("both run", a(), |c, _| { c.runs("a", C::Running); c.runs("b", C::Running) }),
+            ("a has exited", a(), |c, _| c.runs("a", C::Exited)),
+            ("a is stopped here", a(), |c, _| { c.runs("a", C::Running); c.local_stops.stopped.insert("a".into()); }),
+            ("all paused", a(), |c, _| { c.runs("a", C::Running); c.local_stops.paused_all = true; }),
+            ("b is refused", Some(vec![entry("a", "img:1"), entry("b", "Not An Image")]), |c, _| c.runs("a", C::Running)),
+            ("a start is under way", a(), |c, _| { c.runs("a", C::Running); c.book.begin("b", true) }),
+            ("a restarted once", a(), |c, _| { c.runs("a", C::Running); c.book.record("a").restarts = 1; }),
+            ("a said it is fine", a(), |c, _| {
+                c.runs("a", C::Running);
+                c.book.record("a").reported = Some(crate::host_state::ReportedStatus {
+                    state: crate::host_state::ReportedState::Ok, message: None, progress: None, at_ms: 1,
+                });
+            }),
+            ("b failed and waits", a(), |c, now| {
+                c.runs("a", C::Running);
+                let record = c.book.record("b");
+                record.backoff.record_failure(now, None);
+                record.last_error = Some("refused".into());
+            }),
+            ("the server is away", a(), |c, _| { c.runs("a", C::Running); c.server.connection.state = ServerState::Unreachable; }),
+            ("the engine is down", a(), |c, _| { c.runs("a", C::Running); c.container_engine.connection.state = EngineState::Down; }),
+            ("the host is busier", a(), |c, _| { c.runs("a", C::Running); c.server.health.cpu = 50.0; }),
+            ("an ash container is unclaimed", a(), |c, _| {
+                c.runs("a", C::Running);
+                c.container_engine.unclaimed.push(crate::testing::running_container("x", "elsewhere"));
+            }),
+        ];
+        // One clock and one moment of connection for all: built apart, the same world
+        // gives the same snapshot.
+        let clock = WallClock::now();
+        let build = |(_, answer, setup): &(&str, Option<Vec<serde_json::Value>>, Setup)| {
+            let mut components = Components::new(answer.clone());
+            components.clock = clock;
+            components.server.connection.since_ms = 1;
+            setup(&mut components, now);
+            components
+        };
+        let mut unchanged = 0;
+        for last_world in &worlds {
+            let components = build(last_world);
+            let last = components.snapshot(now);
+            assert!(
+                components.snapshot_if_changed(now, &last).is_none(),
+                "{}: built again with nothing changed",
+                last_world.0
+            );
+            for world in &worlds {
+                let components = build(world);
+                let full = components.snapshot(now);
+                let (from, to) = (last_world.0, world.0);
+                match components.snapshot_if_changed(now, &last) {
+                    None => {
+                        assert_eq!(full, last, "from {from:?} to {to:?}: a change unseen");
+                        unchanged += 1;
+                    }
+                    Some(built) => {
+                        assert_ne!(full, last, "from {from:?} to {to:?}: built for nothing");
+                        assert_eq!(built, full, "from {from:?} to {to:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            unchanged,
+            worlds.len(),
+            "only a world and itself give one snapshot"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,15 +17,20 @@ use crate::spec::{read_answer, Desired, ServiceSpec, SpecError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredSet {
+    /// Sorted by name; of two entries of one name, the answer's first comes first.
     items: Vec<Desired>,
-    configs: BTreeMap<String, ContainerConfig>,
+    /// The container of each item (beside it, at the same index) that is runnable. Kept
+    /// beside the items, not by name: the plan and the snapshot walk the items on every
+    /// pass, and a search or a walk of a map by name per service cost them more than all
+    /// else they do for a steady service.
+    configs: Vec<Option<ContainerConfig>>,
     /// Entries of the answer that are not service objects at all, said as text.
     problems: Vec<String>,
     /// What the answer this set was read from asks, when it was read from one: the next
     /// answer is compared with it ([`DesiredSet::fingerprint`]).
     answer: Option<AnswerFingerprint>,
-    /// Who declares each service; [`ServiceSource::Server`] when not listed.
-    sources: BTreeMap<String, ServiceSource>,
+    /// Who declares each item, beside it. A name's source is its first entry's.
+    sources: Vec<ServiceSource>,
 }
 
 impl DesiredSet {
@@ -64,16 +69,17 @@ impl DesiredSet {
         items.sort_by(|a, b| a.name().cmp(b.name()));
         let configs = configs_for(&items, host);
         DesiredSet {
+            sources: vec![ServiceSource::default(); items.len()],
             items,
             configs,
             problems,
             answer: None,
-            sources: BTreeMap::new(),
         }
     }
 
     /// The same answer for changed host settings (the network learned on connecting).
     pub fn for_host(self, host: &HostSettings) -> DesiredSet {
+        // The items are sorted already: `new` keeps their order, and the sources beside.
         let sources = self.sources;
         DesiredSet {
             sources,
@@ -84,17 +90,23 @@ impl DesiredSet {
 
     /// The same set, every service of it declared by `source`.
     pub fn from_source(mut self, source: ServiceSource) -> DesiredSet {
-        self.sources = self
-            .items
-            .iter()
-            .map(|d| (d.name().to_string(), source))
-            .collect();
+        self.sources = vec![source; self.items.len()];
         self
     }
 
     /// Who declares the service `name`.
     pub fn source(&self, name: &str) -> ServiceSource {
-        self.sources.get(name).copied().unwrap_or_default()
+        self.first_of(name)
+            .map_or_else(ServiceSource::default, |i| self.sources[i])
+    }
+
+    /// The index of the first entry named `name`.
+    fn first_of(&self, name: &str) -> Option<usize> {
+        let first = self.items.partition_point(|d| d.name() < name);
+        self.items
+            .get(first)
+            .is_some_and(|d| d.name() == name)
+            .then_some(first)
     }
 
     /// The server's set (its answer, or the cached one) and the local services file's,
@@ -116,9 +128,13 @@ impl DesiredSet {
             .iter()
             .map(|d| (container_name(d.name()), d.name().to_string()))
             .collect();
-        let local_sources = local.sources;
-        for item in local.items {
-            let source = local_sources.get(item.name()).copied().unwrap_or_default();
+        let mut added = Vec::new();
+        let local_entries = local
+            .items
+            .into_iter()
+            .zip(local.configs)
+            .zip(local.sources);
+        for ((item, config), source) in local_entries {
             let name = item.name().to_string();
             let clash = match containers.get(&container_name(&name)) {
                 Some(other) if *other == name => Some(format!(
@@ -131,11 +147,7 @@ impl DesiredSet {
                 None => None,
             };
             let Some(problem) = clash else {
-                if let Some(config) = local.configs.get(&name) {
-                    merged.configs.insert(name.clone(), config.clone());
-                }
-                merged.sources.insert(name, source);
-                merged.items.push(item);
+                added.push((item, config, source));
                 continue;
             };
             let error = Desired::Invalid(SpecError {
@@ -144,14 +156,31 @@ impl DesiredSet {
                 value: name.clone(),
                 problem,
             });
-            merged.configs.remove(&name);
-            match merged.items.iter_mut().find(|d| d.name() == name) {
-                Some(existing) => *existing = error,
-                None => merged.items.push(error),
+            match merged.items.iter().position(|d| d.name() == name) {
+                Some(first) => {
+                    merged.items[first] = error;
+                    merged.configs[first] = None;
+                    merged.sources[first] = ServiceSource::Local;
+                }
+                None => added.push((error, None, ServiceSource::Local)),
             }
-            merged.sources.insert(name, ServiceSource::Local);
         }
-        merged.items.sort_by(|a, b| a.name().cmp(b.name()));
+        if !added.is_empty() {
+            let mut entries: Vec<_> = std::mem::take(&mut merged.items)
+                .into_iter()
+                .zip(std::mem::take(&mut merged.configs))
+                .zip(std::mem::take(&mut merged.sources))
+                .map(|((item, config), source)| (item, config, source))
+                .chain(added)
+                .collect();
+            // Stable: the server's entries of a name before the file's.
+            entries.sort_by(|a, b| a.0.name().cmp(b.0.name()));
+            for (item, config, source) in entries {
+                merged.items.push(item);
+                merged.configs.push(config);
+                merged.sources.push(source);
+            }
+        }
         merged.problems.extend(local.problems);
         // No longer the server's answer alone: never "the same" as one.
         merged.answer = None;
@@ -175,17 +204,23 @@ impl DesiredSet {
 
     /// The container a runnable service should have.
     pub fn config(&self, name: &str) -> Option<&ContainerConfig> {
-        self.configs.get(name)
+        let first = self.first_of(name)?;
+        self.items[first..]
+            .iter()
+            .zip(&self.configs[first..])
+            .take_while(|(d, _)| d.name() == name)
+            .find_map(|(_, config)| config.as_ref())
     }
 
-    /// Every runnable service's container, by name: for a walk beside [`Self::items`]
-    /// (the plan's), where [`Self::config`] would search once per service.
-    pub fn configs(&self) -> &BTreeMap<String, ContainerConfig> {
+    /// The container of each item of [`Self::items`], at its index: `None` for one that
+    /// is not runnable. For a walk beside the items (the plan's and the snapshot's), where
+    /// [`Self::config`] would search once per service.
+    pub fn configs(&self) -> &[Option<ContainerConfig>] {
         &self.configs
     }
 
-    /// Who declares each service listed ([`Self::source`] for the rest), by name.
-    pub fn sources(&self) -> &BTreeMap<String, ServiceSource> {
+    /// Who declares each item of [`Self::items`], at its index.
+    pub fn sources(&self) -> &[ServiceSource] {
         &self.sources
     }
 
@@ -202,13 +237,11 @@ impl DesiredSet {
     }
 }
 
-fn configs_for(items: &[Desired], host: &HostSettings) -> BTreeMap<String, ContainerConfig> {
+fn configs_for(items: &[Desired], host: &HostSettings) -> Vec<Option<ContainerConfig>> {
     items
         .iter()
-        .filter_map(|d| match d {
-            Desired::Run(spec) => {
-                Some((spec.name.clone(), ContainerConfig::for_service(spec, host)))
-            }
+        .map(|d| match d {
+            Desired::Run(spec) => Some(ContainerConfig::for_service(spec, host)),
             _ => None,
         })
         .collect()
@@ -240,12 +273,34 @@ mod tests {
         DesiredSet::from_answer(entries, &host()).from_source(ServiceSource::Local)
     }
 
+    /// Each item's container and source are at its index: the container a runnable
+    /// item's, none for the rest.
+    fn assert_beside(set: &DesiredSet) {
+        assert_eq!(set.configs().len(), set.items().len());
+        assert_eq!(set.sources().len(), set.items().len());
+        for (item, config) in set.items().iter().zip(set.configs()) {
+            match (item, config) {
+                (Desired::Run(spec), Some(config)) => {
+                    assert_eq!(config.name, container_name(&spec.name));
+                    assert_eq!(config.image, spec.image);
+                }
+                (Desired::Run(_), None) | (_, Some(_)) => {
+                    panic!("{} has the wrong container beside it", item.name())
+                }
+                _ => {}
+            }
+        }
+    }
+
     #[test]
     fn merging_keeps_each_services_source() {
-        let server = DesiredSet::from_answer(&[entry("a", "img:1")], &host());
+        let server = DesiredSet::from_answer(&[entry("a", "img:1"), entry("c", "img:3")], &host());
         let merged = DesiredSet::merge(Some(server), Some(local(&[entry("b", "img:2")])), "f")
             .expect("two sets make one");
-        assert_eq!(merged.names().collect::<Vec<_>>(), ["a", "b"]);
+        assert_beside(&merged);
+        assert_eq!(merged.names().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(merged.source("c"), ServiceSource::Server);
+        assert_eq!(merged.config("c").map(|c| c.image.as_str()), Some("img:3"));
         assert_eq!(merged.source("a"), ServiceSource::Server);
         assert_eq!(merged.source("b"), ServiceSource::Local);
         assert_eq!(merged.config("b").map(|c| c.image.as_str()), Some("img:2"));
@@ -263,6 +318,7 @@ mod tests {
             "the local services file s.toml",
         )
         .unwrap();
+        assert_beside(&merged);
         assert_eq!(merged.names().collect::<Vec<_>>(), ["a", "x", "x-"]);
         let Some(Desired::Invalid(error)) = merged.get("a") else {
             panic!("{:?}", merged.get("a"));
@@ -310,9 +366,12 @@ mod tests {
             ],
             &host(),
         );
+        assert_beside(&set);
         for name in ["zeta", "alpha", "mid"] {
             assert_eq!(set.get(name).map(Desired::name), Some(name));
         }
+        // The runnable first "alpha" has the container, found past its refused twin.
+        assert_eq!(set.config("alpha").map(|c| c.image.as_str()), Some("img:1"));
         assert!(set.get("nobody").is_none() && set.get("").is_none());
         // The answer's first "alpha" runs; the second is the invalid one.
         assert!(matches!(set.get("alpha"), Some(Desired::Run(spec)) if spec.image == "img:1"));

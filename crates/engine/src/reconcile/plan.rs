@@ -13,7 +13,6 @@ use super::ownership::{verdict, Catalog, Me, Verdict};
 use crate::container::ContainerConfig;
 use crate::host_state::ServiceSource;
 use crate::runtime::{ContainerStatus, ObservedContainer};
-use crate::sorted_walk::SortedWalk;
 use crate::spec::Desired;
 
 /// What the plan looks at.
@@ -143,7 +142,8 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     // Sorted by service (stable: each service's containers stay in the order listed)
     // and walked beside the answer's items, which are sorted by name too: one sort and
     // one walk, where a map of one list per service was an allocation and a string
-    // search per service on every pass. A service's containers are a slice of it.
+    // search per service on every pass. A service's containers are a slice of it. The
+    // loop hands them sorted already, which this sort checks in one comparison each.
     let mut observed: Vec<&ObservedContainer> = input.observed.iter().collect();
     observed.sort_by(|a, b| a.service_name.cmp(&b.service_name));
     // Counted from the front, not searched: a service has one container, mostly.
@@ -159,10 +159,13 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     // The containers of services the answer does not name, in name order.
     let mut undeclared = Vec::new();
     let mut next = 0;
-    // The answer's containers and sources are kept by name as well: walked beside.
-    let mut configs = SortedWalk::new(desired.configs());
-    let mut sources = SortedWalk::new(desired.sources());
-    for item in desired.items() {
+    // Each item's container and source are kept beside it.
+    let items = desired
+        .items()
+        .iter()
+        .zip(desired.configs())
+        .zip(desired.sources());
+    for ((item, config), source) in items {
         let service = item.name();
         while next < observed.len() && observed[next].service_name.as_str() < service {
             let end = group_end(&observed, next);
@@ -182,13 +185,12 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         if input.in_flight.contains(service) {
             continue;
         }
-        let Some(config) = configs.get(service) else {
+        let Some(config) = config else {
             continue;
         };
         // The local file's services, and a cached answer run while the server is away,
         // are not held back by the server's silence.
-        let source = sources.get(service).copied().unwrap_or_default();
-        let fresh = input.answer_fresh || source != ServiceSource::Server;
+        let fresh = input.answer_fresh || *source != ServiceSource::Server;
         plan_service(
             input,
             fresh,
