@@ -11,11 +11,13 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use ashtray_api::ConfigDir;
 use ashtray_engine::container::ServiceApiSettings;
+use ashtray_engine::host_state::{EngineState, HostState};
 use ashtray_engine::runtime::{Endpoint, Runtime};
 use ashtray_engine::{EngineConfig, Handle, Secret};
 use tokio::net::TcpListener;
@@ -33,8 +35,11 @@ const DOCKER_HOST_ALIAS: &str = "host.docker.internal";
 const PODMAN_HOST_ALIAS: &str = "host.containers.internal";
 /// How long the start waits for the container engine to tell its gateway address.
 const GATEWAY_WAIT: Duration = Duration::from_secs(5);
-/// Between two tries to open the services' listener while the engine is away.
-const GATEWAY_RETRY: Duration = Duration::from_secs(3);
+/// Between two tries to open the services' listener while the engine is away. Short: the
+/// engine may start a service the moment it answers, and the service may call its API at
+/// once (a try is a refused connection while the engine is away). The listener is also
+/// tried the moment the loop says the engine is up.
+const GATEWAY_RETRY: Duration = Duration::from_millis(500);
 /// How long shutdown may take when service containers are left running.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
 
@@ -167,6 +172,7 @@ pub async fn start(
                 endpoint,
                 services_port,
                 router,
+                handle.watch(),
                 cancel.clone(),
             )));
         }
@@ -356,19 +362,33 @@ fn serve(
 }
 
 /// Opens the services' listener once the container engine tells where its containers
-/// reach this machine (it was down when ashtray started).
+/// reach this machine (it was down when ashtray started): tried when the loop says the
+/// engine is up, and every `GATEWAY_RETRY` besides.
 async fn serve_services_later(
     endpoint: Endpoint,
     port: u16,
     router: axum::Router,
+    mut state: tokio::sync::watch::Receiver<Arc<HostState>>,
     cancel: CancellationToken,
 ) {
+    let mut last_warning = String::new();
     loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(GATEWAY_RETRY) => {}
+        let engine_up = state.borrow_and_update().engine.state == EngineState::Up;
+        if !engine_up {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(GATEWAY_RETRY) => {}
+                _ = state.changed() => {}
+            }
         }
         let Ok(ip) = gateway(&endpoint).await else {
+            if engine_up {
+                // Up for the loop, yet no gateway to be told: not again at once.
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(GATEWAY_RETRY) => {}
+                }
+            }
             continue;
         };
         match ashtray_api::listener::bind_gateway(SocketAddr::new(ip, port)) {
@@ -383,7 +403,17 @@ async fn serve_services_later(
                 return;
             }
             Err(error) => {
-                tracing::warn!("cannot listen on {ip}:{port} for the services' API yet: {error}")
+                // Said once per reason: the tries come twice a second.
+                let warning =
+                    format!("cannot listen on {ip}:{port} for the services' API yet: {error}");
+                if warning != last_warning {
+                    tracing::warn!("{warning}");
+                    last_warning = warning;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(GATEWAY_RETRY) => {}
+                }
             }
         }
     }

@@ -29,10 +29,44 @@ pub struct DockerProxy {
     _dir: tempfile::TempDir,
 }
 
+/// A socket path where the proxy listens once started: until then, an engine that is not
+/// there (nothing listens), for a test of an engine that comes up late.
+pub struct ReservedSocket {
+    dir: tempfile::TempDir,
+}
+
+impl ReservedSocket {
+    pub fn new() -> ReservedSocket {
+        ReservedSocket {
+            dir: tempfile::tempdir().expect("a directory for the proxy's socket"),
+        }
+    }
+
+    /// What to give ashtray as `DOCKER_HOST`.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    /// The engine comes up: the proxy listens on this socket.
+    pub fn start(self) -> DockerProxy {
+        DockerProxy::listen_in(self.dir)
+    }
+}
+
+impl Default for ReservedSocket {
+    fn default() -> ReservedSocket {
+        ReservedSocket::new()
+    }
+}
+
 impl DockerProxy {
     /// Listens on a new socket and forwards to the engine the tests use
     /// (`ASHTEST_DOCKER_HOST`, else `/var/run/docker.sock`).
     pub fn start() -> DockerProxy {
+        DockerProxy::listen_in(tempfile::tempdir().expect("a directory for the proxy's socket"))
+    }
+
+    fn listen_in(dir: tempfile::TempDir) -> DockerProxy {
         let upstream = std::env::var("ASHTEST_DOCKER_HOST")
             .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
         let upstream = PathBuf::from(
@@ -40,7 +74,6 @@ impl DockerProxy {
                 .strip_prefix("unix://")
                 .expect("the counting proxy forwards to a Unix socket (ASHTEST_DOCKER_HOST)"),
         );
-        let dir = tempfile::tempdir().expect("a directory for the proxy's socket");
         let socket = dir.path().join("docker.sock");
         let listener = UnixListener::bind(&socket).expect("binding the proxy's socket");
         let seen = Arc::new(Mutex::new(Vec::new()));

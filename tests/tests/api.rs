@@ -1420,6 +1420,52 @@ async fn a_podman_service_reaches_its_own_api_too() {
     assert_eq!(me["name"], name);
 }
 
+/// ashtray started while the container engine was away opens the services' API the
+/// moment the engine comes up, so a service's first call to it gets through: the
+/// listener once waited for its next try, up to 3 s after the service ran, and a call in
+/// that window was refused (seen with Podman answering slowly at start).
+#[tokio::test]
+async fn the_services_api_opens_as_soon_as_a_late_engine_comes_up() {
+    let world = World::new("api-late").await;
+    let name = world.declare("late", "ticker", json!(null));
+    let config = tempfile::tempdir().unwrap();
+    let setup = ApiSetup::new(config.path().to_path_buf());
+    let engine = ashtray_tests::docker_proxy::ReservedSocket::new();
+    let daemon = setup
+        .apply(world.launch())
+        .env("DOCKER_HOST", &engine.docker_host())
+        .spawn();
+    let deferred = daemon
+        .wait_for_output("the services' API cannot listen yet", CONVERGE)
+        .await;
+    let _engine = engine.start();
+    let api = Api::new(&setup.control_url(), Some(&setup.token()));
+    let running = eventually(CONVERGE, || async {
+        (api.get(&format!("/api/v1/services/{name}")).await.json["state"] == "running")
+            .then_some(())
+    })
+    .await;
+    // At once, the first time: no retry.
+    let call = Command::new("docker")
+        .args(["exec", &slug(&name), "sh", "-c"])
+        .arg(r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self""#)
+        .output();
+    let output = daemon.output();
+    // Stopped before the world cleans up, or it would start the service again.
+    drop(daemon);
+    assert!(deferred, "the engine was away, yet: {output}");
+    assert!(running.is_some(), "{output}");
+    let call = call.expect("docker exec");
+    assert!(
+        call.status.success(),
+        "the service's first call was refused: {}{}\n{output}",
+        text(&call.stdout),
+        text(&call.stderr)
+    );
+    let me: Value = serde_json::from_str(&text(&call.stdout)).unwrap();
+    assert_eq!(me["name"], name);
+}
+
 /// With 47120 taken (by this test, or by anyone else: either way the default is not free),
 /// the control API takes a free port, and every place a user looks says which: the host
 /// view (`dashboard_url`, so the window and the page can show it) and `ashtray token`.
