@@ -2,12 +2,14 @@
 //! desktop with no tray host still gets the window (and the log says why there is no
 //! icon); killing the window leaves the host running; a tray host (StatusNotifierWatcher)
 //! that starts later gets the item, and clicking it (`Activate` over D-Bus) opens the
-//! window again. The watcher is the test's own, a few lines of zbus.
+//! window again; Quit in its menu takes a second click, and that one ends the host. The
+//! watcher is the test's own, a few lines of zbus.
 //!
 //! The app is laid out as the desktop package installs it: the tray host (`ashtray`,
 //! built without GTK/WebKit) and the GUI build beside it as `ashtray-window`, which the
 //! host starts for each window; the host never maps a GTK or WebKit library.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ use std::time::Duration;
 use ashtray_tests::desktop::{gui_libraries_mapped, require_tools, tray_bin, window_pids, Desktop};
 use ashtray_tests::harness::eventually;
 use zbus::object_server::SignalEmitter;
+use zbus::zvariant::{OwnedValue, Value};
 
 const SEEN: Duration = Duration::from_secs(30);
 
@@ -184,6 +187,72 @@ async fn without_a_tray_host_the_window_opens_and_a_later_tray_host_gets_a_worki
     assert!(
         host.0.try_wait().unwrap().is_none(),
         "the tray host still runs"
+    );
+
+    // Quit in the menu asks first: "Quit ashtray…" opens a submenu that says what quitting
+    // leaves behind, and its "Quit now", clicked over D-Bus as a panel clicks it, ends
+    // the host.
+    let reply = bus
+        .call_method(
+            Some(item.as_str()),
+            "/MenuBar",
+            Some("com.canonical.dbusmenu"),
+            "GetGroupProperties",
+            &(Vec::<i32>::new(), vec!["label"]),
+        )
+        .await
+        .expect("the item's menu answers");
+    let labels: Vec<(i32, HashMap<String, OwnedValue>)> = reply
+        .body()
+        .deserialize()
+        .expect("the menu's ids and labels");
+    let id_of = |wanted: &str| {
+        labels
+            .iter()
+            .find(|(_, properties)| {
+                properties
+                    .get("label")
+                    .and_then(|label| <&str>::try_from(label).ok())
+                    == Some(wanted)
+            })
+            .map(|(id, _)| *id)
+    };
+    assert!(
+        id_of("Quit ashtray…").is_some()
+            && id_of("Its services keep running, with nothing watching them").is_some(),
+        "the menu: {labels:?}"
+    );
+    let quit = id_of("Quit now").unwrap_or_else(|| panic!("no Quit now in {labels:?}"));
+    let clicked = bus
+        .call_method(
+            Some(item.as_str()),
+            "/MenuBar",
+            Some("com.canonical.dbusmenu"),
+            "Event",
+            &(quit, "clicked", Value::from(0i32), 0u32),
+        )
+        .await;
+    // The host may be gone before its answer to the click leaves: a panel ignores that.
+    match &clicked {
+        Ok(_) => {}
+        Err(zbus::Error::MethodError(name, _, _))
+            if name.as_str() == "org.freedesktop.DBus.Error.NoReply" => {}
+        Err(error) => panic!("the menu refused the click: {error}"),
+    }
+    let deadline = std::time::Instant::now() + SEEN;
+    let ended = loop {
+        if let Some(status) = host.0.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        ended.is_some_and(|status| status.success()),
+        "Quit now ends the tray host: {ended:?}\n{}",
+        log()
     );
 }
 

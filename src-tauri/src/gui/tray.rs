@@ -121,9 +121,15 @@ pub fn menu(state: Option<&HostState>) -> Vec<Entry> {
     ];
     if let Some(state) = state {
         entries.push(if state.paused {
+            // Undoes nothing a user could lose: no question.
             item("Resume all", true, Action::Pause(false))
         } else {
-            item("Pause all", true, Action::Pause(true))
+            confirm(
+                "Pause all…",
+                "Stops every service on this host until Resume all",
+                "Pause all now",
+                Action::Pause(true),
+            )
         });
         if !state.services.is_empty() {
             entries.push(Entry::Separator);
@@ -147,12 +153,27 @@ pub fn menu(state: Option<&HostState>) -> Vec<Entry> {
     }
     entries.push(Entry::Separator);
     entries.push(item("Settings…", true, Action::Settings));
-    entries.push(item(
-        "Quit ashtray (services keep running)",
-        true,
+    entries.push(confirm(
+        "Quit ashtray…",
+        "Its services keep running, with nothing watching them",
+        "Quit now",
         Action::Quit,
     ));
     entries
+}
+
+/// An action a user would not want by a slip of the mouse, asked as a submenu: its label
+/// ends in "…", and opens the consequence in words and the one item that does it. The
+/// window asks such questions in a dialog; the tray host loads no toolkit that could draw
+/// one, and a submenu is the second, deliberate step a dialog would be.
+fn confirm(label: &str, consequence: &str, confirm_label: &str, action: Action) -> Entry {
+    Entry::Submenu {
+        label: label.into(),
+        items: vec![
+            Entry::Label(consequence.into()),
+            item(confirm_label, true, action),
+        ],
+    }
 }
 
 #[cfg(test)]
@@ -172,7 +193,47 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(actions, [&Action::Open, &Action::Settings, &Action::Quit]);
+        assert_eq!(actions, [&Action::Open, &Action::Settings]);
+        assert_eq!(
+            entries.last(),
+            Some(&confirm(
+                "Quit ashtray…",
+                "Its services keep running, with nothing watching them",
+                "Quit now",
+                Action::Quit
+            ))
+        );
+    }
+
+    /// Quit and Pause all are never one click away: each is the one item of a submenu
+    /// that says what it does; Resume all is.
+    #[test]
+    fn quit_and_pause_all_take_a_second_deliberate_click() {
+        let running = fixtures::service("alpha", ServiceState::Running);
+        let state = fixtures::host(ServerState::Connected, vec![running]);
+        let entries = menu(Some(&state));
+        for action in [Action::Quit, Action::Pause(true)] {
+            let first_level = entries
+                .iter()
+                .any(|e| matches!(e, Entry::Item { action: a, .. } if *a == action));
+            assert!(!first_level, "{action:?} is one click away: {entries:?}");
+            let asked = entries.iter().any(|e| match e {
+                Entry::Submenu { label, items } => {
+                    label.ends_with('…')
+                        && matches!(items.first(), Some(Entry::Label(words)) if !words.is_empty())
+                        && items
+                            .iter()
+                            .any(|i| matches!(i, Entry::Item { action: a, .. } if *a == action))
+                }
+                _ => false,
+            });
+            assert!(asked, "no question before {action:?}: {entries:?}");
+        }
+        let paused = ashtray_engine::host_state::HostState {
+            paused: true,
+            ..state
+        };
+        assert!(menu(Some(&paused)).contains(&item("Resume all", true, Action::Pause(false))));
     }
 
     #[test]
@@ -182,8 +243,9 @@ mod tests {
         running.actions.stop = true;
         let state = fixtures::host(ServerState::Connected, vec![running]);
         let entries = menu(Some(&state));
-        let Some(Entry::Submenu { label, items }) =
-            entries.iter().find(|e| matches!(e, Entry::Submenu { .. }))
+        let Some(Entry::Submenu { label, items }) = entries
+            .iter()
+            .find(|e| matches!(e, Entry::Submenu { label, .. } if label.starts_with("alpha")))
         else {
             panic!("no submenu for the service: {entries:?}");
         };
@@ -200,6 +262,5 @@ mod tests {
             )
         );
         assert!(matches!(&items[1], Entry::Item { enabled: true, .. }));
-        assert!(entries.contains(&item("Pause all", true, Action::Pause(true))));
     }
 }
