@@ -3,7 +3,9 @@
 //! headless daemon's own RSS/PSS in the same run; CPU over 60 s idle with the window
 //! closed; PSS of the tree with the window shown, beside WebKitGTK's MiniBrowser on
 //! `about:blank` (with and without compositing); the time from opening the window (a
-//! window process launched by tauri-driver, the host already running) to live state.
+//! window process launched by tauri-driver, the host already running) to live state; and
+//! from a `docker kill` to the restart shown by the control API and by the window (issue
+//! 18: the window must not lag the API).
 //!
 //! Run (after `bash scripts/setup-gui-env.sh` and the builds scripts/test.sh makes: the
 //! headless binary, the GUI build, and the tray host laid out with the GUI build beside it
@@ -27,6 +29,8 @@ use fantoccini::Locator;
 use serde_json::{json, Value};
 
 const SERVICES: usize = 10;
+/// Services killed one after the other for the kill → shown figure.
+const KILLS: usize = 5;
 const SETTLE: Duration = Duration::from_secs(20);
 const CPU_WINDOW: Duration = Duration::from_secs(60);
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
@@ -139,8 +143,8 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// Launch to "the window shows all services running", through tauri-driver.
-async fn launch_to_live(desktop: &Desktop, env: &[(String, String)]) -> (Duration, Duration) {
+/// A tauri-driver of its own, for one window session.
+fn tauri_driver(desktop: &Desktop, env: &[(String, String)]) -> Driver {
     let port = free_port();
     let mut command = Command::new(tool("tauri-driver").expect("tauri-driver"));
     command
@@ -152,7 +156,12 @@ async fn launch_to_live(desktop: &Desktop, env: &[(String, String)]) -> (Duratio
         ])
         .envs(desktop.env())
         .envs(env.iter().cloned());
-    let driver = Driver::spawn(command, port);
+    Driver::spawn(command, port)
+}
+
+/// Launch to "the window shows all services running", through tauri-driver.
+async fn launch_to_live(desktop: &Desktop, env: &[(String, String)]) -> (Duration, Duration) {
+    let driver = tauri_driver(desktop, env);
     let started = Instant::now();
     let client = driver
         .session(json!({"tauri:options": {"application": tray_bin(), "args": ["window"]}}))
@@ -186,6 +195,88 @@ async fn launch_to_live(desktop: &Desktop, env: &[(String, String)]) -> (Duratio
     let _ = client.close().await;
     drop(driver);
     (first_rows.unwrap_or(live), live)
+}
+
+/// `docker kill` of a service to the moment the control API, then the window, count its
+/// restart: one window kept open, each repetition on another service (none held by a
+/// backoff). Both are read in the same loop, so the window's lag behind the API is
+/// measured to the loop's period (a WebDriver query and an HTTP request).
+async fn kill_to_shown(
+    desktop: &Desktop,
+    env: &[(String, String)],
+    config: &std::path::Path,
+    names: &[String],
+) -> Vec<(Duration, Duration, Duration)> {
+    let driver = tauri_driver(desktop, env);
+    let client = driver
+        .session(json!({"tauri:options": {"application": tray_bin(), "args": ["window"]}}))
+        .await;
+    let url = std::fs::read_to_string(config.join("control-url")).expect("control-url");
+    let token = std::fs::read_to_string(config.join("token")).expect("token");
+    let http = reqwest::Client::new();
+    let api_restarts = |name: &str| {
+        let request = http
+            .get(format!("{}/api/v1/services/{name}", url.trim()))
+            .bearer_auth(token.trim());
+        async move {
+            let view: Value = request.send().await.ok()?.json().await.ok()?;
+            view["restarts"].as_u64()
+        }
+    };
+    let shown_restarts = |name: &str| {
+        let css = format!("tr[data-service=\"{name}\"] [data-role=\"restarts\"]");
+        let client = &client;
+        async move { text_of(client, &css).await?.parse::<u64>().ok() }
+    };
+    let mut figures = vec![];
+    for name in names {
+        let before = loop {
+            match (api_restarts(name).await, shown_restarts(name).await) {
+                (Some(a), Some(w)) if a == w => break a,
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let killed = ashtray_tests::images::docker_cli()
+            .args(["kill", &ashtray_tests::world::slug(name)])
+            .output()
+            .expect("docker kill");
+        assert!(killed.status.success(), "docker kill {name}");
+        let start = Instant::now();
+        let (mut api_at, mut window_at) = (None, None);
+        // How long the query that saw it took: the window showed it within that of
+        // `window_at`, so it bounds how well the lag is measured.
+        let mut query = Duration::ZERO;
+        while api_at.is_none() || window_at.is_none() {
+            if api_at.is_none() && api_restarts(name).await.is_some_and(|r| r > before) {
+                api_at = Some(start.elapsed());
+            }
+            if window_at.is_none() {
+                let asked = Instant::now();
+                if shown_restarts(name).await.is_some_and(|r| r > before) {
+                    window_at = Some(start.elapsed());
+                    query = asked.elapsed();
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{name}: no restart shown within a minute (API {api_at:?}, window {window_at:?})"
+            );
+        }
+        let figure = (api_at.unwrap(), window_at.unwrap(), query);
+        eprintln!(
+            "kill {name}: API after {:?}, window after {:?} (its query took {query:?})",
+            figure.0, figure.1
+        );
+        figures.push(figure);
+    }
+    let _ = client.close().await;
+    drop(driver);
+    figures
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
 }
 
 #[tokio::main]
@@ -235,6 +326,12 @@ async fn main() {
     eprintln!("first open: rows after {cold_rows:?}, all running after {cold_live:?}");
     let (warm_rows, warm_live) = launch_to_live(&desktop, &env).await;
     eprintln!("second open: rows after {warm_rows:?}, all running after {warm_live:?}");
+    assert!(
+        world
+            .wait_running(&names.iter().map(String::as_str).collect::<Vec<_>>())
+            .await
+    );
+    let kills = kill_to_shown(&desktop, &env, config.path(), &names[..KILLS]).await;
     assert!(
         world
             .wait_running(&names.iter().map(String::as_str).collect::<Vec<_>>())
@@ -303,4 +400,18 @@ async fn main() {
     println!("| tree with the window shown (RSS / PSS) | RSS {shown_rss:.0} MB / PSS {shown_pss:.0} MB ({}) | MiniBrowser about:blank, PSS: {browser_plain:.0} MB with WEBKIT_DISABLE_COMPOSITING_MODE=1, {browser_composited:.0} MB without | ≤ MiniBrowser |", shown_processes.join(", "));
     println!("| Open to live state, the host just started, {SERVICES} services (first rows / all running) | {:.2} s / {:.2} s | | ≤ 1.0 s |", cold_rows.as_secs_f64(), cold_live.as_secs_f64());
     println!("| Open to live state, the host settled, {SERVICES} running (first rows / all running) | {:.2} s / {:.2} s | | ≤ 1.0 s |", warm_rows.as_secs_f64(), warm_live.as_secs_f64());
+    let lags: Vec<Duration> = kills
+        .iter()
+        .map(|(api, window, _)| window.saturating_sub(*api))
+        .collect();
+    let range = |v: Vec<Duration>| {
+        let (lo, hi) = (v.iter().min().unwrap(), v.iter().max().unwrap());
+        format!(
+            "{:.2} s ({:.2} to {:.2})",
+            median(v.clone()).as_secs_f64(),
+            lo.as_secs_f64(),
+            hi.as_secs_f64()
+        )
+    };
+    println!("| `docker kill` to the restart shown, window open, {KILLS} services in turn (median, min to max) | window: {} | control API: {}; the window behind it: {}, of which the WebDriver query that saw it: {} | the window no later than the API's own answer |", range(kills.iter().map(|k| k.1).collect()), range(kills.iter().map(|k| k.0).collect()), range(lags), range(kills.iter().map(|k| k.2).collect()));
 }

@@ -90,6 +90,20 @@ impl AppDirs {
     }
 }
 
+/// `GET path` on the running host's control API, as the window reaches it: the address
+/// and token the host wrote into its config directory.
+async fn control_get(dirs: &AppDirs, path: &str) -> Result<Value, reqwest::Error> {
+    let url = std::fs::read_to_string(dirs.config.join("control-url")).expect("control-url");
+    let token = std::fs::read_to_string(dirs.config.join("token")).expect("token");
+    reqwest::Client::new()
+        .get(format!("{}{path}", url.trim()))
+        .bearer_auth(token.trim())
+        .send()
+        .await?
+        .json()
+        .await
+}
+
 async fn view(client: &Client) -> Option<String> {
     attr_of(client, "body", "data-view").await
 }
@@ -406,6 +420,73 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     desktop.screenshot("gui-logs.png", WIDTH, HEIGHT);
     step("logs live");
 
+    // Download, in WebKitGTK itself (the dashboard's test catches the browser's click):
+    // the buffer lands as a file in the user's download folder, and the window says where.
+    click(&client, "#log-download").await;
+    let saved = until("the downloaded log", SEEN, || async {
+        files_under(desktop.home.path()).into_iter().find(|f| {
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with(names[1].as_str()) && name.ends_with(".log")
+        })
+    })
+    .await;
+    let body = until("the downloaded log written whole", SEEN, || async {
+        let body = std::fs::read_to_string(&saved).ok()?;
+        (body.ends_with('\n') && body.contains(" stdout tick ")).then_some(body)
+    })
+    .await;
+    assert!(
+        body.lines().all(|l| l.contains("Z stdout tick ")),
+        "{saved:?}: {:?}",
+        body.lines().take(3).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        saved.parent(),
+        Some(desktop.home.path().join("Downloads").as_path()),
+        "the download folder (no XDG_DOWNLOAD_DIR here)"
+    );
+    let told = until("the toast saying where", SEEN, || async {
+        text_of(&client, "#toast")
+            .await
+            .filter(|t| t.starts_with("Saved to "))
+    })
+    .await;
+    assert_eq!(told, format!("Saved to {}", saved.display()));
+    step("log downloaded");
+
+    // A service killed from outside: the window shows its restart as the API does, from
+    // the stream, without a reload or a wait for the next heartbeat.
+    let restarts = format!("tr[data-service=\"{}\"] [data-role=\"restarts\"]", names[2]);
+    let before_kill: u64 = text_of(&client, &restarts)
+        .await
+        .and_then(|r| r.parse().ok())
+        .expect("a restart count in the row");
+    let killed = ashtray_tests::images::docker_cli()
+        .args(["kill", &slug(&names[2])])
+        .output()
+        .expect("docker kill");
+    assert!(killed.status.success(), "docker kill {}", names[2]);
+    until("the window showing the restart", CONVERGE, || async {
+        let shown: u64 = text_of(&client, &restarts).await?.parse().ok()?;
+        (shown == before_kill + 1).then_some(())
+    })
+    .await;
+    let api = control_get(&dirs, &format!("/api/v1/services/{}", names[2]))
+        .await
+        .expect("the control API answers");
+    assert_eq!(api["restarts"], before_kill + 1, "{api}");
+    let exit = format!("tr[data-service=\"{}\"] [data-role=\"exit\"]", names[2]);
+    assert_eq!(
+        text_of(&client, &exit).await.as_deref(),
+        Some("137 · SIGKILL"),
+        "the row says how it ended"
+    );
+    assert!(
+        world.wait_running(&[&names[1], &names[2]]).await,
+        "the killed service runs again"
+    );
+    step("a kill shown");
+
     // The key is in the keyring, and in no file of the config or log directory.
     let key = world.fake.service_key();
     assert_eq!(
@@ -480,17 +561,9 @@ async fn first_run_settings_then_live_services_stop_logs_keyring_and_one_instanc
     .await;
     assert!(gone.is_some(), "the killed window process is gone");
     drop(client);
-    let url = std::fs::read_to_string(dirs.config.join("control-url")).unwrap();
-    let token = std::fs::read_to_string(dirs.config.join("token")).unwrap();
-    let host: Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/host", url.trim()))
-        .bearer_auth(token.trim())
-        .send()
+    let host = control_get(&dirs, "/api/v1/host")
         .await
-        .expect("the control API answers after the window was killed")
-        .json()
-        .await
-        .unwrap();
+        .expect("the control API answers after the window was killed");
     assert_eq!(host["services"].as_array().map(Vec::len), Some(3), "{host}");
     assert_eq!(
         world.running_ids().await,

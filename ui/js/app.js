@@ -150,6 +150,10 @@ async function startWindow() {
   state.settings = new SettingsPage(invoke, { onSaved: () => connectWindow(true) });
   await tauri.event.listen("host-changed", () => connectWindow(false));
   await tauri.event.listen("show-settings", () => openSettings());
+  // The window saves downloads itself (into the download folder) and says where.
+  await tauri.event.listen("download-finished", ({ payload }) => toast(payload.success
+    ? `Saved to ${payload.path}`
+    : `Could not save the file${payload.path ? ` in ${payload.path}` : ""}: see ashtray's log`));
   const settings = await state.settings.load();
   if (!settings.configured) {
     renderOverall("unconfigured");

@@ -11,6 +11,8 @@ mod applog;
 #[cfg(feature = "gui")]
 mod commands;
 mod desktop_notify;
+#[cfg(feature = "gui")]
+mod downloads;
 mod hostlog;
 mod local;
 #[cfg(feature = "gui")]

@@ -176,6 +176,7 @@ fn show(app: &AppHandle) {
                 return;
             };
             match tauri::WebviewWindowBuilder::from_config(app, config)
+                .map(|builder| builder.on_download(save_download))
                 .and_then(|builder| builder.build())
             {
                 Ok(window) => window,
@@ -189,4 +190,67 @@ fn show(app: &AppHandle) {
     let _ = window.unminimize();
     let _ = window.show();
     let _ = window.set_focus();
+}
+
+/// What the page hears once a download ended: where the file is, or that it failed.
+pub const DOWNLOAD_FINISHED: &str = "download-finished";
+
+#[derive(Clone, serde::Serialize)]
+struct DownloadFinished {
+    path: Option<String>,
+    success: bool,
+}
+
+/// The page's downloads (the log pane's Download) go to the user's download folder, under
+/// the name the page gave, never over another file; the page is told where it landed.
+fn save_download(webview: tauri::Webview, event: tauri::webview::DownloadEvent<'_>) -> bool {
+    use tauri::webview::DownloadEvent;
+    match event {
+        DownloadEvent::Requested { url, destination } => {
+            let Some(folder) = super::downloads::folder() else {
+                tracing::warn!("cannot save a download: this user has no home folder");
+                return false;
+            };
+            if let Err(error) = std::fs::create_dir_all(&folder) {
+                tracing::warn!("cannot save a download in {}: {error}", folder.display());
+                let _ = webview.emit(
+                    DOWNLOAD_FINISHED,
+                    DownloadFinished {
+                        path: Some(folder.display().to_string()),
+                        success: false,
+                    },
+                );
+                return false;
+            }
+            // wry's suggestion ends in the page's name for the file; the folder is ours.
+            let name = destination
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            *destination = super::downloads::destination(&folder, &name, Path::exists);
+            tracing::info!(
+                "saving a download from {} as {}",
+                url.scheme(),
+                destination.display()
+            );
+            true
+        }
+        DownloadEvent::Finished { path, success, .. } => {
+            let path = path.map(|p| {
+                let shown = p.display().to_string();
+                shown
+                    .strip_prefix("file://")
+                    .map(str::to_string)
+                    .unwrap_or(shown)
+            });
+            if success {
+                tracing::info!("download saved: {}", path.as_deref().unwrap_or("?"));
+            } else {
+                tracing::warn!("a download failed");
+            }
+            let _ = webview.emit(DOWNLOAD_FINISHED, DownloadFinished { path, success });
+            true
+        }
+        _ => true,
+    }
 }
