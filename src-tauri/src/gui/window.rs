@@ -193,7 +193,7 @@ fn show(app: &AppHandle) {
 }
 
 /// What the page hears once a download ended: where the file is, or that it failed.
-pub const DOWNLOAD_FINISHED: &str = "download-finished";
+const DOWNLOAD_FINISHED: &str = "download-finished";
 
 #[derive(Clone, serde::Serialize)]
 struct DownloadFinished {
@@ -207,20 +207,24 @@ fn save_download(webview: tauri::Webview, event: tauri::webview::DownloadEvent<'
     use tauri::webview::DownloadEvent;
     match event {
         DownloadEvent::Requested { url, destination } => {
-            let Some(folder) = super::downloads::folder() else {
-                tracing::warn!("cannot save a download: this user has no home folder");
-                return false;
-            };
-            if let Err(error) = std::fs::create_dir_all(&folder) {
-                tracing::warn!("cannot save a download in {}: {error}", folder.display());
+            // Refused downloads are said too: the page has already toasted "Saved …".
+            let refuse = |path: Option<String>| {
                 let _ = webview.emit(
                     DOWNLOAD_FINISHED,
                     DownloadFinished {
-                        path: Some(folder.display().to_string()),
+                        path,
                         success: false,
                     },
                 );
-                return false;
+                false
+            };
+            let Some(folder) = super::downloads::folder() else {
+                tracing::warn!("cannot save a download: this user has no home folder");
+                return refuse(None);
+            };
+            if let Err(error) = std::fs::create_dir_all(&folder) {
+                tracing::warn!("cannot save a download in {}: {error}", folder.display());
+                return refuse(Some(folder.display().to_string()));
             }
             // wry's suggestion ends in the page's name for the file; the folder is ours.
             let name = destination
