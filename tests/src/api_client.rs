@@ -14,6 +14,11 @@ use serde_json::{json, Value};
 use crate::harness::{eventually, Ashtray, Launch};
 use crate::world::World;
 
+/// The shell line a service runs inside its container to call its own API as a service
+/// would: `GET /api/v1/self` at `$ASHTRAY_API_URL` with `$ASHTRAY_SERVICE_TOKEN`, printing
+/// the answer.
+pub const CALL_OWN_API: &str = r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self""#;
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     // A port the kernel gave and took back at once may be given again (to another test's

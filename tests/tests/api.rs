@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ashtray_tests::api_client::{bridge_gateway, validate, Api, ApiSetup};
+use ashtray_tests::api_client::{bridge_gateway, validate, Api, ApiSetup, CALL_OWN_API};
 use ashtray_tests::harness::{ashtray_bin, eventually, Ashtray};
 use ashtray_tests::images;
 use ashtray_tests::world::{slug, World, CONVERGE};
@@ -502,10 +502,7 @@ async fn a_service_reads_its_spec_and_reports_its_status_from_inside_its_contain
     hosted.wait_state(&name, "running").await;
     let container = slug(&name);
 
-    let (ok, body) = exec_in(
-        &container,
-        r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self""#,
-    );
+    let (ok, body) = exec_in(&container, CALL_OWN_API);
     assert!(
         ok,
         "GET /api/v1/self from inside the container failed: {body}\n{}",
@@ -1402,7 +1399,7 @@ async fn a_podman_service_reaches_its_own_api_too() {
     .await;
     let exec = Command::new("podman")
         .args(["exec", &slug(&name), "sh", "-c"])
-        .arg(r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self""#)
+        .arg(CALL_OWN_API)
         .output();
     let output = daemon.output();
     // Stop ashtray before cleaning up, or it would start the service again.
@@ -1448,7 +1445,7 @@ async fn the_services_api_opens_as_soon_as_a_late_engine_comes_up() {
     // At once, the first time: no retry.
     let call = Command::new("docker")
         .args(["exec", &slug(&name), "sh", "-c"])
-        .arg(r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self""#)
+        .arg(CALL_OWN_API)
         .output();
     let output = daemon.output();
     // Stopped before the world cleans up, or it would start the service again.

@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use ashtray_tests::api_client::{Api, ApiSetup};
+use ashtray_tests::api_client::{Api, ApiSetup, CALL_OWN_API};
 use ashtray_tests::fresh_dockerd::FreshDockerd;
 use ashtray_tests::harness::eventually;
 use ashtray_tests::images::{self, Store};
@@ -80,7 +80,7 @@ async fn a_service_reaches_its_own_api_on_a_dockerd_started_for_the_first_time()
     let exec = dockerd
         .cli()
         .args(["exec", &slug(&name), "sh", "-c"])
-        .arg(r#"wget -qO- --header "Authorization: Bearer $ASHTRAY_SERVICE_TOKEN" "$ASHTRAY_API_URL/api/v1/self""#)
+        .arg(CALL_OWN_API)
         .output()
         .expect("docker exec");
     assert!(
