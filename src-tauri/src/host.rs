@@ -361,6 +361,14 @@ fn serve(
     })
 }
 
+/// Waits `GATEWAY_RETRY` before the next try; false when ashtray is stopping instead.
+async fn retry_later(cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(GATEWAY_RETRY) => true,
+    }
+}
+
 /// Opens the services' listener once the container engine tells where its containers
 /// reach this machine (it was down when ashtray started): tried when the loop says the
 /// engine is up, and every `GATEWAY_RETRY` besides.
@@ -382,12 +390,9 @@ async fn serve_services_later(
             }
         }
         let Ok(ip) = gateway(&endpoint).await else {
-            if engine_up {
-                // Up for the loop, yet no gateway to be told: not again at once.
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(GATEWAY_RETRY) => {}
-                }
+            // Up for the loop, yet no gateway to be told: not again at once.
+            if engine_up && !retry_later(&cancel).await {
+                return;
             }
             continue;
         };
@@ -410,9 +415,8 @@ async fn serve_services_later(
                     tracing::warn!("{warning}");
                     last_warning = warning;
                 }
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(GATEWAY_RETRY) => {}
+                if !retry_later(&cancel).await {
+                    return;
                 }
             }
         }
