@@ -16,6 +16,8 @@
 //! Without `ASHTRAY_TRAY_BIN` the GUI build (`ASHTRAY_GUI_BIN`) is the tray host as well.
 //! `ASHTRAY_BASELINE_GUI_BIN`, if set, is another tray host (say the GUI build, which links
 //! GTK/WebKit) measured the same way with the window hidden. It prints a Markdown table.
+//! `BENCH_TRAY_ONLY_SHOWN=1` measures only the window-shown tree and MiniBrowser;
+//! `BENCH_TRAY_MAPPINGS=1` also prints each of their processes' largest mappings.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -98,6 +100,55 @@ fn memory(pid: u32) -> (f64, f64, Vec<String>) {
         pss += s;
     }
     (rss as f64 / 1024.0, pss as f64 / 1024.0, processes)
+}
+
+/// The `count` mappings of `pid` with the most PSS, as "file PSS MB" (anonymous memory
+/// under its smaps name, "[heap]" or "anon"): where a process's memory goes.
+fn largest_mappings(pid: u32, count: usize) -> Vec<String> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by_name: std::collections::HashMap<String, u64> = Default::default();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        if let Some(kib) = line.strip_prefix("Pss:") {
+            let kib: u64 = kib
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            *by_name.entry(current.clone()).or_default() += kib;
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-'))
+        {
+            // A mapping's header: range perms offset dev inode [path].
+            let path = line.split_whitespace().nth(5).unwrap_or("anon");
+            current = path.rsplit('/').next().unwrap_or(path).to_string();
+        }
+    }
+    let mut all: Vec<(String, u64)> = by_name.into_iter().collect();
+    all.sort_by_key(|b| std::cmp::Reverse(b.1));
+    all.into_iter()
+        .take(count)
+        .map(|(name, kib)| format!("{name} {:.1}", kib as f64 / 1024.0))
+        .collect()
+}
+
+/// With `BENCH_TRAY_MAPPINGS=1`, each process of the tree and its largest mappings.
+fn print_mappings(what: &str, pid: u32) {
+    if std::env::var_os("BENCH_TRAY_MAPPINGS").is_none() {
+        return;
+    }
+    for p in tree(pid) {
+        let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        eprintln!(
+            "{what}: {} PSS {:.1} MB: {}",
+            name.trim(),
+            proc_stats::pss_kib(p) as f64 / 1024.0,
+            largest_mappings(p, 12).join(", ")
+        );
+    }
 }
 
 /// CPU ticks (user + system) used so far by the tree.
@@ -274,6 +325,38 @@ async fn kill_to_shown(
     figures
 }
 
+/// The tray host launched with its window shown, measured once it settled: (RSS, PSS,
+/// each process).
+async fn window_shown(desktop: &Desktop, env: &[(String, String)]) -> (f64, f64, Vec<String>) {
+    let shown = launch(desktop, env, false);
+    tokio::time::sleep(SETTLE).await;
+    let (rss, pss, processes) = memory(shown.id());
+    print_mappings("window shown", shown.id());
+    eprintln!("window shown: RSS {rss:.0} MB, PSS {pss:.0} MB over {processes:?}");
+    stop(shown);
+    (rss, pss, processes)
+}
+
+/// PSS of WebKitGTK's MiniBrowser showing about:blank, once it settled.
+fn minibrowser(desktop: &Desktop, compositing: bool) -> f64 {
+    let mut command = Command::new(MINIBROWSER);
+    command
+        .arg("about:blank")
+        .envs(desktop.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if !compositing {
+        command.env("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
+    let child = command.spawn().expect("starting MiniBrowser");
+    std::thread::sleep(SETTLE);
+    let (_, pss, processes) = memory(child.id());
+    print_mappings("MiniBrowser", child.id());
+    eprintln!("MiniBrowser (compositing {compositing}): {pss:.0} MB over {processes:?}");
+    stop(child);
+    pss
+}
+
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -308,6 +391,18 @@ async fn main() {
         ),
         ("WEBKIT_DISABLE_COMPOSITING_MODE".into(), "1".into()),
     ];
+
+    // `BENCH_TRAY_ONLY_SHOWN=1`: only the window-shown tree against MiniBrowser, the
+    // quick loop for work on the window's memory.
+    if std::env::var_os("BENCH_TRAY_ONLY_SHOWN").is_some() {
+        let (_, shown_pss, shown_processes) = window_shown(&desktop, &env).await;
+        let browser = minibrowser(&desktop, false);
+        println!(
+            "| tree with the window shown (PSS) | {shown_pss:.0} MB ({}) | MiniBrowser about:blank without compositing: {browser:.0} MB | ≤ MiniBrowser |",
+            shown_processes.join(", ")
+        );
+        return;
+    }
 
     // The daemon alone, the same engine and API: what the tray host should cost.
     let daemon_bin = std::env::var_os("ASHTRAY_BIN").map(PathBuf::from);
@@ -348,13 +443,7 @@ async fn main() {
     let cpu = 100.0 * used / t0.elapsed().as_secs_f64();
     stop(host);
 
-    let shown = launch(&desktop, &env, false);
-    tokio::time::sleep(SETTLE).await;
-    let (shown_rss, shown_pss, shown_processes) = memory(shown.id());
-    eprintln!(
-        "window shown: RSS {shown_rss:.0} MB, PSS {shown_pss:.0} MB over {shown_processes:?}"
-    );
-    stop(shown);
+    let (shown_rss, shown_pss, shown_processes) = window_shown(&desktop, &env).await;
 
     let baseline = std::env::var_os("ASHTRAY_BASELINE_GUI_BIN").map(|bin| {
         let old = launch_bin(std::path::Path::new(&bin), &desktop, &env, &["--hidden"]);
@@ -364,25 +453,8 @@ async fn main() {
         (rss, pss)
     });
 
-    let minibrowser = |compositing: bool| {
-        let mut command = Command::new(MINIBROWSER);
-        command
-            .arg("about:blank")
-            .envs(desktop.env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if !compositing {
-            command.env("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
-        }
-        let child = command.spawn().expect("starting MiniBrowser");
-        std::thread::sleep(SETTLE);
-        let (_, pss, processes) = memory(child.id());
-        eprintln!("MiniBrowser (compositing {compositing}): {pss:.0} MB over {processes:?}");
-        stop(child);
-        pss
-    };
-    let browser_plain = minibrowser(false);
-    let browser_composited = minibrowser(true);
+    let browser_plain = minibrowser(&desktop, false);
+    let browser_composited = minibrowser(&desktop, true);
 
     let mb = |v: Option<(f64, f64)>| {
         v.map_or("not measured".to_string(), |(r, p)| {
