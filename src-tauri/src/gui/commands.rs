@@ -110,9 +110,7 @@ pub async fn load_settings(state: State<'_, Arc<WindowState>>) -> Result<Setting
     let prefs = Prefs::load(&session.config_dir).map_err(|e| CommandError::new(e.to_string()))?;
     let overrides = session.overrides();
     let keyring = api_key::status().await;
-    let start_at_login = super::login::entry()
-        .and_then(|entry| Ok(entry.is_enabled()?))
-        .unwrap_or(prefs.start_at_login);
+    let start_at_login = super::login::is_enabled().unwrap_or(prefs.start_at_login);
     Ok(SettingsView {
         server_url: overrides.server_url.clone().or(prefs.server_url.clone()),
         hostname: overrides.hostname.clone().or(prefs.hostname.clone()),
@@ -184,15 +182,7 @@ pub async fn save_settings(
     prefs
         .save(&session.config_dir)
         .map_err(|e| CommandError::new(e.to_string()))?;
-    let login = super::login::entry().and_then(|entry| {
-        if prefs.start_at_login {
-            entry.enable()?;
-        } else {
-            entry.disable()?;
-        }
-        Ok(())
-    });
-    if let Err(error) = login {
+    if let Err(error) = super::login::set(prefs.start_at_login) {
         tracing::warn!("cannot change start at login: {error}");
     }
     tracing::info!(
